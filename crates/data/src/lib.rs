@@ -1,1 +1,7 @@
-//! negclip-data
+//! negclip-data: captions, the CLIP tokenizer, an offline part-of-speech tagger,
+//! hard-negative rewriters, datasets and image preprocessing.
+//!
+//! No deep-learning framework lives here: everything is plain Rust over strings,
+//! pixels and files, so it builds in seconds and can run on background threads.
+
+pub mod tagger;
