@@ -4,4 +4,5 @@
 //! No deep-learning framework lives here: everything is plain Rust over strings,
 //! pixels and files, so it builds in seconds and can run on background threads.
 
+pub mod suite;
 pub mod tagger;
