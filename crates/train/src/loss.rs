@@ -1,0 +1,206 @@
+//! The NegCLIP contrastive loss, as vinid/neg_clip computes it.
+//!
+//! A batch of B samples gives N images (the B anchors, then optionally one hard-negative
+//! image per anchor, N = 2B) and N positive captions in the same order, plus M hard-negative
+//! captions. With normalised features I (images), P (positives), Q (negatives) and
+//! s = exp(logit_scale):
+//!
+//! - image→text logits `s · I · [P; Q]ᵀ` (N × (N + M)), cross-entropy with targets 0..N;
+//! - text→image logits `s · P · Iᵀ` (N × N), cross-entropy with targets 0..N — the negative
+//!   captions get gradient only through the image→text term;
+//! - loss = mean of the two. With M = 0 this is CLIP's plain contrastive loss.
+//!
+//! The loss is a function of embeddings only, so that a multi-process run can pass gathered
+//! embeddings from every rank without touching the model.
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{DType, Tensor};
+
+/// The two halves of the loss and their mean, each a one-element tensor.
+#[derive(Debug, Clone)]
+pub struct LossOutput {
+    pub loss: Tensor<1>,
+    pub image_to_text: Tensor<1>,
+    pub text_to_image: Tensor<1>,
+}
+
+/// L2-normalise the rows of `x` as `torch.nn.functional.normalize(x, dim=-1, eps=1e-12)`.
+pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
+    x / norm
+}
+
+/// Mean cross-entropy of `logits` (rows × classes) against targets `0..rows`, where
+/// `target_logits[i]` is `logits[i, i]` (computed by the caller without a gather).
+fn diagonal_cross_entropy(logits: Tensor<2>, target_logits: Tensor<1>) -> Tensor<1> {
+    let rows = logits.dims()[0];
+    let log_norm = logits.clone() - log_softmax(logits, 1);
+    // log_softmax(x)[i] = x[i] - logsumexp(x); every column of `log_norm` holds logsumexp.
+    let logsumexp = log_norm.slice([0..rows, 0..1]).reshape([rows]);
+    (logsumexp - target_logits).mean()
+}
+
+/// NegCLIP loss from raw (un-normalised) embeddings.
+///
+/// - `image_emb`: N × D, anchors then hard-negative images;
+/// - `text_emb`: N × D, the positive caption of each image, same order;
+/// - `neg_text_emb`: M × D hard-negative captions (`None` or M = 0: plain CLIP loss);
+/// - `logit_scale`: the log of the temperature scale, shape `[1]`.
+pub fn negclip_loss(
+    image_emb: Tensor<2>,
+    text_emb: Tensor<2>,
+    neg_text_emb: Option<Tensor<2>>,
+    logit_scale: Tensor<1>,
+) -> LossOutput {
+    let [n, _] = image_emb.dims();
+    // The loss runs in f64: it costs nothing next to the towers, and the logit-scale gradient
+    // is a sum of many cancelling terms that f32 gets wrong in the fifth digit.
+    let dtype = image_emb.dtype();
+    let wide = |t: Tensor<2>| t.cast(DType::F64);
+    let (image_emb, text_emb) = (wide(image_emb), wide(text_emb));
+    let neg_text_emb = neg_text_emb.map(wide);
+    let logit_scale = logit_scale.cast(DType::F64);
+    assert_eq!(
+        text_emb.dims()[0],
+        n,
+        "NegCLIP needs one positive caption per image"
+    );
+    let images = l2_normalize(image_emb);
+    let positives = l2_normalize(text_emb);
+    let scale = logit_scale.exp().reshape([1, 1]);
+
+    let all_texts = match neg_text_emb {
+        Some(neg) if neg.dims()[0] > 0 => {
+            Tensor::cat(vec![positives.clone(), l2_normalize(neg)], 0)
+        }
+        _ => positives.clone(),
+    };
+    let per_image = images.clone().matmul(all_texts.transpose()) * scale.clone();
+    let per_text = positives.clone().matmul(images.clone().transpose()) * scale.clone();
+    let matched = (images * positives).sum_dim(1) * scale;
+    let matched = matched.reshape([n]);
+
+    let image_to_text = diagonal_cross_entropy(per_image, matched.clone());
+    let text_to_image = diagonal_cross_entropy(per_text, matched);
+    let loss = (image_to_text.clone() + text_to_image.clone()) / 2.0;
+    LossOutput {
+        loss: loss.cast(dtype),
+        image_to_text: image_to_text.cast(dtype),
+        text_to_image: text_to_image.cast(dtype),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+    use safetensors::SafeTensors;
+    use std::path::PathBuf;
+
+    fn fixture_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/negclip-loss")
+    }
+
+    /// A tensor of the fixture file as f64 values and its shape.
+    fn read(st: &SafeTensors, name: &str) -> (Vec<f64>, Vec<usize>) {
+        let view = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let bytes = view.data();
+        let values = match view.dtype() {
+            safetensors::Dtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+                .collect(),
+            safetensors::Dtype::F64 => bytes
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            other => panic!("{name}: unexpected dtype {other:?}"),
+        };
+        (values, view.shape().to_vec())
+    }
+
+    fn tensor2(st: &SafeTensors, name: &str, device: &Device) -> Tensor<2> {
+        let (v, shape) = read(st, name);
+        let v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
+        Tensor::from_data(TensorData::new(v, [shape[0], shape[1]]), device).require_grad()
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+        t.into_data()
+            .to_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(|x| x as f64)
+            .collect()
+    }
+
+    fn assert_close(name: &str, got: &[f64], want: &[f64], rel: f64) {
+        assert_eq!(got.len(), want.len(), "{name}: length");
+        let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-12);
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= rel * scale,
+                "{name}[{i}]: got {g}, want {w} (tolerance {rel} × {scale})"
+            );
+        }
+    }
+
+    #[test]
+    fn matches_reference_vectors_in_value_and_gradient() {
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture_dir().join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        let device = Device::flex().autodiff();
+        let cases = manifest["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 7, "all seven reference cases are checked");
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let bytes = std::fs::read(fixture_dir().join(case["file"].as_str().unwrap())).unwrap();
+            let st = SafeTensors::deserialize(&bytes).unwrap();
+            let images = tensor2(&st, "input.image_emb", &device);
+            let texts = tensor2(&st, "input.text_emb", &device);
+            let m = case["M"].as_u64().unwrap() as usize;
+            let negs = (m > 0).then(|| tensor2(&st, "input.neg_text_emb", &device));
+            let (scale, _) = read(&st, "input.logit_scale");
+            let scale = Tensor::<1>::from_floats([scale[0] as f32], &device).require_grad();
+
+            let out = negclip_loss(images.clone(), texts.clone(), negs.clone(), scale.clone());
+            let grads = out.loss.backward();
+
+            let rel = 1e-5;
+            for (part, tensor) in [
+                ("loss", out.loss.clone()),
+                ("loss_i2t", out.image_to_text.clone()),
+                ("loss_t2i", out.text_to_image.clone()),
+            ] {
+                let (want, _) = read(&st, &format!("expected.{part}"));
+                assert_close(&format!("{name}.{part}"), &values(tensor), &want, 1e-6);
+            }
+            let (want, _) = read(&st, "expected.grad_image_emb");
+            assert_close(name, &values(images.grad(&grads).unwrap()), &want, rel);
+            let (want, _) = read(&st, "expected.grad_text_emb");
+            assert_close(name, &values(texts.grad(&grads).unwrap()), &want, rel);
+            if let Some(negs) = negs {
+                let (want, _) = read(&st, "expected.grad_neg_text_emb");
+                assert_close(name, &values(negs.grad(&grads).unwrap()), &want, rel);
+            }
+            let (want, _) = read(&st, "expected.grad_logit_scale");
+            assert_close(name, &values(scale.grad(&grads).unwrap()), &want, rel);
+        }
+    }
+
+    #[test]
+    fn hard_negative_that_matches_the_image_raises_the_loss() {
+        let device = Device::flex();
+        let images = Tensor::<2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &device);
+        let texts = images.clone();
+        let far = Tensor::<2>::from_floats([[-1.0, 0.0], [0.0, -1.0]], &device);
+        let scale = Tensor::<1>::from_floats([2.0], &device);
+        let easy = negclip_loss(images.clone(), texts.clone(), Some(far), scale.clone());
+        let hard = negclip_loss(images.clone(), texts.clone(), Some(images), scale);
+        let easy: f32 = easy.loss.into_scalar();
+        let hard: f32 = hard.loss.into_scalar();
+        assert!(hard > easy + 0.1, "hard {hard} vs easy {easy}");
+    }
+}
