@@ -1,4 +1,9 @@
 //! negclip-train: the NegCLIP loss, optimiser and schedule, the training loop with
 //! checkpoints and resume, and evaluation.
 
+pub mod config;
+pub mod error;
 pub mod loss;
+
+pub use config::RunConfig;
+pub use error::TrainError;

@@ -127,7 +127,7 @@ mod tests {
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
         t.into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap()
             .into_iter()
             .map(|x| x as f64)
