@@ -4,6 +4,8 @@
 pub mod config;
 pub mod error;
 pub mod loss;
+pub mod optim;
+pub mod schedule;
 
 pub use config::RunConfig;
 pub use error::TrainError;

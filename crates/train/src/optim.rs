@@ -1,0 +1,371 @@
+//! AdamW with open_clip's decay groups and global-norm gradient clipping.
+//!
+//! Our own, over Burn's module mapper, rather than burn-optim's: its state is keyed by
+//! run-local parameter ids (a resumed run has new ones), its clipping is per tensor, and we
+//! need one decay rule for matrices and another for gains, biases and the logit scale.
+//! State is keyed by the parameter's path in the module, so it saves to safetensors and
+//! resumes bit-exactly. The update is PyTorch's `torch.optim.AdamW`, operation for operation.
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// Hyper-parameters of AdamW.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWSettings {
+    pub betas: [f64; 2],
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+/// First and second moments of one parameter, flattened.
+#[derive(Debug, Clone)]
+struct Moments {
+    m: Tensor<1>,
+    v: Tensor<1>,
+}
+
+/// AdamW state: moments per parameter path and the number of steps taken.
+#[derive(Debug, Clone)]
+pub struct AdamW {
+    settings: AdamWSettings,
+    step: u64,
+    moments: BTreeMap<String, Moments>,
+}
+
+/// Named float tensors (path → flat values and shape), the form state is saved in.
+pub type NamedTensors = BTreeMap<String, (Vec<f32>, Vec<usize>)>;
+
+impl AdamW {
+    pub fn new(settings: AdamWSettings) -> Self {
+        AdamW {
+            settings,
+            step: 0,
+            moments: BTreeMap::new(),
+        }
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// One update of every parameter that has a gradient; `lr` for this step.
+    pub fn step<M: Module>(&mut self, lr: f64, module: M, mut grads: GradientsParams) -> M {
+        self.step += 1;
+        let mut mapper = UpdateMapper {
+            optim: self,
+            grads: &mut grads,
+            lr,
+            path: Vec::new(),
+        };
+        module.map(&mut mapper)
+    }
+
+    /// The moments as named tensors (`m.<path>`, `v.<path>`) for a checkpoint.
+    pub fn state(&self) -> NamedTensors {
+        let mut out = BTreeMap::new();
+        for (path, moments) in &self.moments {
+            for (prefix, tensor) in [("m", &moments.m), ("v", &moments.v)] {
+                let values: Vec<f32> = tensor
+                    .clone()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .expect("optimiser moments are f32");
+                let len = values.len();
+                out.insert(format!("{prefix}.{path}"), (values, vec![len]));
+            }
+        }
+        out
+    }
+
+    /// Restore moments saved by [`AdamW::state`] after `steps` steps.
+    pub fn restore(
+        settings: AdamWSettings,
+        steps: u64,
+        state: &NamedTensors,
+        device: &Device,
+    ) -> Result<AdamW, String> {
+        let mut optim = AdamW::new(settings);
+        optim.step = steps;
+        let tensor = |name: &str| -> Result<Tensor<1>, String> {
+            let (values, _) = state
+                .get(name)
+                .ok_or_else(|| format!("optimiser state lacks `{name}`"))?;
+            Ok(Tensor::from_data(
+                TensorData::new(values.clone(), [values.len()]),
+                device,
+            ))
+        };
+        for name in state.keys() {
+            if let Some(path) = name.strip_prefix("m.") {
+                let moments = Moments {
+                    m: tensor(name)?,
+                    v: tensor(&format!("v.{path}"))?,
+                };
+                optim.moments.insert(path.to_string(), moments);
+            }
+        }
+        Ok(optim)
+    }
+
+    fn update(&mut self, path: &str, param: Tensor<1>, grad: Tensor<1>, lr: f64) -> Tensor<1> {
+        let AdamWSettings {
+            betas: [b1, b2],
+            eps,
+            weight_decay,
+        } = self.settings;
+        let n = param.dims()[0];
+        let device = param.device();
+        let moments = self
+            .moments
+            .entry(path.to_string())
+            .or_insert_with(|| Moments {
+                m: Tensor::zeros([n], &device),
+                v: Tensor::zeros([n], &device),
+            });
+        let m = moments.m.clone() * b1 + grad.clone() * (1.0 - b1);
+        let v = moments.v.clone() * b2 + grad.clone() * grad * (1.0 - b2);
+        moments.m = m.clone();
+        moments.v = v.clone();
+
+        let t = self.step as i32;
+        let bias1 = 1.0 - b1.powi(t);
+        let bias2 = 1.0 - b2.powi(t);
+        // open_clip: no decay on gains, biases and the logit scale, i.e. on 1-D parameters.
+        let decay = if path.ends_with(DECAY_MARK) {
+            weight_decay
+        } else {
+            0.0
+        };
+        let param = param * (1.0 - lr * decay);
+        let denom = v.sqrt() / bias2.sqrt() + eps;
+        param - m / denom * (lr / bias1)
+    }
+}
+
+/// Marks the state key of a parameter that takes weight decay. open_clip exempts tensors of
+/// fewer than two dimensions (gains, biases, the class embedding, the logit scale); moments
+/// are stored flat, so the rank is recorded in the key.
+const DECAY_MARK: &str = "#decay";
+
+struct UpdateMapper<'a> {
+    optim: &'a mut AdamW,
+    grads: &'a mut GradientsParams,
+    lr: f64,
+    path: Vec<String>,
+}
+
+impl ModuleMapper for UpdateMapper<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(grad) = self.grads.remove::<D>(id) else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let shape = tensor.shape();
+        let n = shape.num_elements();
+        let require_grad = tensor.is_require_grad();
+        let key = state_key(&self.path, D);
+        let flat = tensor.inner().reshape([n]);
+        let grad = grad.reshape([n]);
+        let updated = self.optim.update(&key, flat, grad, self.lr).reshape(shape);
+        let mut updated = Tensor::from_inner(updated);
+        if require_grad {
+            updated = updated.require_grad();
+        }
+        Param::from_mapped_value(id, updated, mapper)
+    }
+}
+
+/// The state key of a parameter: its module path, marked when it takes weight decay.
+fn state_key(path: &[String], rank: usize) -> String {
+    let base = path.join(".");
+    if rank >= 2 {
+        format!("{base}{DECAY_MARK}")
+    } else {
+        base
+    }
+}
+
+/// Scale all gradients so that their global L2 norm is at most `max_norm` (PyTorch's
+/// `clip_grad_norm_`, factor `max_norm / (norm + 1e-6)` when above). Returns the norm
+/// before clipping.
+pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+    let mut collector = GradNorm {
+        grads,
+        sum_squares: 0.0,
+        scale: None,
+    };
+    module.visit(&mut collector);
+    let norm = collector.sum_squares.sqrt();
+    if norm > max_norm {
+        let mut scaler = GradNorm {
+            grads,
+            sum_squares: 0.0,
+            scale: Some(max_norm / (norm + 1e-6)),
+        };
+        module.visit(&mut scaler);
+    }
+    norm
+}
+
+/// Visits every parameter's gradient: sums squares, or (with `scale`) rescales it.
+struct GradNorm<'a> {
+    grads: &'a mut GradientsParams,
+    sum_squares: f64,
+    scale: Option<f64>,
+}
+
+impl ModuleVisitor for GradNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some(grad) = self.grads.remove::<D>(param.id) else {
+            return;
+        };
+        match self.scale {
+            None => {
+                let sq: f64 = grad.clone().powi_scalar(2).sum().into_scalar::<f64>();
+                self.sum_squares += sq;
+                self.grads.register(param.id, grad);
+            }
+            Some(scale) => self.grads.register(param.id, grad * scale),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
+
+    #[derive(Module, Debug)]
+    struct Tiny {
+        linear: Linear,
+    }
+
+    fn grads_of(model: &Tiny, x: Tensor<2>) -> GradientsParams {
+        let loss = model.linear.forward(x).powi_scalar(2).mean();
+        GradientsParams::from_grads(loss.backward(), model)
+    }
+
+    fn settings() -> AdamWSettings {
+        AdamWSettings {
+            betas: [0.9, 0.98],
+            eps: 1e-6,
+            weight_decay: 0.2,
+        }
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn first_step_moves_each_weight_by_lr_against_its_gradient_sign() {
+        // After one step Adam's update is lr · g / (|g| + eps') ≈ lr · sign(g).
+        let device = Device::flex().autodiff();
+        let model = Tiny {
+            linear: LinearConfig::new(3, 2).init(&device),
+        };
+        let x = Tensor::<2>::from_floats([[1.0, -2.0, 0.5], [0.3, 0.1, -1.0]], &device);
+        let grads = grads_of(&model, x);
+        let g_bias = values(
+            grads
+                .get::<1>(model.linear.bias.as_ref().unwrap().id)
+                .unwrap(),
+        );
+        let before = values(model.linear.bias.as_ref().unwrap().val());
+        let mut optim = AdamW::new(settings());
+        let model = optim.step(1e-2, model, grads);
+        let after = values(model.linear.bias.as_ref().unwrap().val());
+        for ((b, a), g) in before.iter().zip(&after).zip(&g_bias) {
+            let expected = b - 1e-2 * g.signum();
+            assert!(
+                (a - expected).abs() < 1e-4,
+                "bias (no decay): {a} vs {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn weight_decay_only_shrinks_matrices() {
+        let device = Device::flex().autodiff();
+        let model = Tiny {
+            linear: LinearConfig::new(2, 2).init(&device),
+        };
+        let mut grads = GradientsParams::new();
+        let w = model.linear.weight.clone();
+        let b = model.linear.bias.clone().unwrap();
+        grads.register(w.id, Tensor::<2>::zeros([2, 2], &device));
+        grads.register(b.id, Tensor::<1>::zeros([2], &device));
+        let mut optim = AdamW::new(settings());
+        let model = optim.step(0.5, model, grads);
+        let scaled: Vec<f32> = values(w.val()).iter().map(|x| x * 0.9).collect();
+        for (a, e) in values(model.linear.weight.val()).iter().zip(&scaled) {
+            assert!((a - e).abs() < 1e-6, "matrix decays by lr·wd: {a} vs {e}");
+        }
+        assert_eq!(values(model.linear.bias.unwrap().val()), values(b.val()));
+    }
+
+    #[test]
+    fn saved_state_resumes_to_identical_weights() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<2>::from_floats([[1.0, -2.0, 0.5]], &device);
+        let start = Tiny {
+            linear: LinearConfig::new(3, 2).init(&device),
+        };
+        let run = |model: Tiny, optim: &mut AdamW, steps: usize| {
+            (0..steps).fold(model, |m, _| {
+                let g = grads_of(&m, x.clone());
+                optim.step(1e-2, m, g)
+            })
+        };
+        let mut straight = AdamW::new(settings());
+        let end = run(start.clone(), &mut straight, 4);
+
+        let mut first = AdamW::new(settings());
+        let half = run(start, &mut first, 2);
+        let mut resumed =
+            AdamW::restore(settings(), first.steps(), &first.state(), &device).unwrap();
+        let end2 = run(half, &mut resumed, 2);
+        assert_eq!(
+            values(end.linear.weight.val()),
+            values(end2.linear.weight.val())
+        );
+    }
+
+    #[test]
+    fn clipping_bounds_the_global_norm() {
+        let device = Device::flex().autodiff();
+        let model = Tiny {
+            linear: LinearConfig::new(2, 2).init(&device),
+        };
+        let mut grads = GradientsParams::new();
+        grads.register(
+            model.linear.weight.id,
+            Tensor::<2>::ones([2, 2], &device) * 3.0,
+        );
+        grads.register(
+            model.linear.bias.as_ref().unwrap().id,
+            Tensor::<1>::ones([2], &device) * 4.0,
+        );
+        // norm = sqrt(4·9 + 2·16) = sqrt(68)
+        let norm = clip_global_norm(&model, &mut grads, 1.0);
+        assert!((norm - 68f64.sqrt()).abs() < 1e-5);
+        let after = clip_global_norm(&model, &mut grads, 100.0);
+        assert!((after - 1.0).abs() < 1e-4, "clipped norm {after}");
+    }
+}
