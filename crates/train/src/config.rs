@@ -348,7 +348,7 @@ impl RunConfig {
         if self.optim.batch_size < 2 {
             return Err("optim.batch_size must be at least 2 for a contrastive loss".into());
         }
-        if !(self.optim.lr > 0.0) {
+        if self.optim.lr.is_nan() || self.optim.lr <= 0.0 {
             return Err("optim.lr must be positive".into());
         }
         let [lo, hi] = self.augment.scale;
