@@ -11,6 +11,8 @@ pub enum TrainError {
     },
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
+    #[error("{0}")]
+    Data(String),
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
 }
