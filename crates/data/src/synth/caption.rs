@@ -26,7 +26,13 @@ pub enum Frame {
 }
 
 impl Frame {
-    pub const ALL: [Frame; 5] = [Frame::Bare, Frame::Is, Frame::The, Frame::ThereIs, Frame::Photo];
+    pub const ALL: [Frame; 5] = [
+        Frame::Bare,
+        Frame::Is,
+        Frame::The,
+        Frame::ThereIs,
+        Frame::Photo,
+    ];
 }
 
 /// How one relation caption is worded. The same phrasing applied to a scene and
@@ -105,7 +111,12 @@ fn relation_sentence_of(p: Phrasing, subject: &str, rel: Relation, object: &str)
         let words = relation_words(rel.converse(), p.alternative_words);
         frame_sentence(p.frame, object, words, subject)
     } else {
-        frame_sentence(p.frame, subject, relation_words(rel, p.alternative_words), object)
+        frame_sentence(
+            p.frame,
+            subject,
+            relation_words(rel, p.alternative_words),
+            object,
+        )
     }
 }
 
@@ -154,7 +165,11 @@ pub fn attribute_swap(scene: &Scene, p: Phrasing) -> Option<String> {
 pub fn attribution_pair(scene: &Scene) -> Option<(String, String)> {
     let (a, _, b) = scene.relation?;
     let (a, b) = (&scene.objects[a], &scene.objects[b]);
-    let truth = format!("the {} and the {}", noun_phrase(a, false), noun_phrase(b, false));
+    let truth = format!(
+        "the {} and the {}",
+        noun_phrase(a, false),
+        noun_phrase(b, false)
+    );
     let false_ = format!(
         "the {} and the {}",
         described(a, b.colour, false),

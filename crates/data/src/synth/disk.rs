@@ -162,22 +162,37 @@ mod tests {
         assert!(rows.len() >= 10 && rows.len() <= 20, "{} rows", rows.len());
         for row in rows {
             for key in [
-                "image_id", "image_path", "bbox_x", "bbox_y", "bbox_w", "bbox_h",
-                "true_caption", "false_caption", "relation_name", "relation_info",
-                "primary_object_id", "primary_object_name",
+                "image_id",
+                "image_path",
+                "bbox_x",
+                "bbox_y",
+                "bbox_w",
+                "bbox_h",
+                "true_caption",
+                "false_caption",
+                "relation_name",
+                "relation_info",
+                "primary_object_id",
+                "primary_object_name",
             ] {
                 assert!(row.get(key).is_some(), "VG-R row lacks {key}: {row}");
             }
             assert_ne!(row["true_caption"], row["false_caption"]);
             assert!(row["true_caption"].as_str().unwrap().starts_with("the "));
-            let img = image::open(dir.join("images").join(row["image_path"].as_str().unwrap()))
-                .unwrap();
+            let img =
+                image::open(dir.join("images").join(row["image_path"].as_str().unwrap())).unwrap();
             assert_eq!(img.width(), row["bbox_w"].as_u64().unwrap() as u32);
         }
 
         let vga = read(&dir.join("visual_genome_attribution.json"));
         for row in vga.as_array().unwrap() {
-            for key in ["image_path", "bbox_x", "bbox_w", "true_caption", "false_caption"] {
+            for key in [
+                "image_path",
+                "bbox_x",
+                "bbox_w",
+                "true_caption",
+                "false_caption",
+            ] {
                 assert!(row.get(key).is_some(), "VG-A row lacks {key}: {row}");
             }
             assert_eq!(row["attributes"].as_array().unwrap().len(), 2);

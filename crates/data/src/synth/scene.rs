@@ -231,10 +231,15 @@ fn default_noise() -> u8 {
     14
 }
 fn default_held_out() -> Vec<Pair> {
-    ["red triangle", "blue circle", "yellow square", "green cross"]
-        .into_iter()
-        .map(|p| Pair::try_from(p.to_string()).expect("built-in pairs parse"))
-        .collect()
+    [
+        "red triangle",
+        "blue circle",
+        "yellow square",
+        "green cross",
+    ]
+    .into_iter()
+    .map(|p| Pair::try_from(p.to_string()).expect("built-in pairs parse"))
+    .collect()
 }
 
 /// Parameters of the world. Every field has a default, so `{}` is a valid config.
@@ -284,7 +289,10 @@ impl WorldConfig {
     pub fn validate(&self) -> Result<(), SynthError> {
         let bad = |msg: String| Err(SynthError::BadConfig(msg));
         if !(16..=1024).contains(&self.image_size) {
-            return bad(format!("image_size {} is outside 16..=1024", self.image_size));
+            return bad(format!(
+                "image_size {} is outside 16..=1024",
+                self.image_size
+            ));
         }
         let sizes_ok = 0.0 < self.small_fraction
             && self.small_fraction < self.large_fraction

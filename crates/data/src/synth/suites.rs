@@ -258,8 +258,14 @@ mod tests {
                 }
             }
         }
-        assert!(build_suite("Synth-Nope", 1, &WorldConfig::default(), 1, &reverse_and_shuffle)
-            .is_err());
+        assert!(build_suite(
+            "Synth-Nope",
+            1,
+            &WorldConfig::default(),
+            1,
+            &reverse_and_shuffle
+        )
+        .is_err());
     }
 
     #[test]
@@ -307,7 +313,12 @@ mod tests {
     fn suites_are_deterministic() {
         let a = choice("Synth-Attribution", 20);
         let b = choice("Synth-Attribution", 20);
-        let options = |s: &ChoiceSuite| s.items.iter().map(|i| i.options.clone()).collect::<Vec<_>>();
+        let options = |s: &ChoiceSuite| {
+            s.items
+                .iter()
+                .map(|i| i.options.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(options(&a), options(&b));
     }
 }

@@ -27,11 +27,16 @@ fn scenes_and_samples_are_pure_functions_of_seed_split_index() {
 fn splits_are_disjoint_streams() {
     let cfg = WorldConfig::default();
     let render_of = |split, i| render::render(&scene(split, i, &cfg, 0), cfg.image_size, 0);
-    let train: HashSet<Vec<u8>> = (0..3000).map(|i| render_of(Split::Train, i).into_raw()).collect();
+    let train: HashSet<Vec<u8>> = (0..3000)
+        .map(|i| render_of(Split::Train, i).into_raw())
+        .collect();
     for split in [Split::Val, Split::Test, Split::Heldout] {
         for i in 0..500 {
             let img = render_of(split, i).into_raw();
-            assert!(!train.contains(&img), "{split:?} scene {i} repeats a train image");
+            assert!(
+                !train.contains(&img),
+                "{split:?} scene {i} repeats a train image"
+            );
         }
     }
 }
@@ -53,7 +58,11 @@ fn held_out_pairs_appear_only_in_the_heldout_split() {
     for i in 0..1_000 {
         let s = scene(Split::Heldout, i, &cfg, 7);
         let named = &s.objects[..s.objects.len().min(2)];
-        let hit: Vec<Pair> = named.iter().map(|o| o.pair()).filter(|p| held.contains(p)).collect();
+        let hit: Vec<Pair> = named
+            .iter()
+            .map(|o| o.pair())
+            .filter(|p| held.contains(p))
+            .collect();
         assert_eq!(hit.len(), 1, "heldout {i}: {s:?}");
         seen.insert(hit[0]);
     }
@@ -147,7 +156,10 @@ fn training_captions_name_the_scene_objects() {
         }
         frames.insert(s.caption.split(' ').take(2).collect::<Vec<_>>().join(" "));
     }
-    assert!(frames.len() >= 8, "captions should vary in form: {frames:?}");
+    assert!(
+        frames.len() >= 8,
+        "captions should vary in form: {frames:?}"
+    );
 }
 
 #[test]
@@ -161,8 +173,8 @@ fn config_parses_with_defaults_and_rejects_bad_values() {
     assert_eq!(cfg.image_size, 64);
     assert_eq!(cfg.held_out_pairs.len(), 1);
 
-    let err = serde_json::from_str::<WorldConfig>(r#"{"held_out_pairs": ["pink circle"]}"#)
-        .unwrap_err();
+    let err =
+        serde_json::from_str::<WorldConfig>(r#"{"held_out_pairs": ["pink circle"]}"#).unwrap_err();
     assert!(err.to_string().contains("pink circle"), "{err}");
     assert!(serde_json::from_str::<WorldConfig>(r#"{"imagesize": 3}"#).is_err());
 
