@@ -5,4 +5,5 @@
 //! pixels and files, so it builds in seconds and can run on background threads.
 
 pub mod suite;
+pub mod synth;
 pub mod tagger;

@@ -1,0 +1,324 @@
+//! Evaluation suites over the synthetic world, built as the shared
+//! [`crate::suite`] types so the trainer scores them like ARO.
+//!
+//! | suite | split | options | decision | average |
+//! |---|---|---|---|---|
+//! | `Synth-Relation` | test | [arguments swapped, true] | strictly highest | macro over relation |
+//! | `Synth-Attribution` | test | [colours swapped, true] | strictly highest | macro over colour pair |
+//! | `Synth-Order` | test | [caption, 4 perturbations] | first argmax | micro |
+//! | `…-heldout` | heldout | as above | | |
+//! | `Synth-Retrieval` | test | one caption per image | | |
+
+use std::sync::Arc;
+
+use rand_chacha::ChaCha8Rng;
+
+use super::caption::{self, Phrasing};
+use super::render::render;
+use super::scene::{rng_for, scene, Scene, Split, WorldConfig};
+use super::SynthError;
+use crate::suite::{
+    Averaging, ChoiceItem, ChoiceSuite, Decision, ImageSource, RetrievalSuite, Suite,
+};
+
+/// A caption-order perturbation: given a caption, the perturbed captions
+/// (ARO uses four: shuffled nouns/adjectives, all but nouns/adjectives,
+/// trigrams, words within trigrams).
+pub type OrderFn<'a> = &'a dyn Fn(&str, &mut ChaCha8Rng) -> Vec<String>;
+
+// Rng streams per scene index: 0 = scene, 1 = caption (shared with training), then these.
+const PHRASING_STREAM: u64 = 2;
+const ORDER_STREAM: u64 = 3;
+
+const NAMES: [&str; 7] = [
+    "Synth-Relation",
+    "Synth-Attribution",
+    "Synth-Order",
+    "Synth-Relation-heldout",
+    "Synth-Attribution-heldout",
+    "Synth-Order-heldout",
+    "Synth-Retrieval",
+];
+
+/// Names accepted by [`build_suite`].
+pub fn suite_names() -> &'static [&'static str] {
+    &NAMES
+}
+
+/// Builds suite `name` with `n_items` items (images for retrieval) from scenes
+/// 0, 1, 2, … of the suite's split, skipping scenes a suite cannot use (a
+/// one-object scene has no relation). Deterministic in `(name, n_items, cfg, seed)`.
+/// `order_fn` is only called by the order suites.
+pub fn build_suite(
+    name: &str,
+    n_items: usize,
+    cfg: &WorldConfig,
+    seed: u64,
+    order_fn: OrderFn,
+) -> Result<Suite, SynthError> {
+    cfg.validate()?;
+    let (base, split) = match name.strip_suffix("-heldout") {
+        Some(base) => (base, Split::Heldout),
+        None => (name, Split::Test),
+    };
+    let build = Builder {
+        cfg,
+        seed,
+        split,
+        name,
+    };
+    match (base, split) {
+        ("Synth-Relation", _) => Ok(Suite::Choice(build.relation(n_items))),
+        ("Synth-Attribution", _) => Ok(Suite::Choice(build.attribution(n_items))),
+        ("Synth-Order", _) => Ok(Suite::Choice(build.order(n_items, order_fn)?)),
+        ("Synth-Retrieval", Split::Test) => Ok(Suite::Retrieval(build.retrieval(n_items))),
+        _ => Err(SynthError::UnknownSuite {
+            name: name.to_string(),
+            known: NAMES.join(", "),
+        }),
+    }
+}
+
+struct Builder<'a> {
+    cfg: &'a WorldConfig,
+    seed: u64,
+    split: Split,
+    name: &'a str,
+}
+
+impl Builder<'_> {
+    /// The first `n` scenes with a relation, with their indices.
+    fn related_scenes(&self, n: usize) -> impl Iterator<Item = (u64, Scene)> + '_ {
+        (0u64..)
+            .map(|i| (i, scene(self.split, i, self.cfg, self.seed)))
+            .filter(|(_, s)| s.relation.is_some())
+            .take(n)
+    }
+
+    fn image(&self, s: &Scene) -> ImageSource {
+        ImageSource::Memory(Arc::new(render(
+            s,
+            self.cfg.image_size,
+            self.cfg.noise_amplitude,
+        )))
+    }
+
+    fn choice(&self, images: Vec<ImageSource>, items: Vec<ChoiceItem>, d: Decision) -> ChoiceSuite {
+        let averaging = match d {
+            Decision::StrictlyHighest => Averaging::Macro {
+                excluded: vec![],
+                min_items: 1,
+            },
+            Decision::FirstArgmax => Averaging::Micro,
+        };
+        ChoiceSuite {
+            name: self.name.to_string(),
+            images,
+            items,
+            decision: d,
+            averaging,
+        }
+    }
+
+    fn phrasing(&self, index: u64) -> Phrasing {
+        Phrasing::random(&mut rng_for(self.seed, self.split, index, PHRASING_STREAM))
+    }
+
+    /// [false = arguments swapped, true], grouped by the relation as worded.
+    fn relation(&self, n: usize) -> ChoiceSuite {
+        let (mut images, mut items) = (Vec::new(), Vec::new());
+        for (index, s) in self.related_scenes(n) {
+            let p = self.phrasing(index);
+            let (_, rel, _) = s.relation.expect("filtered on relation");
+            let stated = if p.converse { rel.converse() } else { rel };
+            items.push(ChoiceItem {
+                image: images.len(),
+                options: vec![
+                    caption::relation_swap(&s, p).expect("has relation"),
+                    caption::relation_caption(&s, p).expect("has relation"),
+                ],
+                true_index: 1,
+                group: stated.name().to_string(),
+            });
+            images.push(self.image(&s));
+        }
+        self.choice(images, items, Decision::StrictlyHighest)
+    }
+
+    /// [false = colours swapped, true], grouped "<first colour>_<second colour>"
+    /// in the order the true caption mentions the objects.
+    fn attribution(&self, n: usize) -> ChoiceSuite {
+        let (mut images, mut items) = (Vec::new(), Vec::new());
+        for (index, s) in self.related_scenes(n) {
+            let p = self.phrasing(index);
+            let (a, _, b) = s.relation.expect("filtered on relation");
+            let (first, second) = if p.converse { (b, a) } else { (a, b) };
+            let group = format!(
+                "{}_{}",
+                s.objects[first].colour.name(),
+                s.objects[second].colour.name()
+            );
+            items.push(ChoiceItem {
+                image: images.len(),
+                options: vec![
+                    caption::attribute_swap(&s, p).expect("has relation"),
+                    caption::relation_caption(&s, p).expect("has relation"),
+                ],
+                true_index: 1,
+                group,
+            });
+            images.push(self.image(&s));
+        }
+        self.choice(images, items, Decision::StrictlyHighest)
+    }
+
+    /// [training-style caption, its perturbations]; every scene is usable.
+    fn order(&self, n: usize, order_fn: OrderFn) -> Result<ChoiceSuite, SynthError> {
+        let (mut images, mut items) = (Vec::new(), Vec::new());
+        for index in 0..n as u64 {
+            let s = scene(self.split, index, self.cfg, self.seed);
+            let original = training_caption(&s, self.seed, self.split, index);
+            let mut rng = rng_for(self.seed, self.split, index, ORDER_STREAM);
+            let perturbed = order_fn(&original, &mut rng);
+            if perturbed.is_empty() {
+                return Err(SynthError::EmptyPerturbation(original));
+            }
+            let mut options = vec![original];
+            options.extend(perturbed);
+            items.push(ChoiceItem {
+                image: images.len(),
+                options,
+                true_index: 0,
+                group: "all".to_string(),
+            });
+            images.push(self.image(&s));
+        }
+        Ok(self.choice(images, items, Decision::FirstArgmax))
+    }
+
+    /// One training-style caption per image.
+    fn retrieval(&self, n: usize) -> RetrievalSuite {
+        let mut suite = RetrievalSuite {
+            name: self.name.to_string(),
+            images: Vec::with_capacity(n),
+            captions: Vec::with_capacity(n),
+            caption_image: Vec::with_capacity(n),
+        };
+        for index in 0..n as u64 {
+            let s = scene(self.split, index, self.cfg, self.seed);
+            suite.caption_image.push(suite.images.len());
+            suite
+                .captions
+                .push(training_caption(&s, self.seed, self.split, index));
+            suite.images.push(self.image(&s));
+        }
+        suite
+    }
+}
+
+/// The caption [`super::sample`] pairs with this scene.
+fn training_caption(s: &Scene, seed: u64, split: Split, index: u64) -> String {
+    caption::caption(s, &mut rng_for(seed, split, index, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::seq::SliceRandom;
+
+    fn reverse_and_shuffle(text: &str, rng: &mut ChaCha8Rng) -> Vec<String> {
+        let words: Vec<&str> = text.split(' ').collect();
+        let mut shuffled = words.clone();
+        shuffled.shuffle(rng);
+        let reversed: Vec<&str> = words.iter().rev().copied().collect();
+        vec![shuffled.join(" "), reversed.join(" ")]
+    }
+
+    fn choice(name: &str, n: usize) -> ChoiceSuite {
+        match build_suite(name, n, &WorldConfig::default(), 5, &reverse_and_shuffle).unwrap() {
+            Suite::Choice(c) => c,
+            Suite::Retrieval(_) => panic!("{name} should be a choice suite"),
+        }
+    }
+
+    #[test]
+    fn every_listed_name_builds_with_the_requested_size() {
+        for name in suite_names() {
+            let suite = build_suite(name, 12, &WorldConfig::default(), 1, &reverse_and_shuffle)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            match suite {
+                Suite::Choice(c) => {
+                    assert_eq!(c.name, *name);
+                    assert_eq!(c.items.len(), 12);
+                    assert_eq!(c.images.len(), 12);
+                }
+                Suite::Retrieval(r) => {
+                    assert_eq!(r.images.len(), 12);
+                    assert_eq!(r.captions.len(), 12);
+                }
+            }
+        }
+        assert!(build_suite(
+            "Synth-Nope",
+            1,
+            &WorldConfig::default(),
+            1,
+            &reverse_and_shuffle
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn binary_suites_put_a_distinct_false_caption_first() {
+        for name in ["Synth-Relation", "Synth-Attribution-heldout"] {
+            let suite = choice(name, 200);
+            assert_eq!(suite.decision, Decision::StrictlyHighest);
+            for item in &suite.items {
+                assert_eq!(item.true_index, 1);
+                assert_eq!(item.options.len(), 2);
+                assert_ne!(item.options[0], item.options[1]);
+                // Same words, different order: a bag-of-words model cannot separate them.
+                let mut a: Vec<&str> = item.options[0].split(' ').collect();
+                let mut b: Vec<&str> = item.options[1].split(' ').collect();
+                a.sort();
+                b.sort();
+                assert_eq!(a, b, "{:?}", item.options);
+            }
+        }
+    }
+
+    #[test]
+    fn relation_groups_cover_all_four_relations() {
+        let suite = choice("Synth-Relation", 200);
+        let mut groups: Vec<&str> = suite.items.iter().map(|i| i.group.as_str()).collect();
+        groups.sort();
+        groups.dedup();
+        assert_eq!(groups, ["above", "below", "left of", "right of"]);
+    }
+
+    #[test]
+    fn order_suite_puts_the_original_first() {
+        let suite = choice("Synth-Order", 30);
+        assert_eq!(suite.decision, Decision::FirstArgmax);
+        assert_eq!(suite.averaging, Averaging::Micro);
+        for item in &suite.items {
+            assert_eq!(item.true_index, 0);
+            assert_eq!(item.options.len(), 3);
+            let reversed: Vec<&str> = item.options[0].split(' ').rev().collect();
+            assert_eq!(item.options[2], reversed.join(" "));
+        }
+    }
+
+    #[test]
+    fn suites_are_deterministic() {
+        let a = choice("Synth-Attribution", 20);
+        let b = choice("Synth-Attribution", 20);
+        let options = |s: &ChoiceSuite| {
+            s.items
+                .iter()
+                .map(|i| i.options.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(options(&a), options(&b));
+    }
+}
