@@ -7,7 +7,7 @@
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::SynthError;
 
@@ -134,8 +134,8 @@ impl Relation {
 }
 
 /// A colour–shape combination, written "red triangle" in configs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Pair {
     pub colour: Colour,
     pub shape: Shape,
@@ -159,6 +159,12 @@ impl TryFrom<String> for Pair {
             .find(|s| s.name() == *shape)
             .ok_or_else(bad)?;
         Ok(Pair { colour, shape })
+    }
+}
+
+impl From<Pair> for String {
+    fn from(pair: Pair) -> String {
+        pair.to_string()
     }
 }
 
@@ -243,7 +249,7 @@ fn default_held_out() -> Vec<Pair> {
 }
 
 /// Parameters of the world. Every field has a default, so `{}` is a valid config.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorldConfig {
     /// Side of the square image in pixels.
