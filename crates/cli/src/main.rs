@@ -1,6 +1,9 @@
 //! The `negclip` command line.
 
+mod cmd_embed;
+mod cmd_eval;
 mod cmd_synth;
+mod cmd_train;
 
 use clap::{Parser, Subcommand};
 
@@ -17,12 +20,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Fine-tune from a TOML run file, or resume a run.
+    Train(cmd_train::TrainArgs),
+    /// Score checkpoints on benchmark suites, side by side.
+    Eval(cmd_eval::EvalArgs),
+    /// Normalised image and text embeddings of a checkpoint.
+    Embed(cmd_embed::EmbedArgs),
     /// Write synthetic scenes in the ARO file formats.
     Synth(cmd_synth::SynthArgs),
 }
 
 fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NEGCLIP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
+        Command::Train(args) => cmd_train::run(args),
+        Command::Eval(args) => cmd_eval::run(args),
+        Command::Embed(args) => cmd_embed::run(args),
         Command::Synth(args) => cmd_synth::run(args),
     }
 }

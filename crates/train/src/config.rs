@@ -4,6 +4,7 @@
 //! overrides are applied to the parsed document before it is checked, so a sweep can change
 //! any key without copying the file.
 
+use negclip_data::synth::WorldConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -75,6 +76,9 @@ pub struct DataSection {
     /// Seed of the synthetic world (scenes are a pure function of it and the index).
     #[serde(default)]
     pub world_seed: u64,
+    /// The synthetic world's parameters (image size, noise, held-out pairs, …).
+    #[serde(default)]
+    pub world: WorldConfig,
     /// Background threads that load images and build batches.
     #[serde(default = "default_workers")]
     pub workers: usize,

@@ -13,6 +13,8 @@ pub enum TrainError {
     Config { path: PathBuf, message: String },
     #[error("{0}")]
     Data(String),
+    #[error("{0}")]
+    Model(String),
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
 }

@@ -1,0 +1,84 @@
+//! `negclip train`: run a fine-tuning from a TOML file, or continue one.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use negclip_train::trainer::{summary_table, train, TrainOptions};
+use negclip_train::{checkpoint, device, RunConfig};
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// The run file (see docs/config.md).
+    #[arg(long, required_unless_present = "resume")]
+    config: Option<PathBuf>,
+    /// Output folder (overrides the config's `output_dir`).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Continue the run in this output folder from its newest checkpoint.
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// Override one config key, e.g. `--set optim.lr=1e-5` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Device: cpu, cuda[:N] (--features cuda), wgpu or vulkan (--features wgpu).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// No progress bars (logs and metrics.jsonl are still written).
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let device = device::select(&args.device)?;
+    let (config, resume) = match &args.resume {
+        Some(dir) => (resumed_config(dir, &args)?, true),
+        None => {
+            let path = args.config.as_ref().expect("clap: --config unless --resume");
+            let mut config = RunConfig::load(path, &args.overrides)?;
+            if let Some(output) = &args.output {
+                config.output_dir = output.clone();
+            }
+            (config, false)
+        }
+    };
+    let output = config.output_dir.clone();
+    println!(
+        "negclip train: {} → {}{}",
+        args.config.as_ref().map_or("(resumed)".to_string(), |p| p.display().to_string()),
+        output.display(),
+        if resume { " (resuming)" } else { "" }
+    );
+    let outcome = train(
+        config,
+        TrainOptions {
+            device,
+            resume,
+            show_progress: !args.quiet,
+        },
+    )
+    .with_context(|| format!("training run in {}", output.display()))?;
+    println!("\n{}", summary_table(&outcome.evaluations));
+    println!("final model:   {}", outcome.final_model.display());
+    println!("metrics:       {}", outcome.output_dir.join("metrics.jsonl").display());
+    println!("plot:          {}", outcome.output_dir.join("metrics.png").display());
+    let best = outcome.output_dir.join("best.safetensors");
+    if best.exists() {
+        println!("best model:    {}", best.display());
+    }
+    Ok(())
+}
+
+/// The config a run was started with, from its newest checkpoint.
+fn resumed_config(dir: &std::path::Path, args: &TrainArgs) -> anyhow::Result<RunConfig> {
+    if args.output.is_some() {
+        bail!("--output cannot be combined with --resume: the run continues in its own folder");
+    }
+    let latest = checkpoint::latest(dir)?
+        .with_context(|| format!("{} holds no checkpoint to resume from", dir.display()))?;
+    let mut config = checkpoint::load(&latest)?.state.config;
+    config.output_dir = dir.to_path_buf();
+    if args.config.is_some() || !args.overrides.is_empty() {
+        eprintln!("note: resuming uses the run's own config; --config and --set are ignored");
+    }
+    Ok(config)
+}

@@ -1,0 +1,375 @@
+//! Scoring a model on evaluation suites: each distinct image and each distinct caption is
+//! encoded once, in batches, with image loading on background threads; the scores then go
+//! to the data crate's metrics, which follow the reference's rules exactly.
+
+use std::collections::{BTreeMap, HashMap};
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use negclip_data::metrics::{score_choice, score_retrieval};
+use negclip_data::preprocess::{crop, load_image, preprocess_rgb};
+use negclip_data::suite::{ChoiceSuite, ImageSource, RetrievalSuite, Suite};
+use negclip_data::tokenizer::ClipTokenizer;
+use negclip_model::Clip;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+
+/// Anything that maps images and captions to L2-normalised embeddings.
+///
+/// The trainer's model implements it; tests use small hand-made embedders.
+pub trait Embedder {
+    /// Side of the square input images.
+    fn image_size(&self) -> u32;
+    /// Token context length of the text tower.
+    fn context_length(&self) -> usize;
+    /// `pixels`: `n` CHW images, CLIP-normalised. Returns `n` unit vectors.
+    fn embed_images(&self, pixels: Vec<f32>, n: usize) -> Vec<Vec<f32>>;
+    /// `tokens`: `n` rows of `context_length` ids. Returns `n` unit vectors.
+    fn embed_texts(&self, tokens: Vec<u32>, n: usize) -> Vec<Vec<f32>>;
+}
+
+/// A model in inference mode on a device.
+pub struct ModelEmbedder<'a> {
+    pub model: &'a Clip,
+    pub device: &'a Device,
+    pub image_size: u32,
+    pub context_length: usize,
+}
+
+impl Embedder for ModelEmbedder<'_> {
+    fn image_size(&self) -> u32 {
+        self.image_size
+    }
+
+    fn context_length(&self) -> usize {
+        self.context_length
+    }
+
+    fn embed_images(&self, pixels: Vec<f32>, n: usize) -> Vec<Vec<f32>> {
+        let s = self.image_size as usize;
+        let x = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, s, s]), self.device);
+        rows(crate::loss::l2_normalize(self.model.encode_image(x)))
+    }
+
+    fn embed_texts(&self, tokens: Vec<u32>, n: usize) -> Vec<Vec<f32>> {
+        let ids: Vec<i64> = tokens.into_iter().map(i64::from).collect();
+        let x = Tensor::<2, Int>::from_data(
+            TensorData::new(ids, [n, self.context_length]),
+            self.device,
+        );
+        rows(crate::loss::l2_normalize(self.model.encode_text(x)))
+    }
+}
+
+fn rows(t: Tensor<2>) -> Vec<Vec<f32>> {
+    let [_, d] = t.dims();
+    let values: Vec<f32> = t
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("embeddings are float");
+    values.chunks(d).map(<[f32]>::to_vec).collect()
+}
+
+/// One suite's results: a flat map of named numbers (`accuracy`, `macro_accuracy`,
+/// `i2t_r1`, …) and the full report as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SuiteResult {
+    pub suite: String,
+    pub metrics: BTreeMap<String, f64>,
+    pub report: serde_json::Value,
+}
+
+/// Encoding settings shared by every suite of an evaluation.
+pub struct EvalOptions {
+    pub batch_size: usize,
+    pub show_progress: bool,
+}
+
+/// Score one suite.
+pub fn evaluate_suite(
+    embedder: &dyn Embedder,
+    tokenizer: &ClipTokenizer,
+    suite: &Suite,
+    options: &EvalOptions,
+) -> Result<SuiteResult, TrainError> {
+    match suite {
+        Suite::Choice(choice) => evaluate_choice(embedder, tokenizer, choice, options),
+        Suite::Retrieval(retrieval) => evaluate_retrieval(embedder, tokenizer, retrieval, options),
+    }
+}
+
+fn evaluate_choice(
+    embedder: &dyn Embedder,
+    tokenizer: &ClipTokenizer,
+    suite: &ChoiceSuite,
+    options: &EvalOptions,
+) -> Result<SuiteResult, TrainError> {
+    let progress = progress_bar(&suite.name, options.show_progress);
+    let images = embed_images(embedder, &suite.images, options, &progress)?;
+    let texts: Vec<&str> = suite
+        .items
+        .iter()
+        .flat_map(|item| item.options.iter().map(String::as_str))
+        .collect();
+    let text_index = embed_texts(embedder, tokenizer, &texts, options, &progress);
+    let scores: Vec<Vec<f32>> = suite
+        .items
+        .iter()
+        .map(|item| {
+            let image = &images[item.image];
+            item.options
+                .iter()
+                .map(|option| dot(image, &text_index.embedding(option)))
+                .collect()
+        })
+        .collect();
+    progress.finish_and_clear();
+    let report = score_choice(suite, &scores);
+    let mut metrics = BTreeMap::new();
+    metrics.insert("accuracy".to_string(), report.accuracy);
+    if let Some(value) = report.macro_accuracy {
+        metrics.insert("macro_accuracy".to_string(), value);
+    }
+    Ok(SuiteResult {
+        suite: suite.name.clone(),
+        metrics,
+        report: serde_json::to_value(&report).expect("reports serialise"),
+    })
+}
+
+fn evaluate_retrieval(
+    embedder: &dyn Embedder,
+    tokenizer: &ClipTokenizer,
+    suite: &RetrievalSuite,
+    options: &EvalOptions,
+) -> Result<SuiteResult, TrainError> {
+    let progress = progress_bar(&suite.name, options.show_progress);
+    let images = embed_images(embedder, &suite.images, options, &progress)?;
+    let captions: Vec<&str> = suite.captions.iter().map(String::as_str).collect();
+    let texts = embed_texts(embedder, tokenizer, &captions, options, &progress);
+    let caption_embeddings: Vec<Vec<f32>> =
+        captions.iter().map(|c| texts.embedding(c)).collect();
+    let similarity: Vec<Vec<f32>> = images
+        .iter()
+        .map(|image| caption_embeddings.iter().map(|t| dot(image, t)).collect())
+        .collect();
+    progress.finish_and_clear();
+    let report = score_retrieval(suite, &similarity, &[1, 5, 10]);
+    let value = serde_json::to_value(&report).expect("reports serialise");
+    let mut metrics = BTreeMap::new();
+    flatten_numbers("", &value, &mut metrics);
+    Ok(SuiteResult {
+        suite: suite.name.clone(),
+        metrics,
+        report: value,
+    })
+}
+
+/// Collect every number of a JSON report under `a/b/c` names.
+fn flatten_numbers(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, f64>) {
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(x) = n.as_f64() {
+                out.insert(prefix.to_string(), x);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map {
+                let name = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}/{key}")
+                };
+                flatten_numbers(&name, inner, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn progress_bar(name: &str, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("  eval {prefix:<24} [{bar:30}] {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(name.to_string());
+    bar
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Decode, crop and preprocess images in parallel, then encode them in batches.
+fn embed_images(
+    embedder: &dyn Embedder,
+    images: &[ImageSource],
+    options: &EvalOptions,
+    progress: &ProgressBar,
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    let size = embedder.image_size();
+    progress.inc_length(images.len() as u64);
+    progress.set_message("images");
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(options.batch_size.max(1)) {
+        let pixels: Vec<Vec<f32>> = chunk
+            .par_iter()
+            .map(|source| load_pixels(source, size))
+            .collect::<Result<_, _>>()?;
+        let n = pixels.len();
+        out.extend(embedder.embed_images(pixels.concat(), n));
+        progress.inc(n as u64);
+    }
+    Ok(out)
+}
+
+/// The eval transform of one image source.
+pub fn load_pixels(source: &ImageSource, size: u32) -> Result<Vec<f32>, TrainError> {
+    match source {
+        ImageSource::Memory(image) => Ok(preprocess_rgb(image, size)),
+        ImageSource::File { path, crop: area } => {
+            let image = load_image(path).map_err(|e| TrainError::Data(e.to_string()))?;
+            let image = match area {
+                Some(area) => crop(&image, *area),
+                None => image,
+            };
+            Ok(negclip_data::preprocess::preprocess(&image, size))
+        }
+    }
+}
+
+/// Unique captions and their embeddings.
+struct TextIndex {
+    rows: HashMap<String, usize>,
+    embeddings: Vec<Vec<f32>>,
+}
+
+impl TextIndex {
+    fn embedding(&self, text: &str) -> Vec<f32> {
+        self.embeddings[self.rows[text]].clone()
+    }
+}
+
+fn embed_texts(
+    embedder: &dyn Embedder,
+    tokenizer: &ClipTokenizer,
+    texts: &[&str],
+    options: &EvalOptions,
+    progress: &ProgressBar,
+) -> TextIndex {
+    let mut rows = HashMap::new();
+    let mut unique: Vec<&str> = Vec::new();
+    for text in texts {
+        rows.entry(text.to_string()).or_insert_with(|| {
+            unique.push(text);
+            unique.len() - 1
+        });
+    }
+    progress.inc_length(unique.len() as u64);
+    progress.set_message("captions");
+    let context = embedder.context_length();
+    let mut embeddings = Vec::with_capacity(unique.len());
+    for chunk in unique.chunks(options.batch_size.max(1)) {
+        let tokens = tokenizer.tokenize_batch(chunk, context);
+        embeddings.extend(embedder.embed_texts(tokens, chunk.len()));
+        progress.inc(chunk.len() as u64);
+    }
+    TextIndex { rows, embeddings }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use negclip_data::suite::{Averaging, ChoiceItem, Decision};
+    use std::sync::Arc;
+
+    /// Embeds an image by its mean red and green intensity and a caption by whether it
+    /// mentions "red" or "green" first: a model that reads word order.
+    struct ColourEmbedder;
+
+    impl Embedder for ColourEmbedder {
+        fn image_size(&self) -> u32 {
+            4
+        }
+        fn context_length(&self) -> usize {
+            8
+        }
+        fn embed_images(&self, pixels: Vec<f32>, n: usize) -> Vec<Vec<f32>> {
+            pixels
+                .chunks(pixels.len() / n)
+                .map(|p| {
+                    let plane = p.len() / 3;
+                    let red: f32 = p[..plane].iter().sum();
+                    let green: f32 = p[plane..2 * plane].iter().sum();
+                    unit(vec![red, green])
+                })
+                .collect()
+        }
+        fn embed_texts(&self, tokens: Vec<u32>, n: usize) -> Vec<Vec<f32>> {
+            let red = ClipTokenizer::new().encode("red")[0];
+            tokens
+                .chunks(tokens.len() / n)
+                .map(|row| {
+                    if row[1] == red {
+                        vec![1.0, 0.0]
+                    } else {
+                        vec![0.0, 1.0]
+                    }
+                })
+                .collect()
+        }
+    }
+
+    fn unit(v: Vec<f32>) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect()
+    }
+
+    fn solid(r: u8, g: u8) -> ImageSource {
+        ImageSource::Memory(Arc::new(image::RgbImage::from_pixel(4, 4, image::Rgb([r, g, 0]))))
+    }
+
+    #[test]
+    fn each_item_is_scored_against_its_own_image() {
+        let suite = ChoiceSuite {
+            name: "colours".into(),
+            images: vec![solid(255, 0), solid(0, 255)],
+            items: vec![
+                ChoiceItem {
+                    image: 0,
+                    options: vec!["green square".into(), "red square".into()],
+                    true_index: 1,
+                    group: "a".into(),
+                },
+                ChoiceItem {
+                    image: 1,
+                    options: vec!["green square".into(), "red square".into()],
+                    true_index: 1,
+                    group: "a".into(),
+                },
+            ],
+            decision: Decision::StrictlyHighest,
+            averaging: Averaging::Micro,
+        };
+        let options = EvalOptions {
+            batch_size: 1,
+            show_progress: false,
+        };
+        let result = evaluate_suite(
+            &ColourEmbedder,
+            &ClipTokenizer::new(),
+            &Suite::Choice(suite),
+            &options,
+        )
+        .unwrap();
+        assert_eq!(result.metrics["accuracy"], 0.5);
+    }
+}
