@@ -1,0 +1,433 @@
+//! CLIP image preprocessing, equal to open_clip's
+//! `image_transform(size, is_train=False)` on a PIL image:
+//! `Resize(size, BICUBIC)` (shorter side) → `CenterCrop(size)` →
+//! `convert("RGB")` → `ToTensor` → `Normalize(CLIP mean, std)`.
+//!
+//! The resize reproduces Pillow's separable resampler bit for bit: bicubic
+//! kernel with a = -0.5 whose support widens with the downscale factor
+//! (antialiasing), 22-bit fixed-point weights, horizontal pass first with
+//! rounding to 8 bits in between, and premultiplied alpha for RGBA / LA images.
+//! The train-time `random_resized_crop` follows torchvision's
+//! `RandomResizedCrop` parameter sampling.
+
+use std::path::{Path, PathBuf};
+
+use image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
+use rand::Rng;
+
+use crate::suite::CropBox;
+
+/// OpenAI CLIP's per-channel mean (RGB, on the 0..1 scale).
+pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+/// OpenAI CLIP's per-channel standard deviation.
+pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+
+/// Errors from reading images; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PreprocessError {
+    #[error("cannot open image {}: {source}", path.display())]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("cannot decode image {}: {source}", path.display())]
+    Decode { path: PathBuf, source: image::ImageError },
+}
+
+/// Reads and decodes an image file (format guessed from its content); a missing,
+/// unreadable, truncated or corrupt file is an error naming the file.
+pub fn load_image(path: &Path) -> Result<DynamicImage, PreprocessError> {
+    let open_err = |source| PreprocessError::Open { path: path.to_path_buf(), source };
+    let decode_err = |source| PreprocessError::Decode { path: path.to_path_buf(), source };
+    let bytes = std::fs::read(path).map_err(open_err)?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(open_err)?;
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_has_end(&bytes) {
+        // The JPEG decoder fills a cut-off scan with grey instead of failing;
+        // Pillow refuses such files ("image file is truncated"), and so do we.
+        let msg = "JPEG data ends before its end-of-image marker (truncated file)";
+        return Err(decode_err(image::ImageError::Decoding(image::error::DecodingError::new(
+            image::ImageFormat::Jpeg.into(),
+            msg,
+        ))));
+    }
+    reader.decode().map_err(decode_err)
+}
+
+/// Whether an end-of-image marker (FF D9) follows the last start-of-scan
+/// (FF DA). Entropy-coded data escapes every FF byte, so neither marker can
+/// appear inside a scan by accident.
+fn jpeg_has_end(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|m| m == [0xff, 0xda]);
+    let last_eoi = bytes.windows(2).rposition(|m| m == [0xff, 0xd9]);
+    matches!((last_sos, last_eoi), (Some(sos), Some(eoi)) if eoi > sos)
+}
+
+/// Crops to `bx` as PIL's `Image.crop((x, y, x + w, y + h))` does: parts of the
+/// box outside the image are filled with zeros.
+pub fn crop(img: &DynamicImage, bx: CropBox) -> DynamicImage {
+    let inside = bx.x.checked_add(bx.w).is_some_and(|r| r <= img.width())
+        && bx.y.checked_add(bx.h).is_some_and(|b| b <= img.height());
+    if inside {
+        return img.crop_imm(bx.x, bx.y, bx.w, bx.h);
+    }
+    let mut out = DynamicImage::new(bx.w, bx.h, img.color());
+    image::imageops::replace(&mut out, img, -i64::from(bx.x), -i64::from(bx.y));
+    out
+}
+
+/// The eval transform: resize + centre crop + normalise, CHW `[3 * size * size]`.
+pub fn preprocess(img: &DynamicImage, size: u32) -> Vec<f32> {
+    normalize(&resize_center_crop(img, size))
+}
+
+/// [`preprocess`] for an RGB buffer.
+pub fn preprocess_rgb(img: &RgbImage, size: u32) -> Vec<f32> {
+    normalize(&resize_rgb_center_crop(img, size))
+}
+
+/// Resize (shorter side to `size`, bicubic) and centre crop to `size`×`size`,
+/// in the image's own mode as PIL does, then `convert("RGB")`.
+pub fn resize_center_crop(img: &DynamicImage, size: u32) -> RgbImage {
+    let (w, h) = shorter_side_size(img.width(), img.height(), size);
+    match img {
+        DynamicImage::ImageRgb8(rgb) => center_crop(&resize_rgb(rgb, w, h), size),
+        DynamicImage::ImageLuma8(gray) => {
+            let resized = GrayImage::from_raw(w, h, resize_pixels(gray, gray.width(), gray.height(), 1, w, h));
+            center_crop(&DynamicImage::from(resized.expect("buffer size")).to_rgb8(), size)
+        }
+        DynamicImage::ImageRgba8(rgba) => {
+            let resized = resize_premultiplied(rgba, rgba.width(), rgba.height(), 4, w, h);
+            let rgba = RgbaImage::from_raw(w, h, resized).expect("buffer size");
+            center_crop(&DynamicImage::from(rgba).to_rgb8(), size)
+        }
+        DynamicImage::ImageLumaA8(la) => {
+            let resized = resize_premultiplied(la, la.width(), la.height(), 2, w, h);
+            let la = GrayAlphaImage::from_raw(w, h, resized).expect("buffer size");
+            center_crop(&DynamicImage::from(la).to_rgb8(), size)
+        }
+        // 16-bit and float images: PIL has its own modes for these; we reduce to
+        // 8-bit RGB first (see docs/tokenizer-and-preprocessing.md).
+        other => resize_rgb_center_crop(&other.to_rgb8(), size),
+    }
+}
+
+fn resize_rgb_center_crop(img: &RgbImage, size: u32) -> RgbImage {
+    let (w, h) = shorter_side_size(img.width(), img.height(), size);
+    center_crop(&resize_rgb(img, w, h), size)
+}
+
+/// torchvision's `Resize(size)` output size: the shorter side becomes `size`,
+/// the longer `int(size * long / short)`.
+fn shorter_side_size(w: u32, h: u32, size: u32) -> (u32, u32) {
+    let (short, long) = if w <= h { (w, h) } else { (h, w) };
+    let new_long = (f64::from(size) * f64::from(long) / f64::from(short.max(1))) as u32;
+    if w <= h {
+        (size, new_long)
+    } else {
+        (new_long, size)
+    }
+}
+
+/// torchvision's `CenterCrop`: offsets `int(round((h - th) / 2))` with Python's
+/// round-half-to-even. The input is never smaller than the crop here.
+fn center_crop(img: &RgbImage, size: u32) -> RgbImage {
+    let offset = |len: u32| (f64::from(len.saturating_sub(size)) / 2.0).round_ties_even() as u32;
+    image::imageops::crop_imm(img, offset(img.width()), offset(img.height()), size, size).to_image()
+}
+
+/// Bicubic resize of an RGB image, Pillow-exact.
+pub fn resize_rgb(img: &RgbImage, w: u32, h: u32) -> RgbImage {
+    let pixels = resize_pixels(img, img.width(), img.height(), 3, w, h);
+    RgbImage::from_raw(w, h, pixels).expect("buffer size")
+}
+
+/// The CHW tensor `(pixel / 255 - mean) / std`, as `ToTensor` + `Normalize`.
+pub fn normalize(img: &RgbImage) -> Vec<f32> {
+    let plane = (img.width() * img.height()) as usize;
+    let mut out = vec![0f32; 3 * plane];
+    for (i, px) in img.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * plane + i] = (f32::from(px[c]) / 255.0 - CLIP_MEAN[c]) / CLIP_STD[c];
+        }
+    }
+    out
+}
+
+/// torchvision's `RandomResizedCrop(size, scale, ratio=(3/4, 4/3), BICUBIC)`:
+/// up to 10 draws of an area fraction in `scale` and a log-uniform aspect ratio;
+/// the first box that fits is cropped, else the centre crop clamped to the ratio
+/// range. The box is then resized to `size`×`size`.
+pub fn random_resized_crop(img: &RgbImage, size: u32, scale: (f32, f32), rng: &mut impl Rng) -> RgbImage {
+    let (left, top, w, h) = random_crop_box(img.width(), img.height(), scale, rng);
+    let cropped = image::imageops::crop_imm(img, left, top, w, h).to_image();
+    if (w, h) == (size, size) {
+        return cropped;
+    }
+    resize_rgb(&cropped, size, size)
+}
+
+/// `(left, top, width, height)` of the RandomResizedCrop box.
+fn random_crop_box(width: u32, height: u32, scale: (f32, f32), rng: &mut impl Rng) -> (u32, u32, u32, u32) {
+    let (min_ratio, max_ratio) = (3.0f64 / 4.0, 4.0f64 / 3.0);
+    let area = f64::from(width) * f64::from(height);
+    let (lo, hi) = (f64::from(scale.0.min(scale.1)), f64::from(scale.0.max(scale.1)));
+    for _ in 0..10 {
+        let target_area = area * uniform(rng, lo, hi);
+        let aspect = uniform(rng, min_ratio.ln(), max_ratio.ln()).exp();
+        let w = (target_area * aspect).sqrt().round_ties_even() as u32;
+        let h = (target_area / aspect).sqrt().round_ties_even() as u32;
+        if 0 < w && w <= width && 0 < h && h <= height {
+            let top = rng.random_range(0..=height - h);
+            let left = rng.random_range(0..=width - w);
+            return (left, top, w, h);
+        }
+    }
+    let in_ratio = f64::from(width) / f64::from(height);
+    let (w, h) = if in_ratio < min_ratio {
+        (width, (f64::from(width) / min_ratio).round_ties_even() as u32)
+    } else if in_ratio > max_ratio {
+        ((f64::from(height) * max_ratio).round_ties_even() as u32, height)
+    } else {
+        (width, height)
+    };
+    ((width - w) / 2, (height - h) / 2, w, h)
+}
+
+fn uniform(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
+    lo + (hi - lo) * rng.random::<f64>()
+}
+
+// ---------------------------------------------------------------------------
+// Pillow's resampler (libImaging/Resample.c), written out for 8-bit channels.
+
+/// Fixed-point precision of the weights: 32 bits minus 8 for the pixel and 2
+/// guard bits.
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// Pillow's bicubic kernel, a = -0.5, support 2.
+fn bicubic(x: f64) -> f64 {
+    const A: f64 = -0.5;
+    let x = x.abs();
+    if x < 1.0 {
+        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        (((x - 5.0) * x + 8.0) * x - 4.0) * A
+    } else {
+        0.0
+    }
+}
+
+/// For each output position: first input index and fixed-point weights.
+struct Coeffs {
+    start: Vec<usize>,
+    weights: Vec<Vec<i32>>,
+}
+
+/// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for mapping `in_size`
+/// samples onto `out_size`: the kernel is stretched by the downscale factor so
+/// every input sample contributes (antialiasing); weights sum to one.
+fn precompute_coeffs(in_size: u32, out_size: u32) -> Coeffs {
+    let scale = f64::from(in_size) / f64::from(out_size);
+    let filterscale = scale.max(1.0);
+    let support = 2.0 * filterscale;
+    let mut start = Vec::with_capacity(out_size as usize);
+    let mut weights = Vec::with_capacity(out_size as usize);
+    for xx in 0..out_size {
+        let center = (f64::from(xx) + 0.5) * scale;
+        let xmin = ((center - support + 0.5) as i64).max(0);
+        let xmax = ((center + support + 0.5) as i64).min(i64::from(in_size));
+        let raw: Vec<f64> = (xmin..xmax)
+            .map(|x| bicubic((x as f64 - center + 0.5) / filterscale))
+            .collect();
+        let total: f64 = raw.iter().sum();
+        let fixed = raw
+            .iter()
+            .map(|&w| {
+                let w = if total != 0.0 { w / total } else { w };
+                let scaled = w * f64::from(1u32 << PRECISION_BITS);
+                if w < 0.0 {
+                    (scaled - 0.5) as i32
+                } else {
+                    (scaled + 0.5) as i32
+                }
+            })
+            .collect();
+        start.push(xmin as usize);
+        weights.push(fixed);
+    }
+    Coeffs { start, weights }
+}
+
+/// Rounds a fixed-point accumulator (already offset by one half) to a byte.
+fn clip8(acc: i64) -> u8 {
+    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// Resizes interleaved 8-bit pixels (`channels` per pixel) from `w`×`h` to
+/// `out_w`×`out_h` in two passes, rounding to bytes in between. A dimension
+/// that keeps its size is not resampled (Pillow skips that pass). Pillow 13
+/// runs the vertical pass first when the height shrinks by more than twice as
+/// many pixels as the width (Pillow PR #9549), else the horizontal pass first
+/// over just the rows the vertical pass reads; the order changes the rounding.
+fn resize_pixels(src: &[u8], w: u32, h: u32, channels: usize, out_w: u32, out_h: u32) -> Vec<u8> {
+    let (need_h, need_v) = (w != out_w, h != out_h);
+    let vertical_first =
+        out_h < h && i64::from(h) - i64::from(out_h) > 2 * (i64::from(w) - i64::from(out_w));
+    let (w, h, out_w, out_h) = (w as usize, h as usize, out_w as usize, out_h as usize);
+    match (need_h, need_v) {
+        (false, false) => src.to_vec(),
+        (true, false) => horizontal_pass(src, w, h, channels, out_w),
+        (false, true) => vertical_pass(src, w * channels, &precompute_coeffs(h as u32, out_h as u32), 0),
+        (true, true) if vertical_first => {
+            let tmp = vertical_pass(src, w * channels, &precompute_coeffs(h as u32, out_h as u32), 0);
+            horizontal_pass(&tmp, w, out_h, channels, out_w)
+        }
+        (true, true) => {
+            let vert = precompute_coeffs(h as u32, out_h as u32);
+            let first_row = vert.start[0];
+            let last_row = vert.start[out_h - 1] + vert.weights[out_h - 1].len();
+            let rows = &src[first_row * w * channels..last_row * w * channels];
+            let tmp = horizontal_pass(rows, w, last_row - first_row, channels, out_w);
+            vertical_pass(&tmp, out_w * channels, &vert, first_row)
+        }
+    }
+}
+
+/// Resamples each of `rows` rows of `w` pixels to `out_w` pixels.
+fn horizontal_pass(src: &[u8], w: usize, rows: usize, channels: usize, out_w: usize) -> Vec<u8> {
+    let coeffs = precompute_coeffs(w as u32, out_w as u32);
+    let half = 1i64 << (PRECISION_BITS - 1);
+    let mut out = vec![0u8; rows * out_w * channels];
+    for (in_row, out_row) in src.chunks_exact(w * channels).zip(out.chunks_exact_mut(out_w * channels)) {
+        for (x, out_px) in out_row.chunks_exact_mut(channels).enumerate() {
+            let (s, k) = (coeffs.start[x], &coeffs.weights[x]);
+            for (c, out_c) in out_px.iter_mut().enumerate() {
+                let acc = k.iter().enumerate().fold(half, |acc, (i, &wt)| {
+                    acc + i64::from(in_row[(s + i) * channels + c]) * i64::from(wt)
+                });
+                *out_c = clip8(acc);
+            }
+        }
+    }
+    out
+}
+
+/// Resamples columns: output row `y` mixes input rows `coeffs.start[y]..`,
+/// where `src` begins at input row `first_row`; `stride` bytes per row.
+fn vertical_pass(src: &[u8], stride: usize, coeffs: &Coeffs, first_row: usize) -> Vec<u8> {
+    let half = 1i64 << (PRECISION_BITS - 1);
+    let mut out = vec![0u8; coeffs.start.len() * stride];
+    for (y, out_row) in out.chunks_exact_mut(stride).enumerate() {
+        let (s, k) = (coeffs.start[y] - first_row, &coeffs.weights[y]);
+        for (i, out_v) in out_row.iter_mut().enumerate() {
+            let acc = k
+                .iter()
+                .enumerate()
+                .fold(half, |acc, (j, &wt)| acc + i64::from(src[(s + j) * stride + i]) * i64::from(wt));
+            *out_v = clip8(acc);
+        }
+    }
+    out
+}
+
+/// Pillow resizes RGBA and LA images with premultiplied alpha (`RGBa` / `La`)
+/// and divides it out again afterwards; the last channel is alpha.
+fn resize_premultiplied(src: &[u8], w: u32, h: u32, channels: usize, out_w: u32, out_h: u32) -> Vec<u8> {
+    if (w, h) == (out_w, out_h) {
+        return src.to_vec();
+    }
+    let mut pre = src.to_vec();
+    for px in pre.chunks_exact_mut(channels) {
+        let alpha = u32::from(px[channels - 1]);
+        for v in &mut px[..channels - 1] {
+            let t = u32::from(*v) * alpha + 128;
+            *v = (((t >> 8) + t) >> 8) as u8;
+        }
+    }
+    let mut out = resize_pixels(&pre, w, h, channels, out_w, out_h);
+    for px in out.chunks_exact_mut(channels) {
+        let alpha = u32::from(px[channels - 1]);
+        if alpha != 0 && alpha != 255 {
+            for v in &mut px[..channels - 1] {
+                *v = (255 * u32::from(*v) / alpha).min(255) as u8;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::GenericImageView;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn shorter_side_becomes_size_and_long_side_truncates() {
+        assert_eq!(shorter_side_size(300, 200, 64), (96, 64));
+        assert_eq!(shorter_side_size(17, 31, 32), (32, 58));
+        assert_eq!(shorter_side_size(224, 224, 224), (224, 224));
+    }
+
+    #[test]
+    fn center_crop_rounds_half_to_even_like_python() {
+        // (5 - 2) / 2 = 1.5 rounds to 2; (3 - 2) / 2 = 0.5 rounds to 0.
+        let img = RgbImage::from_fn(5, 3, |x, y| image::Rgb([x as u8, y as u8, 0]));
+        let out = center_crop(&img, 2);
+        assert_eq!(out.get_pixel(0, 0).0, [2, 0, 0]);
+        let tall = RgbImage::from_fn(2, 5, |x, y| image::Rgb([x as u8, y as u8, 0]));
+        assert_eq!(center_crop(&tall, 2).get_pixel(0, 0).0, [0, 2, 0]);
+    }
+
+    #[test]
+    fn constant_image_stays_constant_through_resize() {
+        let img = RgbImage::from_pixel(37, 53, image::Rgb([10, 200, 77]));
+        for (w, h) in [(7, 9), (100, 140), (37, 10)] {
+            let out = resize_rgb(&img, w, h);
+            assert!(out.pixels().all(|p| p.0 == [10, 200, 77]), "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn normalize_is_chw_with_clip_statistics() {
+        let img = RgbImage::from_fn(2, 1, |x, _| image::Rgb([if x == 0 { 255 } else { 0 }, 0, 0]));
+        let t = normalize(&img);
+        assert_eq!(t.len(), 6);
+        assert!((t[0] - (1.0 - CLIP_MEAN[0]) / CLIP_STD[0]).abs() < 1e-6);
+        assert!((t[1] + CLIP_MEAN[0] / CLIP_STD[0]).abs() < 1e-6);
+        assert!((t[2] + CLIP_MEAN[1] / CLIP_STD[1]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn random_resized_crop_is_seeded_and_sized() {
+        let img = RgbImage::from_fn(120, 80, |x, y| image::Rgb([x as u8, y as u8, 0]));
+        let a = random_resized_crop(&img, 32, (0.9, 1.0), &mut ChaCha8Rng::seed_from_u64(7));
+        let b = random_resized_crop(&img, 32, (0.9, 1.0), &mut ChaCha8Rng::seed_from_u64(7));
+        assert_eq!(a.dimensions(), (32, 32));
+        assert_eq!(a, b);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..200 {
+            let (l, t, w, h) = random_crop_box(120, 80, (0.9, 1.0), &mut rng);
+            assert!(l + w <= 120 && t + h <= 80);
+            let frac = f64::from(w * h) / 9600.0;
+            assert!((0.85..=1.0).contains(&frac), "area fraction {frac}");
+        }
+    }
+
+    #[test]
+    fn impossible_scale_falls_back_to_ratio_clamped_centre_crop() {
+        // A 10:1 strip can never fit a 3/4..4/3 box of its full area: fallback.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        assert_eq!(random_crop_box(400, 40, (1.0, 1.0), &mut rng), (173, 0, 53, 40));
+    }
+
+    #[test]
+    fn crop_outside_the_image_pads_with_zeros() {
+        let img = DynamicImage::from(RgbImage::from_pixel(4, 4, image::Rgb([9, 9, 9])));
+        let out = crop(&img, CropBox { x: 2, y: 2, w: 4, h: 4 }).to_rgb8();
+        assert_eq!(out.get_pixel(0, 0).0, [9, 9, 9]);
+        assert_eq!(out.get_pixel(3, 3).0, [0, 0, 0]);
+        let inside = crop(&img, CropBox { x: 1, y: 1, w: 2, h: 3 });
+        assert_eq!(inside.dimensions(), (2, 3));
+    }
+}
