@@ -258,9 +258,8 @@ pub fn score_retrieval(
         .enumerate()
         .map(|(c, &img)| rank_of(sim.iter().map(|row| row[c]), img, sim[img][c]))
         .collect();
-    let recall = |ranks: &[usize], k: usize| {
-        ratio(ranks.iter().filter(|&&r| r < k).count(), ranks.len())
-    };
+    let recall =
+        |ranks: &[usize], k: usize| ratio(ranks.iter().filter(|&&r| r < k).count(), ranks.len());
     Ok(RetrievalReport {
         suite: suite.name.clone(),
         image_to_text: ks
@@ -333,7 +332,12 @@ mod tests {
     use super::*;
     use crate::suite::{ChoiceItem, ImageSource};
 
-    fn suite(decision: Decision, averaging: Averaging, groups: &[&str], n_opt: usize) -> ChoiceSuite {
+    fn suite(
+        decision: Decision,
+        averaging: Averaging,
+        groups: &[&str],
+        n_opt: usize,
+    ) -> ChoiceSuite {
         ChoiceSuite {
             name: "t".into(),
             images: vec![],
@@ -342,7 +346,11 @@ mod tests {
                 .map(|g| ChoiceItem {
                     image: 0,
                     options: vec![String::new(); n_opt],
-                    true_index: if decision == Decision::FirstArgmax { 0 } else { 1 },
+                    true_index: if decision == Decision::FirstArgmax {
+                        0
+                    } else {
+                        1
+                    },
                     group: g.to_string(),
                 })
                 .collect(),
@@ -408,7 +416,11 @@ mod tests {
         let s = suite(Decision::StrictlyHighest, Averaging::Micro, &["a"; 2], 2);
         assert!(matches!(
             score_choice(&s, &[vec![0.0, 1.0]]),
-            Err(MetricsError::RowCount { got: 1, expected: 2, .. })
+            Err(MetricsError::RowCount {
+                got: 1,
+                expected: 2,
+                ..
+            })
         ));
         assert!(matches!(
             score_choice(&s, &[vec![0.0, 1.0], vec![0.0]]),

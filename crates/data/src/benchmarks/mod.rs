@@ -184,7 +184,12 @@ pub fn load_suite(
             options,
         )?]),
         "aro" => load_all(
-            &["vg-relation", "vg-attribution", "coco-order", "flickr30k-order"],
+            &[
+                "vg-relation",
+                "vg-attribution",
+                "coco-order",
+                "flickr30k-order",
+            ],
             data_root,
             options,
         ),

@@ -196,7 +196,10 @@ mod tests {
         );
         assert_eq!(clean_caption("x:y;z~w#v*u"), "x y z w v u");
         // Commas, apostrophes and hyphens are kept, as in the reference.
-        assert_eq!(clean_caption("A dog's ball, well-worn."), "a dog's ball, well-worn");
+        assert_eq!(
+            clean_caption("A dog's ball, well-worn."),
+            "a dog's ball, well-worn"
+        );
     }
 
     #[test]

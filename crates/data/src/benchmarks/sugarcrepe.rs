@@ -36,7 +36,12 @@ pub fn load_sugarcrepe(
     SUGARCREPE_SUBSETS
         .iter()
         .map(|subset| {
-            load_sugarcrepe_subset(subset, &dir.join(format!("{subset}.json")), image_dir, options)
+            load_sugarcrepe_subset(
+                subset,
+                &dir.join(format!("{subset}.json")),
+                image_dir,
+                options,
+            )
         })
         .collect()
 }
@@ -58,13 +63,7 @@ pub fn load_sugarcrepe_subset(
     let mut items = Vec::with_capacity(rows.len());
     for (key, row) in rows {
         let path = image_dir.join(&row.filename);
-        if !image_present(
-            &path,
-            file,
-            &key,
-            options.skip_missing_images,
-            &mut report,
-        )? {
+        if !image_present(&path, file, &key, options.skip_missing_images, &mut report)? {
             continue;
         }
         items.push(ChoiceItem {
