@@ -378,3 +378,24 @@ fn metrics_match_the_python_reference() {
         }
     }
 }
+
+#[test]
+fn order_set_counts_every_caption_of_a_missing_image() {
+    let scratch = Scratch::new("order-missing");
+    std::fs::remove_file(scratch.0.join("flickr30k/images/1003.png")).unwrap();
+    let err = load_suite("flickr30k-order", &scratch.0, &options()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("dataset_flickr30k.json, row image 3"),
+        "{err}"
+    );
+    let opts = LoadOptions {
+        skip_missing_images: true,
+        order_seeds: vec![1],
+        ..options()
+    };
+    let suites = load_suite("flickr30k-order", &scratch.0, &opts).unwrap();
+    assert_eq!(suites[0].report.skipped_missing, 2);
+    assert_eq!(choice(&suites[0]).items.len(), 18);
+    assert_eq!(choice(&suites[0]).images.len(), 9);
+}

@@ -92,14 +92,16 @@ fn collect_captions(
         let n = image.captions.len() as u64;
         report.rows += image.captions.len();
         let row = format!("image {}", image.row);
-        if !image_present(&image.path, karpathy, &row, false, report).or_else(|e| {
-            if options.skip_missing_images {
-                report.skipped_missing += image.captions.len();
-                Ok(false)
-            } else {
-                Err(e)
-            }
-        })? {
+        // A missing image drops all its captions, so count captions, not images.
+        let mut missing = LoadReport::default();
+        if !image_present(
+            &image.path,
+            karpathy,
+            &row,
+            options.skip_missing_images,
+            &mut missing,
+        )? {
+            report.skipped_missing += image.captions.len();
             global += n;
             continue;
         }
