@@ -4,6 +4,8 @@
 //! No deep-learning framework lives here: everything is plain Rust over strings,
 //! pixels and files, so it builds in seconds and can run on background threads.
 
+pub mod benchmarks;
+pub mod metrics;
 pub mod preprocess;
 pub mod suite;
 pub mod synth;

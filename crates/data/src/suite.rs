@@ -19,7 +19,7 @@ pub enum ImageSource {
 }
 
 /// A crop box in pixels: `(x, y, x + w, y + h)` as the ARO loader crops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CropBox {
     pub x: u32,
     pub y: u32,

@@ -1,0 +1,241 @@
+//! Loaders for the real benchmark files (ARO, SugarCrepe, Karpathy retrieval).
+//!
+//! Each loader reads the files in their original schema and produces the shared
+//! suite types of [`crate::suite`]. Default layout under a data root (see
+//! `docs/evaluation.md`):
+//!
+//! ```text
+//! <root>/aro/visual_genome_relation.json      <root>/aro/images/<image_path>
+//! <root>/aro/visual_genome_attribution.json
+//! <root>/sugarcrepe/<subset>.json             <root>/coco/val2017/<filename>
+//! <root>/coco/dataset_coco.json               <root>/coco/<filepath>/<filename>
+//! <root>/flickr30k/dataset_flickr30k.json     <root>/flickr30k/images/<filename>
+//! ```
+
+pub mod images;
+pub mod karpathy;
+pub mod order;
+pub mod retrieval;
+pub mod sugarcrepe;
+pub mod vg;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::suite::Suite;
+
+/// Produces the four order perturbations of a raw caption (shuffle nouns and
+/// adjectives, shuffle the rest, shuffle within trigrams, shuffle trigrams).
+pub type Perturber = dyn Fn(&str, &mut ChaCha8Rng) -> Vec<String> + Send + Sync;
+
+/// The five documented seeds of the order sets (the authors' default seed is 1).
+pub const DEFAULT_ORDER_SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
+
+/// Every suite name [`load_suite`] accepts, group aliases last.
+pub const SUITE_NAMES: [&str; 9] = [
+    "vg-relation",
+    "vg-attribution",
+    "coco-order",
+    "flickr30k-order",
+    "sugarcrepe",
+    "coco-retrieval",
+    "flickr30k-retrieval",
+    "aro",
+    "retrieval",
+];
+
+#[derive(Debug, Error)]
+pub enum BenchmarkError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: {message}")]
+    Schema { path: PathBuf, message: String },
+    #[error("{path}, row {row}: {message}")]
+    MalformedRow {
+        path: PathBuf,
+        row: String,
+        message: String,
+    },
+    #[error(
+        "{path}, row {row}: image {image} not found \
+         (set skip_missing_images to drop such rows and count them)"
+    )]
+    MissingImage {
+        path: PathBuf,
+        row: String,
+        image: PathBuf,
+    },
+    #[error("unknown benchmark suite {name:?}; known: {known}")]
+    UnknownSuite { name: String, known: String },
+    #[error("order suite {name} needs a caption perturber (LoadOptions::perturber)")]
+    NoPerturber { name: String },
+    #[error("{path}, row {row}: the perturber returned {got} captions, expected 4")]
+    BadPerturbation {
+        path: PathBuf,
+        row: String,
+        got: usize,
+    },
+}
+
+/// How to load a suite.
+#[derive(Clone, Default)]
+pub struct LoadOptions {
+    /// Drop items whose image file is missing (counted in [`LoadReport`])
+    /// instead of failing.
+    pub skip_missing_images: bool,
+    /// Keep `n` items (retrieval: `n` images with all their captions), drawn
+    /// with the given seed, for cheap per-epoch evaluation.
+    pub subsample: Option<(usize, u64)>,
+    /// Seeds of the order sets; empty means [`DEFAULT_ORDER_SEEDS`].
+    pub order_seeds: Vec<u64>,
+    /// The order-set perturbation function; required for the order suites.
+    pub perturber: Option<Arc<Perturber>>,
+}
+
+impl LoadOptions {
+    fn seeds(&self) -> Vec<u64> {
+        if self.order_seeds.is_empty() {
+            DEFAULT_ORDER_SEEDS.to_vec()
+        } else {
+            self.order_seeds.clone()
+        }
+    }
+}
+
+/// What happened while loading one suite; never silent about dropped rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LoadReport {
+    /// The annotation file read.
+    pub source: PathBuf,
+    /// Rows (items, or retrieval images) read from the file.
+    pub rows: usize,
+    /// Rows dropped because their image is missing (`skip_missing_images`).
+    pub skipped_missing: usize,
+    /// Items (retrieval: images) before subsampling, when subsampled.
+    pub subsampled_from: Option<usize>,
+}
+
+/// A loaded suite and its load report.
+#[derive(Debug, Clone)]
+pub struct LoadedSuite {
+    pub suite: Suite,
+    pub report: LoadReport,
+}
+
+/// Loads the named suite (or group alias) from `data_root` in the default layout.
+/// Returns one entry per produced suite: SugarCrepe gives seven, an order set one
+/// per seed, `aro` the four ARO suites, `retrieval` both retrieval suites.
+pub fn load_suite(
+    name: &str,
+    data_root: &Path,
+    options: &LoadOptions,
+) -> Result<Vec<LoadedSuite>, BenchmarkError> {
+    let aro = data_root.join("aro");
+    let coco = data_root.join("coco");
+    let flickr = data_root.join("flickr30k");
+    match name {
+        "vg-relation" => Ok(vec![vg::load_vg(
+            vg::VgKind::Relation,
+            &aro.join("visual_genome_relation.json"),
+            &aro.join("images"),
+            options,
+        )?]),
+        "vg-attribution" => Ok(vec![vg::load_vg(
+            vg::VgKind::Attribution,
+            &aro.join("visual_genome_attribution.json"),
+            &aro.join("images"),
+            options,
+        )?]),
+        "coco-order" | "flickr30k-order" => {
+            let perturber = options
+                .perturber
+                .as_deref()
+                .ok_or_else(|| BenchmarkError::NoPerturber { name: name.into() })?;
+            let (json, images) = karpathy_paths(name, data_root);
+            order::load_order_suites(name, &json, &images, perturber, &options.seeds(), options)
+        }
+        "sugarcrepe" => sugarcrepe::load_sugarcrepe(
+            &data_root.join("sugarcrepe"),
+            &coco.join("val2017"),
+            options,
+        ),
+        "coco-retrieval" => Ok(vec![retrieval::load_retrieval(
+            name,
+            &coco.join("dataset_coco.json"),
+            &coco,
+            options,
+        )?]),
+        "flickr30k-retrieval" => Ok(vec![retrieval::load_retrieval(
+            name,
+            &flickr.join("dataset_flickr30k.json"),
+            &flickr.join("images"),
+            options,
+        )?]),
+        "aro" => load_all(
+            &[
+                "vg-relation",
+                "vg-attribution",
+                "coco-order",
+                "flickr30k-order",
+            ],
+            data_root,
+            options,
+        ),
+        "retrieval" => load_all(
+            &["coco-retrieval", "flickr30k-retrieval"],
+            data_root,
+            options,
+        ),
+        _ => Err(BenchmarkError::UnknownSuite {
+            name: name.into(),
+            known: SUITE_NAMES.join(", "),
+        }),
+    }
+}
+
+/// The Karpathy JSON and image root of an order or retrieval set.
+fn karpathy_paths(name: &str, data_root: &Path) -> (PathBuf, PathBuf) {
+    if name.starts_with("coco") {
+        let coco = data_root.join("coco");
+        (coco.join("dataset_coco.json"), coco)
+    } else {
+        let flickr = data_root.join("flickr30k");
+        (flickr.join("dataset_flickr30k.json"), flickr.join("images"))
+    }
+}
+
+fn load_all(
+    names: &[&str],
+    data_root: &Path,
+    options: &LoadOptions,
+) -> Result<Vec<LoadedSuite>, BenchmarkError> {
+    let mut out = Vec::new();
+    for name in names {
+        out.extend(load_suite(name, data_root, options)?);
+    }
+    Ok(out)
+}
+
+/// Reads and parses a JSON file, naming the file in any error.
+pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value, BenchmarkError> {
+    let text = std::fs::read_to_string(path).map_err(|source| BenchmarkError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| BenchmarkError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
