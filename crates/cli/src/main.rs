@@ -1,7 +1,11 @@
-//! The `negclip` command line.
+//! The `negclip` command line: fine-tune CLIP with hard negatives (NegCLIP) and evaluate it
+//! on ARO. One file per subcommand; this one only dispatches.
 
+mod cmd_bench;
 mod cmd_embed;
 mod cmd_eval;
+mod cmd_export;
+mod cmd_info;
 mod cmd_synth;
 mod cmd_train;
 
@@ -26,8 +30,14 @@ enum Command {
     Eval(cmd_eval::EvalArgs),
     /// Normalised image and text embeddings of a checkpoint.
     Embed(cmd_embed::EmbedArgs),
+    /// Show a checkpoint's format, configuration and parameter count.
+    Info(cmd_info::InfoArgs),
+    /// Export a checkpoint for HuggingFace transformers or open_clip.
+    Export(cmd_export::ExportArgs),
     /// Write synthetic scenes in the ARO file formats.
     Synth(cmd_synth::SynthArgs),
+    /// Benchmarks that print throughput (`negclip bench forward`, …).
+    Bench(cmd_bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +52,9 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => cmd_train::run(args),
         Command::Eval(args) => cmd_eval::run(args),
         Command::Embed(args) => cmd_embed::run(args),
+        Command::Info(args) => cmd_info::run(args),
+        Command::Export(args) => cmd_export::run(args),
         Command::Synth(args) => cmd_synth::run(args),
+        Command::Bench(args) => cmd_bench::run(args),
     }
 }
