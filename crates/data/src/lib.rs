@@ -4,5 +4,7 @@
 //! No deep-learning framework lives here: everything is plain Rust over strings,
 //! pixels and files, so it builds in seconds and can run on background threads.
 
+pub mod negatives;
 pub mod suite;
+pub mod tables;
 pub mod tagger;
