@@ -6,8 +6,10 @@
 
 pub mod benchmarks;
 pub mod metrics;
+pub mod negatives;
 pub mod preprocess;
 pub mod suite;
 pub mod synth;
+pub mod tables;
 pub mod tagger;
 pub mod tokenizer;

@@ -1,0 +1,296 @@
+//! Shallow chunks of a tagged caption: noun phrases and the relations between
+//! them.
+//!
+//! A noun phrase is `DET? (ADJ | NUM | compound NOUN)* NOUN+`; a relation is
+//! `NP predicate NP` where the predicate is made only of verbs, auxiliaries,
+//! adverbs, particles and prepositions ("is eating", "on", "sitting on") or a
+//! multi-word preposition ("to the left of", "on top of", "in front of").
+
+use std::ops::Range;
+
+use crate::tagger::TaggedWord;
+
+/// A noun phrase: its tokens, where its adjectives are, and its head nouns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NounPhrase {
+    /// All tokens, determiner included.
+    pub span: Range<usize>,
+    /// The first contiguous run of adjectives (empty range when none).
+    pub adjectives: Range<usize>,
+    /// The final run of nouns.
+    pub head: Range<usize>,
+}
+
+/// `subject predicate object`, indices into the noun-phrase list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relation {
+    pub subject: usize,
+    pub predicate: Range<usize>,
+    pub object: usize,
+}
+
+/// Noun phrases and relations of one caption.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Chunks {
+    pub noun_phrases: Vec<NounPhrase>,
+    pub relations: Vec<Relation>,
+}
+
+/// Multi-word prepositions, lower-case. Their nouns ("left", "top") must not
+/// start noun phrases of their own.
+const COMPLEX_PREPOSITIONS: &[&[&str]] = &[
+    &["to", "the", "left", "of"],
+    &["to", "the", "right", "of"],
+    &["on", "the", "left", "of"],
+    &["on", "the", "right", "of"],
+    &["on", "top", "of"],
+    &["on", "the", "top", "of"],
+    &["at", "the", "top", "of"],
+    &["at", "the", "bottom", "of"],
+    &["in", "front", "of"],
+    &["in", "the", "front", "of"],
+    &["in", "back", "of"],
+    &["in", "the", "back", "of"],
+    &["in", "the", "middle", "of"],
+    &["on", "the", "side", "of"],
+    &["on", "the", "edge", "of"],
+    &["at", "the", "edge", "of"],
+    &["on", "the", "back", "of"],
+    &["on", "the", "front", "of"],
+    &["next", "to"],
+    &["close", "to"],
+    &["because", "of"],
+    &["out", "of"],
+    &["inside", "of"],
+    &["ahead", "of"],
+];
+
+fn upos_is(word: &TaggedWord, tags: &[&str]) -> bool {
+    tags.contains(&word.upos.as_str())
+}
+
+fn is_noun(word: &TaggedWord) -> bool {
+    upos_is(word, &["NOUN", "PROPN"])
+}
+
+fn is_determiner(word: &TaggedWord) -> bool {
+    word.upos == "DET" || word.xpos == "PRP$"
+}
+
+fn is_adjective(word: &TaggedWord) -> bool {
+    word.upos == "ADJ"
+}
+
+/// A participle directly after a determiner acts as an adjective: "a parked
+/// car", "the flowered umbrella".
+fn is_participle(word: &TaggedWord) -> bool {
+    word.upos == "VERB" && matches!(word.xpos.as_str(), "VBN" | "VBG")
+}
+
+/// Marks the tokens that belong to a multi-word preposition.
+fn complex_preposition_mask(words: &[TaggedWord]) -> Vec<bool> {
+    let lower: Vec<String> = words.iter().map(|w| w.word.to_lowercase()).collect();
+    let mut mask = vec![false; words.len()];
+    let mut i = 0;
+    while i < words.len() {
+        let hit = COMPLEX_PREPOSITIONS
+            .iter()
+            .filter(|p| lower.len() - i >= p.len() && lower[i..i + p.len()] == p[..])
+            .map(|p| p.len())
+            .max();
+        match hit {
+            Some(len) => {
+                mask[i..i + len].iter_mut().for_each(|m| *m = true);
+                i += len;
+            }
+            None => i += 1,
+        }
+    }
+    mask
+}
+
+/// Finds the noun phrases, left to right, never overlapping.
+pub fn noun_phrases(words: &[TaggedWord]) -> Vec<NounPhrase> {
+    let blocked = complex_preposition_mask(words);
+    let mut phrases = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        match noun_phrase_at(words, &blocked, i) {
+            Some(np) => {
+                i = np.span.end;
+                phrases.push(np);
+            }
+            None => i += 1,
+        }
+    }
+    phrases
+}
+
+fn noun_phrase_at(words: &[TaggedWord], blocked: &[bool], start: usize) -> Option<NounPhrase> {
+    let usable = |k: usize| k < words.len() && !blocked[k];
+    let mut k = start;
+    if usable(k) && is_determiner(&words[k]) {
+        k += 1;
+    }
+    let after_determiner = k > start;
+    let body_start = k;
+    while usable(k) {
+        let w = &words[k];
+        let participle = after_determiner && k == body_start && is_participle(w);
+        if is_adjective(w) || w.upos == "NUM" || is_noun(w) || participle {
+            k += 1;
+        } else {
+            break;
+        }
+    }
+    // Trim trailing modifiers: the phrase must end on a noun.
+    while k > body_start && !is_noun(&words[k - 1]) {
+        k -= 1;
+    }
+    if k == body_start {
+        return None;
+    }
+    let mut head_start = k;
+    while head_start > body_start && is_noun(&words[head_start - 1]) {
+        head_start -= 1;
+    }
+    let adjectives = first_adjective_run(words, body_start..head_start, after_determiner);
+    Some(NounPhrase {
+        span: start..k,
+        adjectives,
+        head: head_start..k,
+    })
+}
+
+fn first_adjective_run(
+    words: &[TaggedWord],
+    range: Range<usize>,
+    after_determiner: bool,
+) -> Range<usize> {
+    let is_attr = |k: usize| {
+        is_adjective(&words[k])
+            || (after_determiner && k == range.start && is_participle(&words[k]))
+    };
+    let Some(first) = range.clone().find(|&k| is_attr(k)) else {
+        return 0..0;
+    };
+    let mut end = first;
+    while end < range.end && is_attr(end) {
+        end += 1;
+    }
+    first..end
+}
+
+/// A predicate between two noun phrases: non-empty, only verbs, auxiliaries,
+/// adverbs, particles, prepositions or multi-word-preposition tokens, and at
+/// least one verb, auxiliary or preposition.
+fn is_predicate(words: &[TaggedWord], blocked: &[bool], range: Range<usize>) -> bool {
+    if range.is_empty() {
+        return false;
+    }
+    let allowed =
+        |k: usize| blocked[k] || upos_is(&words[k], &["VERB", "AUX", "ADV", "PART", "ADP"]);
+    let anchor = |k: usize| blocked[k] || upos_is(&words[k], &["VERB", "AUX", "ADP"]);
+    range.clone().all(allowed) && range.clone().any(anchor)
+}
+
+/// Noun phrases and the relations between neighbouring noun phrases.
+pub fn chunk(words: &[TaggedWord]) -> Chunks {
+    let noun_phrases = noun_phrases(words);
+    let blocked = complex_preposition_mask(words);
+    let relations = noun_phrases
+        .windows(2)
+        .enumerate()
+        .filter_map(|(i, pair)| {
+            let predicate = pair[0].span.end..pair[1].span.start;
+            is_predicate(words, &blocked, predicate.clone()).then_some(Relation {
+                subject: i,
+                predicate,
+                object: i + 1,
+            })
+        })
+        .collect();
+    Chunks {
+        noun_phrases,
+        relations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::negatives::test_support::tagged;
+
+    #[test]
+    fn finds_noun_phrases_with_adjectives() {
+        let w = tagged(
+            "a/DT/DET white/JJ/ADJ road/NN/NOUN and/CC/CCONJ a/DT/DET paved/JJ/ADJ house/NN/NOUN",
+        );
+        let nps = noun_phrases(&w);
+        assert_eq!(nps.len(), 2);
+        assert_eq!(nps[0].span, 0..3);
+        assert_eq!(nps[0].adjectives, 1..2);
+        assert_eq!(nps[1].span, 4..7);
+        assert_eq!(nps[1].head, 6..7);
+    }
+
+    #[test]
+    fn compound_nouns_and_numbers_stay_in_one_phrase() {
+        let w = tagged("two/CD/NUM red/JJ/ADJ fire/NN/NOUN trucks/NNS/NOUN");
+        let nps = noun_phrases(&w);
+        assert_eq!(nps.len(), 1);
+        assert_eq!(nps[0].span, 0..4);
+        assert_eq!(nps[0].adjectives, 1..2);
+        assert_eq!(nps[0].head, 2..4);
+    }
+
+    #[test]
+    fn participle_after_determiner_is_an_attribute() {
+        let w = tagged("a/DT/DET parked/VBN/VERB car/NN/NOUN");
+        let nps = noun_phrases(&w);
+        assert_eq!(nps[0].adjectives, 1..2);
+    }
+
+    #[test]
+    fn trailing_adjective_is_not_part_of_the_phrase() {
+        let w = tagged("the/DT/DET car/NN/NOUN is/VBZ/AUX red/JJ/ADJ");
+        let nps = noun_phrases(&w);
+        assert_eq!(nps.len(), 1);
+        assert_eq!(nps[0].span, 0..2);
+    }
+
+    #[test]
+    fn finds_verb_and_preposition_relations() {
+        let w =
+            tagged("the/DT/DET horse/NN/NOUN is/VBZ/AUX eating/VBG/VERB the/DT/DET grass/NN/NOUN");
+        let c = chunk(&w);
+        assert_eq!(c.relations.len(), 1);
+        assert_eq!(c.relations[0].predicate, 2..4);
+
+        let w = tagged("a/DT/DET cat/NN/NOUN on/IN/ADP a/DT/DET table/NN/NOUN");
+        assert_eq!(chunk(&w).relations[0].predicate, 2..3);
+    }
+
+    #[test]
+    fn multiword_prepositions_are_predicates_not_phrases() {
+        let w = tagged(
+            "a/DT/DET dog/NN/NOUN to/TO/ADP the/DT/DET left/NN/NOUN of/IN/ADP a/DT/DET cat/NN/NOUN",
+        );
+        let c = chunk(&w);
+        assert_eq!(c.noun_phrases.len(), 2);
+        assert_eq!(c.relations[0].predicate, 2..6);
+
+        let w = tagged(
+            "a/DT/DET cup/NN/NOUN sitting/VBG/VERB on/IN/ADP top/NN/NOUN of/IN/ADP a/DT/DET table/NN/NOUN",
+        );
+        let c = chunk(&w);
+        assert_eq!(c.noun_phrases.len(), 2);
+        assert_eq!(c.relations[0].predicate, 2..6);
+    }
+
+    #[test]
+    fn conjunction_is_not_a_relation() {
+        let w = tagged("a/DT/DET cat/NN/NOUN and/CC/CCONJ a/DT/DET dog/NN/NOUN");
+        assert!(chunk(&w).relations.is_empty());
+    }
+}

@@ -1,0 +1,67 @@
+//! `swap-attribute`: exchange the adjectives of two noun phrases.
+//!
+//! "a white road and a paved house" → "a paved road and a white house": the
+//! nouns keep their places and the attributes bind to the wrong object, the
+//! confusion VG-Attribution measures.
+
+use rand_chacha::ChaCha8Rng;
+
+use super::chunks::noun_phrases;
+use super::swap::{pick_distinct_pair, swap_spans_text, words_of};
+use super::{Negative, NegativeKind};
+use crate::tagger::TaggedWord;
+
+/// At most one negative: two noun phrases with different adjectives, chosen at
+/// random, exchange their adjective runs.
+pub fn rewrite(words: &[TaggedWord], rng: &mut ChaCha8Rng) -> Vec<Negative> {
+    let tokens = words_of(words);
+    let runs: Vec<_> = noun_phrases(words)
+        .into_iter()
+        .map(|np| np.adjectives)
+        .filter(|adj| !adj.is_empty())
+        .collect();
+    pick_distinct_pair(&runs, &tokens, rng)
+        .map(|(a, b)| Negative::new(swap_spans_text(&tokens, a, b), NegativeKind::SwapAttribute))
+        .into_iter()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::negatives::test_support::tagged;
+    use rand::SeedableRng;
+
+    #[test]
+    fn exchanges_adjectives_between_noun_phrases() {
+        let w = tagged(
+            "a/DT/DET white/JJ/ADJ road/NN/NOUN and/CC/CCONJ a/DT/DET paved/JJ/ADJ house/NN/NOUN",
+        );
+        let out = rewrite(&w, &mut ChaCha8Rng::seed_from_u64(0));
+        assert_eq!(
+            out,
+            [Negative::new(
+                "a paved road and a white house",
+                NegativeKind::SwapAttribute
+            )]
+        );
+    }
+
+    #[test]
+    fn runs_of_different_length_move_whole() {
+        let w = tagged(
+            "a/DT/DET big/JJ/ADJ brown/JJ/ADJ dog/NN/NOUN near/IN/ADP a/DT/DET red/JJ/ADJ car/NN/NOUN",
+        );
+        let out = rewrite(&w, &mut ChaCha8Rng::seed_from_u64(0));
+        assert_eq!(out[0].text, "a red dog near a big brown car");
+    }
+
+    #[test]
+    fn needs_two_different_attributes() {
+        let w =
+            tagged("a/DT/DET red/JJ/ADJ car/NN/NOUN and/CC/CCONJ a/DT/DET red/JJ/ADJ bus/NN/NOUN");
+        assert!(rewrite(&w, &mut ChaCha8Rng::seed_from_u64(0)).is_empty());
+        let w = tagged("a/DT/DET red/JJ/ADJ car/NN/NOUN and/CC/CCONJ a/DT/DET bus/NN/NOUN");
+        assert!(rewrite(&w, &mut ChaCha8Rng::seed_from_u64(0)).is_empty());
+    }
+}

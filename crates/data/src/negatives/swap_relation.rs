@@ -1,0 +1,84 @@
+//! `swap-relation`: exchange the subject and the object of a relation.
+//!
+//! "the horse is eating the grass" → "the grass is eating the horse", "a cat
+//! on a table" → "a table on a cat": each noun phrase moves whole, with its
+//! determiner and adjectives, as in VG-Relation's false captions.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::chunks::chunk;
+use super::swap::{swap_spans_text, words_of};
+use super::{Negative, NegativeKind};
+use crate::tagger::TaggedWord;
+
+/// At most one negative: a random relation whose two arguments differ, with
+/// the arguments exchanged.
+pub fn rewrite(words: &[TaggedWord], rng: &mut ChaCha8Rng) -> Vec<Negative> {
+    let tokens = words_of(words);
+    let chunks = chunk(words);
+    let text_of = |i: usize| {
+        tokens[chunks.noun_phrases[i].span.clone()]
+            .join(" ")
+            .to_lowercase()
+    };
+    let candidates: Vec<_> = chunks
+        .relations
+        .iter()
+        .filter(|r| text_of(r.subject) != text_of(r.object))
+        .collect();
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let relation = candidates[rng.random_range(0..candidates.len())];
+    let subject = chunks.noun_phrases[relation.subject].span.clone();
+    let object = chunks.noun_phrases[relation.object].span.clone();
+    vec![Negative::new(
+        swap_spans_text(&tokens, subject, object),
+        NegativeKind::SwapRelation,
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::negatives::test_support::tagged;
+    use rand::SeedableRng;
+
+    fn run(spec: &str) -> Vec<String> {
+        rewrite(&tagged(spec), &mut ChaCha8Rng::seed_from_u64(1))
+            .into_iter()
+            .map(|n| n.text)
+            .collect()
+    }
+
+    #[test]
+    fn swaps_verb_relation_arguments() {
+        assert_eq!(
+            run("the/DT/DET horse/NN/NOUN is/VBZ/AUX eating/VBG/VERB the/DT/DET grass/NN/NOUN"),
+            ["the grass is eating the horse"]
+        );
+    }
+
+    #[test]
+    fn swaps_preposition_arguments_keeping_the_capital_first() {
+        assert_eq!(
+            run("A/DT/DET cat/NN/NOUN on/IN/ADP a/DT/DET table/NN/NOUN ././PUNCT"),
+            ["A table on a cat ."]
+        );
+    }
+
+    #[test]
+    fn adjectives_travel_with_their_noun() {
+        assert_eq!(
+            run("a/DT/DET black/JJ/ADJ cat/NN/NOUN sitting/VBG/VERB on/IN/ADP top/NN/NOUN of/IN/ADP a/DT/DET wooden/JJ/ADJ table/NN/NOUN"),
+            ["a wooden table sitting on top of a black cat"]
+        );
+    }
+
+    #[test]
+    fn no_relation_no_negative() {
+        assert!(run("a/DT/DET cat/NN/NOUN and/CC/CCONJ a/DT/DET dog/NN/NOUN").is_empty());
+        assert!(run("a/DT/DET cat/NN/NOUN on/IN/ADP a/DT/DET cat/NN/NOUN").is_empty());
+    }
+}
