@@ -88,3 +88,13 @@ pub enum Suite {
     Choice(ChoiceSuite),
     Retrieval(RetrievalSuite),
 }
+
+impl Suite {
+    /// The suite's name as reported.
+    pub fn name(&self) -> &str {
+        match self {
+            Suite::Choice(suite) => &suite.name,
+            Suite::Retrieval(suite) => &suite.name,
+        }
+    }
+}

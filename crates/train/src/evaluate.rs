@@ -127,11 +127,20 @@ fn evaluate_choice(
         })
         .collect();
     progress.finish_and_clear();
-    let report = score_choice(suite, &scores);
+    let report = score_choice(suite, &scores).map_err(|e| TrainError::Data(format!("{}: {e}", suite.name)))?;
     let mut metrics = BTreeMap::new();
     metrics.insert("accuracy".to_string(), report.accuracy);
     if let Some(value) = report.macro_accuracy {
         metrics.insert("macro_accuracy".to_string(), value);
+    }
+    // VG-Relation: the paper's macro both with and without dropping groups under 25 items.
+    for (name, variant) in [
+        ("macro_with_min_filter", &report.macro_with_min_filter),
+        ("macro_without_min_filter", &report.macro_without_min_filter),
+    ] {
+        if let Some(accuracy) = variant.as_ref().and_then(|v| v.accuracy) {
+            metrics.insert(name.to_string(), accuracy);
+        }
     }
     Ok(SuiteResult {
         suite: suite.name.clone(),
@@ -157,7 +166,8 @@ fn evaluate_retrieval(
         .map(|image| caption_embeddings.iter().map(|t| dot(image, t)).collect())
         .collect();
     progress.finish_and_clear();
-    let report = score_retrieval(suite, &similarity, &[1, 5, 10]);
+    let report = score_retrieval(suite, &similarity, &[1, 5, 10])
+        .map_err(|e| TrainError::Data(format!("{}: {e}", suite.name)))?;
     let value = serde_json::to_value(&report).expect("reports serialise");
     let mut metrics = BTreeMap::new();
     flatten_numbers("", &value, &mut metrics);

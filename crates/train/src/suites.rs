@@ -6,6 +6,7 @@ use negclip_data::negatives::{order_perturbations, shipped_tagger};
 use negclip_data::suite::Suite;
 use negclip_data::synth::{self, WorldConfig};
 use std::path::PathBuf;
+use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::RunConfig;
@@ -81,15 +82,31 @@ fn load_named(name: &str, options: &SuiteOptions) -> Result<Vec<Suite>, TrainErr
     let load = LoadOptions {
         subsample: (options.items > 0).then_some((options.items, options.seed)),
         skip_missing_images: options.skip_missing_images,
-        ..LoadOptions::default()
+        order_seeds: Vec::new(),
+        perturber: Some(Arc::new(order_fn)),
     };
-    benchmarks::load_suite(name, root, &load, &order_fn).map_err(|e| TrainError::Data(e.to_string()))
+    let loaded = benchmarks::load_suite(name, root, &load).map_err(|e| TrainError::Data(e.to_string()))?;
+    for suite in &loaded {
+        if suite.report.skipped_missing > 0 {
+            tracing::warn!(
+                suite = suite.suite.name(),
+                skipped = suite.report.skipped_missing,
+                "items skipped: image file missing"
+            );
+            eprintln!(
+                "note: {}: {} items skipped because their image is missing",
+                suite.suite.name(),
+                suite.report.skipped_missing
+            );
+        }
+    }
+    Ok(loaded.into_iter().map(|l| l.suite).collect())
 }
 
 /// The headline number of a result: macro accuracy where the suite has one, else accuracy,
 /// else text-to-image R@1 for retrieval.
 pub fn primary(result: &SuiteResult) -> Option<(String, f64)> {
-    ["macro_accuracy", "accuracy", "text_to_image/R@1", "mean_r1"]
+    ["macro_accuracy", "accuracy", "text_to_image/1"]
         .iter()
         .find_map(|name| result.metrics.get(*name).map(|v| (name.to_string(), *v)))
         .or_else(|| result.metrics.iter().next().map(|(k, v)| (k.clone(), *v)))

@@ -464,7 +464,7 @@ fn print_results(when: &str, results: &[SuiteResult]) {
         let numbers: Vec<String> = result
             .metrics
             .iter()
-            .filter(|(name, _)| !name.contains('/') || name.ends_with("r1") || name.ends_with("@1"))
+            .filter(|(name, _)| !name.contains('/') || name.ends_with("/1"))
             .map(|(name, value)| format!("{name} {value:.4}"))
             .collect();
         println!("  {:<28} {}", result.suite, numbers.join("  "));
