@@ -99,6 +99,7 @@ fn expand_images(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 
 fn embed_images(embedder: &dyn Embedder, paths: &[PathBuf], batch: usize) -> anyhow::Result<Vec<Vec<f32>>> {
     let mut rows = Vec::with_capacity(paths.len());
+    let size = embedder.image_size();
     for chunk in paths.chunks(batch.max(1)) {
         let pixels: Vec<Vec<f32>> = chunk
             .par_iter()
@@ -107,7 +108,7 @@ fn embed_images(embedder: &dyn Embedder, paths: &[PathBuf], batch: usize) -> any
                     path: path.clone(),
                     crop: None,
                 };
-                load_pixels(&source, embedder.image_size())
+                load_pixels(&source, size)
             })
             .collect::<Result<_, _>>()?;
         rows.extend(embedder.embed_images(pixels.concat(), chunk.len()));

@@ -7,6 +7,7 @@ mod cmd_eval;
 mod cmd_export;
 mod cmd_info;
 mod cmd_synth;
+mod cmd_tagger;
 mod cmd_train;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,8 @@ enum Command {
     Export(cmd_export::ExportArgs),
     /// Write synthetic scenes in the ARO file formats.
     Synth(cmd_synth::SynthArgs),
+    /// Part-of-speech tagger: train, eval, tag, bench.
+    Tagger(cmd_tagger::TaggerArgs),
     /// Benchmarks that print throughput (`negclip bench forward`, …).
     Bench(cmd_bench::BenchArgs),
 }
@@ -55,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         Command::Info(args) => cmd_info::run(args),
         Command::Export(args) => cmd_export::run(args),
         Command::Synth(args) => cmd_synth::run(args),
+        Command::Tagger(args) => cmd_tagger::run(args),
         Command::Bench(args) => cmd_bench::run(args),
     }
 }

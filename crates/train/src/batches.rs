@@ -15,7 +15,7 @@ use negclip_data::preprocess::{load_image, normalize, preprocess_rgb, random_res
 use negclip_data::synth::{self, Split, WorldConfig};
 use negclip_data::tables::TrainingRow;
 use negclip_data::tokenizer::ClipTokenizer;
-use rand::seq::SliceRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;

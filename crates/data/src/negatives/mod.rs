@@ -41,6 +41,22 @@ pub trait PosTagger: Sync {
     fn word_tokenize(&self, text: &str) -> Vec<String>;
 }
 
+impl PosTagger for crate::tagger::Tagger {
+    fn tag(&self, text: &str) -> Vec<TaggedWord> {
+        crate::tagger::Tagger::tag(self, text)
+    }
+
+    fn word_tokenize(&self, text: &str) -> Vec<String> {
+        crate::tagger::word_tokenize(text)
+    }
+}
+
+/// The tagger that ships inside the crate (trained on UD English-EWT), as the rewriters
+/// take it.
+pub fn shipped_tagger() -> &'static dyn PosTagger {
+    crate::tagger::Tagger::shipped()
+}
+
 /// One hard-negative caption and the rewrite that produced it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Negative {

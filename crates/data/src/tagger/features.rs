@@ -1,0 +1,241 @@
+//! Feature extraction for the perceptron, without allocating per feature.
+//!
+//! Every word is summarised once per sentence as a handful of 64-bit hashes
+//! (normalised word, prefixes, suffixes, shape); each feature is then one mix of a
+//! template id with one or two of those hashes. The perceptron never sees strings.
+
+/// Per-word hashes the feature templates draw on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WordInfo {
+    norm: u64,
+    suf1: u64,
+    suf2: u64,
+    suf3: u64,
+    suf4: u64,
+    pre1: u64,
+    pre2: u64,
+    pre3: u64,
+    shape: u64,
+    /// The word as written (case kept): `US` vs `us`, `Apple` vs `apple`.
+    raw: u64,
+}
+
+/// Context padding: two sentinels on each side of the sentence.
+pub(crate) const PAD: usize = 2;
+
+/// History hash for "no previous tag" (sentence start), distinct per position.
+pub(crate) const START_TAG: u64 = 0x5354_4152_5431_0001;
+pub(crate) const START_TAG2: u64 = 0x5354_4152_5432_0002;
+
+/// History hash of a predicted class.
+pub(crate) fn tag_hash(class: u16) -> u64 {
+    mix(0x7461_6700_0000_0000 ^ u64::from(class))
+}
+
+/// SplitMix64 finaliser: a fast, well-distributed 64-bit mix.
+pub(crate) fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn hash_chars(chars: &[char]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &c in chars {
+        h ^= u64::from(c);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mix(h)
+}
+
+fn sentinel(seed: u64) -> WordInfo {
+    let h = mix(seed);
+    WordInfo {
+        norm: h,
+        suf1: h,
+        suf2: h,
+        suf3: h,
+        suf4: h,
+        pre1: h,
+        pre2: h,
+        pre3: h,
+        shape: h,
+        raw: h,
+    }
+}
+
+/// Builds the padded context `[START2, START, w0, .., wn, END, END2]`.
+/// `lower` is a scratch buffer reused across words.
+pub(crate) fn context(words: &[&str], lower: &mut Vec<char>, out: &mut Vec<WordInfo>) {
+    out.clear();
+    out.push(sentinel(0x51));
+    out.push(sentinel(0x52));
+    for word in words {
+        out.push(word_info(word, lower));
+    }
+    out.push(sentinel(0x53));
+    out.push(sentinel(0x54));
+}
+
+fn word_info(word: &str, lower: &mut Vec<char>) -> WordInfo {
+    lower.clear();
+    lower.extend(word.chars().flat_map(char::to_lowercase));
+    let n = lower.len();
+    let suffix = |k: usize| hash_chars(&lower[n.saturating_sub(k)..]);
+    let prefix = |k: usize| hash_chars(&lower[..k.min(n)]);
+    WordInfo {
+        norm: normalised_hash(lower),
+        suf1: suffix(1),
+        suf2: suffix(2),
+        suf3: suffix(3),
+        suf4: suffix(4),
+        pre1: prefix(1),
+        pre2: prefix(2),
+        pre3: prefix(3),
+        shape: shape_hash(word),
+        raw: hash_chars(&word.chars().collect::<Vec<_>>()),
+    }
+}
+
+/// The lower-cased word, except that numbers collapse into a year class and a
+/// digits class: the exact digits say nothing about the tag.
+fn normalised_hash(lower: &[char]) -> u64 {
+    match lower.first() {
+        Some(c) if c.is_ascii_digit() => {
+            let year = lower.len() == 4 && lower.iter().all(char::is_ascii_digit);
+            mix(if year { 0x5945_4152 } else { 0x4449_4749_5453 })
+        }
+        _ => hash_chars(lower),
+    }
+}
+
+/// Word shape: `Xxxx` for "Horse", `dd.d` for "12.5"; runs of one class are cut
+/// at two characters so "Surfboard" and "Horse" share `Xxx`.
+fn shape_hash(word: &str) -> u64 {
+    let mut h: u64 = 0x1234_5678_9abc_def1;
+    let mut last = '\0';
+    let mut run = 0;
+    for c in word.chars() {
+        let class = if c.is_uppercase() {
+            'X'
+        } else if c.is_lowercase() {
+            'x'
+        } else if c.is_numeric() {
+            'd'
+        } else if c.is_alphabetic() {
+            'a'
+        } else {
+            c
+        };
+        run = if class == last { run + 1 } else { 1 };
+        last = class;
+        if run <= 2 {
+            h ^= u64::from(class);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    mix(h)
+}
+
+fn f1(template: u64, a: u64) -> u64 {
+    mix(a ^ template.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+fn f2(template: u64, a: u64, b: u64) -> u64 {
+    mix(f1(template, a) ^ b.rotate_left(17))
+}
+
+/// Appends the feature hashes of the word at `ctx[i]` (`i >= PAD`) given the two
+/// previously predicted tags' history hashes.
+pub(crate) fn extract(ctx: &[WordInfo], i: usize, prev: u64, prev2: u64, out: &mut Vec<u64>) {
+    let (w, p1, p2, n1, n2) = (&ctx[i], &ctx[i - 1], &ctx[i - 2], &ctx[i + 1], &ctx[i + 2]);
+    let first = u64::from(i == PAD);
+    out.clear();
+    out.extend_from_slice(&[
+        f1(0, 1),
+        f1(1, w.norm),
+        f1(2, w.suf3),
+        f1(3, w.pre1),
+        f1(4, prev),
+        f1(5, prev2),
+        f2(6, prev, prev2),
+        f2(7, prev, w.norm),
+        f1(8, p1.norm),
+        f1(9, p1.suf3),
+        f1(10, p2.norm),
+        f1(11, n1.norm),
+        f1(12, n1.suf3),
+        f1(13, n2.norm),
+        f1(14, w.suf1),
+        f1(15, w.suf2),
+        f1(16, w.suf4),
+        f1(17, w.pre2),
+        f1(18, w.pre3),
+        f2(19, w.shape, first),
+        f1(20, p1.shape),
+        f1(21, n1.shape),
+        f2(22, p1.norm, w.norm),
+        f2(23, w.norm, n1.norm),
+        f2(24, prev, w.suf3),
+        f2(25, prev, n1.norm),
+        f1(26, n1.suf2),
+        f2(27, n1.norm, n2.norm),
+        f2(28, p1.norm, n1.norm),
+        f1(29, w.raw),
+        f1(30, n1.raw),
+        f1(31, p1.raw),
+        f2(32, prev, w.shape),
+        f1(33, n1.pre1),
+        f1(34, p1.suf2),
+    ]);
+}
+
+/// History hash for "no next tag" (sentence end) in the second pass.
+pub(crate) const END_TAG: u64 = 0x454e_4454_4147_0001;
+
+/// The second pass's extra features: the first pass's tags of this word and the
+/// two after it, so decisions can look right as well as left.
+pub(crate) fn extract_right(ctx: &[WordInfo], i: usize, prev: u64, first_pass: [u64; 3], out: &mut Vec<u64>) {
+    let [here, next, next2] = first_pass;
+    let w = &ctx[i];
+    out.extend_from_slice(&[
+        f1(40, here),
+        f1(41, next),
+        f1(42, next2),
+        f2(43, next, next2),
+        f2(44, prev, next),
+        f2(45, next, w.norm),
+        f2(46, next, w.suf3),
+        f2(47, here, w.norm),
+    ]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_and_numbers_generalise() {
+        let mut buf = Vec::new();
+        let horse = word_info("Horse", &mut buf);
+        let surfboard = word_info("Surfboard", &mut buf);
+        assert_eq!(horse.shape, surfboard.shape);
+        assert_ne!(horse.norm, surfboard.norm);
+        assert_eq!(word_info("17", &mut buf).norm, word_info("250", &mut buf).norm);
+        assert_ne!(word_info("1999", &mut buf).norm, word_info("250", &mut buf).norm);
+        assert_eq!(word_info("HORSE", &mut buf).norm, horse.norm);
+    }
+
+    #[test]
+    fn features_depend_on_history() {
+        let mut buf = Vec::new();
+        let mut ctx = Vec::new();
+        context(&["a", "dog"], &mut buf, &mut ctx);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        extract(&ctx, PAD + 1, tag_hash(3), START_TAG, &mut a);
+        extract(&ctx, PAD + 1, tag_hash(4), START_TAG, &mut b);
+        assert_eq!(a.len(), b.len());
+        assert_ne!(a, b);
+        assert_eq!(a[1], b[1], "word features do not depend on tags");
+    }
+}
