@@ -68,7 +68,17 @@ impl Clip {
 
     /// Clamps the log scale into `[min, max]` (open_clip clamps to `[0, ln 100]` after each step).
     pub fn clamp_logit_scale(mut self, min: f32, max: f32) -> Self {
-        self.logit_scale = self.logit_scale.map(|scale| scale.clamp(min, max));
+        // An in-place parameter update, as PyTorch's `clamp_` under no_grad: it must not
+        // join the next step's autodiff graph.
+        self.logit_scale = self.logit_scale.map(|scale| {
+            let tracked = scale.is_require_grad();
+            let clamped = Tensor::from_inner(scale.inner().clamp(min, max));
+            if tracked {
+                clamped.require_grad()
+            } else {
+                clamped
+            }
+        });
         self
     }
 

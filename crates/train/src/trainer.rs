@@ -47,6 +47,11 @@ pub struct RunOutcome {
 
 /// Train as the config says, or continue a run (`options.resume`).
 pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, TrainError> {
+    // Parameters live on the autodiff flavour of the chosen device.
+    let options = TrainOptions {
+        device: options.device.autodiff(),
+        ..options
+    };
     let output = config.output_dir.clone();
     let (mut run, mut model) = Run::open(config, &options)?;
     let config = run.state.config.clone();
