@@ -95,7 +95,8 @@ pub fn run(args: TaggerArgs) -> anyhow::Result<()> {
 fn load(model: Option<&PathBuf>) -> anyhow::Result<std::borrow::Cow<'static, Tagger>> {
     Ok(match model {
         Some(path) => std::borrow::Cow::Owned(
-            Tagger::load(path).with_context(|| format!("loading tagger model {}", path.display()))?,
+            Tagger::load(path)
+                .with_context(|| format!("loading tagger model {}", path.display()))?,
         ),
         None => std::borrow::Cow::Borrowed(Tagger::shipped()),
     })

@@ -48,7 +48,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some(out) = &out {
         tagger.save(out)?;
-        println!("wrote {} ({} bytes)", out.display(), std::fs::metadata(out)?.len());
+        println!(
+            "wrote {} ({} bytes)",
+            out.display(),
+            std::fs::metadata(out)?.len()
+        );
     }
     // Evaluate the model as saved (quantised), which is what ships.
     let tagger = match &out {

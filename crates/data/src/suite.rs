@@ -10,7 +10,10 @@ use std::sync::Arc;
 pub enum ImageSource {
     /// A file on disk, optionally cropped to a pixel box before preprocessing
     /// (VG-Relation / VG-Attribution crop to the annotated box).
-    File { path: PathBuf, crop: Option<CropBox> },
+    File {
+        path: PathBuf,
+        crop: Option<CropBox>,
+    },
     /// An image already in memory (synthetic scenes streamed from the generator).
     Memory(Arc<image::RgbImage>),
 }
@@ -42,7 +45,10 @@ pub enum Averaging {
     Micro,
     /// Mean of per-group accuracies, dropping the listed groups and any group with
     /// fewer than `min_items` items (VG-R, VG-A).
-    Macro { excluded: Vec<String>, min_items: usize },
+    Macro {
+        excluded: Vec<String>,
+        min_items: usize,
+    },
 }
 
 /// One multiple-choice item: an image and caption options, one of them true.
