@@ -7,6 +7,7 @@
 //! context. A trained model trained on UD English-EWT ships inside the crate
 //! ([`Tagger::shipped`]); see `docs/tagger.md` and `NOTICE` for its licence.
 
+pub mod augment;
 pub mod bench;
 mod conllu;
 mod evaluate;
