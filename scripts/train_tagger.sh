@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the shipped part-of-speech tagger model crates/data/assets/tagger.bin.gz
-# from UD English-EWT (train + dev; never test) in ../shared (or $NEGCLIP_SHARED),
+# from UD English-EWT (train + dev; never test) in ../shared (or $NEGCLIP_SHARED) plus
+# 3000 generated caption-style sentences (crates/data/src/tagger/augment.rs),
 # then reports its accuracy on the EWT test split and on the hand-tagged captions.
 # Deterministic: the same data, iterations and seed give a byte-identical model.
 #
@@ -17,7 +18,7 @@ done
 cd "$root"
 cargo run --release -p negclip-data --example train_tagger -- \
   --train "$ewt/en_ewt-ud-train.conllu" --train "$ewt/en_ewt-ud-dev.conllu" \
-  --iterations "$iterations" --seed "$seed" \
+  --iterations "$iterations" --seed "$seed" --caption-augment 3000 \
   --out crates/data/assets/tagger.bin.gz \
   --eval "$ewt/en_ewt-ud-test.conllu"
 NEGCLIP_SHARED="$shared" cargo test --release -p negclip-data --test tagger_accuracy -- --nocapture

@@ -23,6 +23,10 @@ enum TaggerCommand {
         iterations: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also train on this many generated caption-style sentences
+        /// (the shipped model uses 3000).
+        #[arg(long, default_value_t = 0)]
+        caption_augment: usize,
         /// Where to write the model (gzip binary).
         #[arg(long)]
         out: PathBuf,
@@ -57,12 +61,17 @@ pub fn run(args: TaggerArgs) -> anyhow::Result<()> {
             train,
             iterations,
             seed,
+            caption_augment,
             out,
         } => {
             let mut sentences = Vec::new();
             for path in &train {
                 sentences.extend(read_conllu(path)?);
             }
+            sentences.extend(negclip_data::tagger::augment::caption_sentences(
+                caption_augment,
+                seed,
+            ));
             let started = Instant::now();
             let tagger = Tagger::train(&sentences, iterations, seed);
             tagger.save(&out)?;
@@ -95,7 +104,8 @@ pub fn run(args: TaggerArgs) -> anyhow::Result<()> {
 fn load(model: Option<&PathBuf>) -> anyhow::Result<std::borrow::Cow<'static, Tagger>> {
     Ok(match model {
         Some(path) => std::borrow::Cow::Owned(
-            Tagger::load(path).with_context(|| format!("loading tagger model {}", path.display()))?,
+            Tagger::load(path)
+                .with_context(|| format!("loading tagger model {}", path.display()))?,
         ),
         None => std::borrow::Cow::Borrowed(Tagger::shipped()),
     })

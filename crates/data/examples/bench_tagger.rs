@@ -4,7 +4,10 @@
 use negclip_data::tagger::{bench, Tagger};
 
 fn main() {
-    let n = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let n = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200_000);
     let tagger = Tagger::shipped();
     // One warm-up round so the lazy model load is not timed.
     bench::run(tagger, 1_000);

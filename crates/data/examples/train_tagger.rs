@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p negclip-data --example train_tagger -- \
 //!     --train en_ewt-ud-train.conllu [--train more.conllu ...] \
-//!     [--iterations 10] [--seed 1] --out crates/data/assets/tagger.bin.gz \
+//!     [--iterations 10] [--seed 1] [--caption-augment 3000] --out crates/data/assets/tagger.bin.gz \
 //!     [--eval en_ewt-ud-dev.conllu ...]
 //! cargo run --release -p negclip-data --example train_tagger -- --model M --eval T.conllu
 //! ```
@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut train = Vec::new();
     let mut eval = Vec::new();
     let (mut iterations, mut seed, mut out, mut model) = (10usize, 1u64, None, None);
+    let mut caption_augment = 0usize;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -26,6 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--iterations" => iterations = value()?.parse()?,
             "--seed" => seed = value()?.parse()?,
             "--out" => out = Some(PathBuf::from(value()?)),
+            "--caption-augment" => caption_augment = value()?.parse()?,
             "--model" => model = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -38,6 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for path in &train {
         sentences.extend(read_conllu(path)?);
     }
+    sentences.extend(negclip_data::tagger::augment::caption_sentences(
+        caption_augment,
+        seed,
+    ));
     let started = Instant::now();
     let tagger = Tagger::train(&sentences, iterations, seed);
     let (features, tagdict) = tagger.size();
@@ -48,7 +54,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some(out) = &out {
         tagger.save(out)?;
-        println!("wrote {} ({} bytes)", out.display(), std::fs::metadata(out)?.len());
+        println!(
+            "wrote {} ({} bytes)",
+            out.display(),
+            std::fs::metadata(out)?.len()
+        );
     }
     // Evaluate the model as saved (quantised), which is what ships.
     let tagger = match &out {

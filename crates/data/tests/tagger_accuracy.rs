@@ -23,9 +23,21 @@ fn shipped_model_on_ewt_test() {
     let sentences = negclip_data::tagger::read_conllu(&path).unwrap();
     let evaluation = Tagger::shipped().evaluate(&sentences);
     println!("{evaluation}");
-    assert!(evaluation.tokens > 25_000, "test set looks truncated: {} tokens", evaluation.tokens);
-    assert!(evaluation.upos_accuracy() >= 0.95, "UPOS {:.4}", evaluation.upos_accuracy());
-    assert!(evaluation.xpos_accuracy() >= 0.94, "XPOS {:.4}", evaluation.xpos_accuracy());
+    assert!(
+        evaluation.tokens > 25_000,
+        "test set looks truncated: {} tokens",
+        evaluation.tokens
+    );
+    assert!(
+        evaluation.upos_accuracy() >= 0.95,
+        "UPOS {:.4}",
+        evaluation.upos_accuracy()
+    );
+    assert!(
+        evaluation.xpos_accuracy() >= 0.94,
+        "XPOS {:.4}",
+        evaluation.xpos_accuracy()
+    );
 }
 
 /// Parses `word/UPOS/XPOS` tokens, one caption per line, `#` comments.
@@ -42,7 +54,11 @@ fn hand_tagged_captions() -> Vec<Sentence> {
                     let mut parts = token.splitn(3, '/');
                     match (parts.next(), parts.next(), parts.next()) {
                         (Some(w), Some(u), Some(x)) => (w, u, x),
-                        _ => panic!("{}:{}: token {token:?} is not word/UPOS/XPOS", path.display(), n + 1),
+                        _ => panic!(
+                            "{}:{}: token {token:?} is not word/UPOS/XPOS",
+                            path.display(),
+                            n + 1
+                        ),
                     }
                 })
                 .collect();
@@ -62,13 +78,33 @@ fn shipped_model_on_hand_tagged_captions() {
         assert_eq!(negclip_data::tagger::word_tokenize(&words.join(" ")), words);
         for (gold, got) in caption.words.iter().zip(tagger.tag_words(&words)) {
             if (gold.upos.as_str(), gold.xpos.as_str()) != (got.upos.as_str(), got.xpos.as_str()) {
-                println!("{:<60} {}: gold {}/{} got {}/{}", words.join(" "), gold.form, gold.upos, gold.xpos, got.upos, got.xpos);
+                println!(
+                    "{:<60} {}: gold {}/{} got {}/{}",
+                    words.join(" "),
+                    gold.form,
+                    gold.upos,
+                    gold.xpos,
+                    got.upos,
+                    got.xpos
+                );
             }
         }
     }
     let evaluation = tagger.evaluate(&captions);
     println!("{evaluation}");
-    assert!(evaluation.upos_accuracy() >= 0.97, "UPOS {:.4}", evaluation.upos_accuracy());
-    assert!(evaluation.xpos_accuracy() >= 0.97, "XPOS {:.4}", evaluation.xpos_accuracy());
-    assert!(evaluation.joint_accuracy() >= 0.97, "both {:.4}", evaluation.joint_accuracy());
+    assert!(
+        evaluation.upos_accuracy() >= 0.97,
+        "UPOS {:.4}",
+        evaluation.upos_accuracy()
+    );
+    assert!(
+        evaluation.xpos_accuracy() >= 0.97,
+        "XPOS {:.4}",
+        evaluation.xpos_accuracy()
+    );
+    assert!(
+        evaluation.joint_accuracy() >= 0.97,
+        "both {:.4}",
+        evaluation.joint_accuracy()
+    );
 }

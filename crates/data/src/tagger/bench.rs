@@ -41,11 +41,39 @@ impl fmt::Display for BenchReport {
     }
 }
 
-const SUBJECTS: &[&str] = &["man", "woman", "dog", "cat", "horse", "child", "giraffe", "surfer", "bus", "bird"];
-const VERBS: &[&str] = &["riding", "holding", "eating", "sitting on", "standing near", "looking at", "chasing"];
-const COLOURS: &[&str] = &["red", "white", "black", "small", "large", "wooden", "green", "blue"];
-const OBJECTS: &[&str] = &["surfboard", "frisbee", "table", "grass", "street", "bench", "wave", "kite", "plate"];
-const PLACES: &[&str] = &["in the park", "on the beach", "to the left of a tree", "on top of a hill", "in a kitchen"];
+const SUBJECTS: &[&str] = &[
+    "man", "woman", "dog", "cat", "horse", "child", "giraffe", "surfer", "bus", "bird",
+];
+const VERBS: &[&str] = &[
+    "riding",
+    "holding",
+    "eating",
+    "sitting on",
+    "standing near",
+    "looking at",
+    "chasing",
+];
+const COLOURS: &[&str] = &[
+    "red", "white", "black", "small", "large", "wooden", "green", "blue",
+];
+const OBJECTS: &[&str] = &[
+    "surfboard",
+    "frisbee",
+    "table",
+    "grass",
+    "street",
+    "bench",
+    "wave",
+    "kite",
+    "plate",
+];
+const PLACES: &[&str] = &[
+    "in the park",
+    "on the beach",
+    "to the left of a tree",
+    "on top of a hill",
+    "in a kitchen",
+];
 
 /// Builds `n` captions of about ten words from a seeded generator.
 pub fn synthetic_captions(n: usize, seed: u64) -> Vec<String> {

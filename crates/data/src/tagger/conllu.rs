@@ -1,7 +1,7 @@
 //! A reader for CoNLL-U treebank files, keeping only what the tagger learns from:
 //! each word's form, Universal POS tag (column 4) and Penn Treebank tag (column 5).
 //!
-//! Multi-word token lines (`1-2	don't ...`) and empty nodes (`8.1 ...`) are skipped:
+//! Multi-word token lines (`1-2 don't ...`) and empty nodes (`8.1 ...`) are skipped:
 //! the syntactic words that follow a multi-word line carry the tags, and empty
 //! nodes are not words of the surface text at all.
 
@@ -155,7 +155,10 @@ mod tests {
         assert!(err.starts_with("bad.conllu:2:"), "{err}");
         let bad_id = "x\tI\tI\tPRON\tPRP\t_\t0\troot\t_\t_\n";
         let err = parse_conllu(bad_id, "b.conllu").unwrap_err().to_string();
-        assert!(err.contains("b.conllu:1:") && err.contains("\"x\""), "{err}");
+        assert!(
+            err.contains("b.conllu:1:") && err.contains("\"x\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -88,7 +88,11 @@ impl fmt::Display for Evaluation {
         writeln!(f, "XPOS accuracy  {:.2} %", 100.0 * self.xpos_accuracy())?;
         writeln!(f, "both accuracy  {:.2} %", 100.0 * self.joint_accuracy())?;
         for (name, table) in [("UPOS", &self.upos_per_tag), ("XPOS", &self.xpos_per_tag)] {
-            writeln!(f, "\n{name:<6} {:>7} {:>7} {:>7} {:>7} {:>7}", "gold", "pred", "prec", "recall", "F1")?;
+            writeln!(
+                f,
+                "\n{name:<6} {:>7} {:>7} {:>7} {:>7} {:>7}",
+                "gold", "pred", "prec", "recall", "F1"
+            )?;
             for (tag, s) in table {
                 writeln!(
                     f,

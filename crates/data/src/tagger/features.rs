@@ -40,8 +40,12 @@ pub(crate) fn mix(mut z: u64) -> u64 {
 }
 
 fn hash_chars(chars: &[char]) -> u64 {
+    hash_char_iter(chars.iter().copied())
+}
+
+fn hash_char_iter(chars: impl Iterator<Item = char>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &c in chars {
+    for c in chars {
         h ^= u64::from(c);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -93,7 +97,7 @@ fn word_info(word: &str, lower: &mut Vec<char>) -> WordInfo {
         pre2: prefix(2),
         pre3: prefix(3),
         shape: shape_hash(word),
-        raw: hash_chars(&word.chars().collect::<Vec<_>>()),
+        raw: hash_char_iter(word.chars()),
     }
 }
 
@@ -195,7 +199,13 @@ pub(crate) const END_TAG: u64 = 0x454e_4454_4147_0001;
 
 /// The second pass's extra features: the first pass's tags of this word and the
 /// two after it, so decisions can look right as well as left.
-pub(crate) fn extract_right(ctx: &[WordInfo], i: usize, prev: u64, first_pass: [u64; 3], out: &mut Vec<u64>) {
+pub(crate) fn extract_right(
+    ctx: &[WordInfo],
+    i: usize,
+    prev: u64,
+    first_pass: [u64; 3],
+    out: &mut Vec<u64>,
+) {
     let [here, next, next2] = first_pass;
     let w = &ctx[i];
     out.extend_from_slice(&[
@@ -221,8 +231,14 @@ mod tests {
         let surfboard = word_info("Surfboard", &mut buf);
         assert_eq!(horse.shape, surfboard.shape);
         assert_ne!(horse.norm, surfboard.norm);
-        assert_eq!(word_info("17", &mut buf).norm, word_info("250", &mut buf).norm);
-        assert_ne!(word_info("1999", &mut buf).norm, word_info("250", &mut buf).norm);
+        assert_eq!(
+            word_info("17", &mut buf).norm,
+            word_info("250", &mut buf).norm
+        );
+        assert_ne!(
+            word_info("1999", &mut buf).norm,
+            word_info("250", &mut buf).norm
+        );
         assert_eq!(word_info("HORSE", &mut buf).norm, horse.norm);
     }
 

@@ -7,6 +7,7 @@
 //! context. A trained model trained on UD English-EWT ships inside the crate
 //! ([`Tagger::shipped`]); see `docs/tagger.md` and `NOTICE` for its licence.
 
+pub mod augment;
 pub mod bench;
 mod conllu;
 mod evaluate;
@@ -27,7 +28,9 @@ pub use conllu::{parse_conllu, read_conllu, ConlluError, GoldWord, Sentence};
 pub use evaluate::{Evaluation, TagScore};
 pub use tokenize::word_tokenize;
 
-use features::{context, extract, extract_right, tag_hash, WordInfo, END_TAG, PAD, START_TAG, START_TAG2};
+use features::{
+    context, extract, extract_right, tag_hash, WordInfo, END_TAG, PAD, START_TAG, START_TAG2,
+};
 use model_file::ModelData;
 use perceptron::{argmax, SparseWeights, Trainer};
 
@@ -57,7 +60,10 @@ pub enum TaggerError {
         source: std::io::Error,
     },
     #[error("malformed tagger model {source_name}: {message}")]
-    Format { source_name: String, message: String },
+    Format {
+        source_name: String,
+        message: String,
+    },
 }
 
 /// The model shipped with the crate (trained by `scripts/train_tagger.sh`).
@@ -69,7 +75,7 @@ const TAGDICT_MIN_COUNT: usize = 20;
 const TAGDICT_MIN_SHARE: f64 = 0.97;
 
 /// Averaged weights smaller than this are dropped from the model.
-const PRUNE_BELOW: f32 = 0.75;
+const PRUNE_BELOW: f32 = 0.15;
 
 /// An averaged-perceptron part-of-speech tagger.
 #[derive(Debug, Clone)]
@@ -88,7 +94,8 @@ impl Tagger {
     pub fn shipped() -> &'static Tagger {
         static SHIPPED: OnceLock<Tagger> = OnceLock::new();
         SHIPPED.get_or_init(|| {
-            Tagger::from_bytes(SHIPPED_MODEL, "<shipped tagger.bin.gz>").expect("the shipped tagger model is valid")
+            Tagger::from_bytes(SHIPPED_MODEL, "<shipped tagger.bin.gz>")
+                .expect("the shipped tagger model is valid")
         })
     }
 
@@ -147,11 +154,19 @@ impl Tagger {
     /// trained on the other folds (jackknifing), not by one that has seen it.
     pub fn train(sentences: &[Sentence], iterations: usize, seed: u64) -> Tagger {
         let classes = collect_classes(sentences);
-        let class_of: HashMap<(&str, &str), u16> =
-            classes.iter().enumerate().map(|(i, (u, x))| ((u.as_str(), x.as_str()), i as u16)).collect();
+        let class_of: HashMap<(&str, &str), u16> = classes
+            .iter()
+            .enumerate()
+            .map(|(i, (u, x))| ((u.as_str(), x.as_str()), i as u16))
+            .collect();
         let gold: Vec<Vec<u16>> = sentences
             .iter()
-            .map(|s| s.words.iter().map(|w| class_of[&(w.upos.as_str(), w.xpos.as_str())]).collect())
+            .map(|s| {
+                s.words
+                    .iter()
+                    .map(|w| class_of[&(w.upos.as_str(), w.xpos.as_str())])
+                    .collect()
+            })
             .collect();
         let tagdict = build_tagdict(sentences, &gold);
         let corpus = Corpus {
@@ -199,7 +214,11 @@ impl Tagger {
 
     /// Tags many pre-tokenised sentences with one scratch workspace, calling
     /// `visit` with each sentence's `(upos, xpos)` tags; the fast path for bulk use.
-    pub fn tag_each<'a, S: AsRef<[&'a str]>>(&self, sentences: &[S], mut visit: impl FnMut(usize, &[(&str, &str)])) {
+    pub fn tag_each<'a, S: AsRef<[&'a str]>>(
+        &self,
+        sentences: &[S],
+        mut visit: impl FnMut(usize, &[(&str, &str)]),
+    ) {
         let mut work = Workspace::new(self.classes.len());
         let mut tags = Vec::new();
         for (i, sentence) in sentences.iter().enumerate() {
@@ -235,6 +254,7 @@ impl Tagger {
     }
 
     fn predict(&self, words: &[&str], work: &mut Workspace) -> Vec<u16> {
+        work.prepare(words);
         let first = work.run(words, &self.tagdict, None, |_, features, scores| {
             self.weights.score(features, scores);
             argmax(scores)
@@ -265,7 +285,12 @@ impl Workspace {
         }
     }
 
-    /// Greedy left-to-right decoding: each word's class comes from the tag
+    /// Summarises the words once; both passes then decode from this context.
+    fn prepare(&mut self, words: &[&str]) {
+        context(words, &mut self.lower, &mut self.ctx);
+    }
+
+    /// Greedy left-to-right decoding of the [`Workspace::prepare`]d words: each word's class comes from the tag
     /// dictionary or from `decide(i, features, scores)` (which, in training, also
     /// updates the weights from word `i`'s gold class).
     fn run(
@@ -275,7 +300,11 @@ impl Workspace {
         first_pass: Option<&[u16]>,
         mut decide: impl FnMut(usize, &[u64], &mut [f32]) -> u16,
     ) -> Vec<u16> {
-        context(words, &mut self.lower, &mut self.ctx);
+        debug_assert_eq!(
+            self.ctx.len(),
+            words.len() + 2 * PAD,
+            "prepare() these words first"
+        );
         let (mut prev, mut prev2) = (START_TAG, START_TAG2);
         let mut out = Vec::with_capacity(words.len());
         for (i, word) in words.iter().enumerate() {
@@ -285,7 +314,13 @@ impl Workspace {
                     extract(&self.ctx, i + PAD, prev, prev2, &mut self.features);
                     if let Some(first) = first_pass {
                         let at = |j: usize| first.get(j).map_or(END_TAG, |&c| tag_hash(c));
-                        extract_right(&self.ctx, i + PAD, prev, [at(i), at(i + 1), at(i + 2)], &mut self.features);
+                        extract_right(
+                            &self.ctx,
+                            i + PAD,
+                            prev,
+                            [at(i), at(i + 1), at(i + 2)],
+                            &mut self.features,
+                        );
                     }
                     decide(i, &self.features, &mut self.scores)
                 }
@@ -312,7 +347,13 @@ struct Corpus<'a> {
 impl Corpus<'_> {
     /// Trains one pass on the sentences `subset` (with first-pass tags for the
     /// second pass).
-    fn train_pass(&self, subset: &[usize], first_pass: Option<&[Vec<u16>]>, iterations: usize, seed: u64) -> SparseWeights {
+    fn train_pass(
+        &self,
+        subset: &[usize],
+        first_pass: Option<&[Vec<u16>]>,
+        iterations: usize,
+        seed: u64,
+    ) -> SparseWeights {
         let mut trainer = Trainer::new();
         let mut order = subset.to_vec();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -320,8 +361,13 @@ impl Corpus<'_> {
         for _ in 0..iterations {
             order.shuffle(&mut rng);
             for &s in &order {
-                let words: Vec<&str> = self.sentences[s].words.iter().map(|w| w.form.as_str()).collect();
+                let words: Vec<&str> = self.sentences[s]
+                    .words
+                    .iter()
+                    .map(|w| w.form.as_str())
+                    .collect();
                 let first = first_pass.map(|tags| tags[s].as_slice());
+                work.prepare(&words);
                 work.run(&words, self.tagdict, first, |i, features, scores| {
                     trainer.score(features, scores);
                     let guess = argmax(scores);
@@ -340,9 +386,15 @@ impl Corpus<'_> {
         for fold in 0..JACKKNIFE_FOLDS {
             let (held, rest): (Vec<usize>, Vec<usize>) =
                 (0..self.sentences.len()).partition(|s| s % JACKKNIFE_FOLDS == fold);
-            let weights = self.train_pass(&rest, None, iterations, seed.wrapping_add(fold as u64 + 1));
+            let weights =
+                self.train_pass(&rest, None, iterations, seed.wrapping_add(fold as u64 + 1));
             for s in held {
-                let words: Vec<&str> = self.sentences[s].words.iter().map(|w| w.form.as_str()).collect();
+                let words: Vec<&str> = self.sentences[s]
+                    .words
+                    .iter()
+                    .map(|w| w.form.as_str())
+                    .collect();
+                work.prepare(&words);
                 tags[s] = work.run(&words, self.tagdict, None, |_, features, scores| {
                     weights.score(features, scores);
                     argmax(scores)
@@ -367,15 +419,22 @@ fn build_tagdict(sentences: &[Sentence], gold: &[Vec<u16>]) -> HashMap<String, u
     let mut counts: BTreeMap<&str, BTreeMap<u16, usize>> = BTreeMap::new();
     for (sentence, classes) in sentences.iter().zip(gold) {
         for (word, &class) in sentence.words.iter().zip(classes) {
-            *counts.entry(word.form.as_str()).or_default().entry(class).or_default() += 1;
+            *counts
+                .entry(word.form.as_str())
+                .or_default()
+                .entry(class)
+                .or_default() += 1;
         }
     }
     counts
         .into_iter()
         .filter_map(|(word, by_class)| {
             let total: usize = by_class.values().sum();
-            let (&class, &best) = by_class.iter().max_by_key(|(&c, &n)| (n, std::cmp::Reverse(c)))?;
-            let unambiguous = total >= TAGDICT_MIN_COUNT && best as f64 / total as f64 >= TAGDICT_MIN_SHARE;
+            let (&class, &best) = by_class
+                .iter()
+                .max_by_key(|(&c, &n)| (n, std::cmp::Reverse(c)))?;
+            let unambiguous =
+                total >= TAGDICT_MIN_COUNT && best as f64 / total as f64 >= TAGDICT_MIN_SHARE;
             unambiguous.then(|| (word.to_string(), class))
         })
         .collect()
@@ -436,7 +495,10 @@ mod tests {
         let xpos: Vec<&str> = tagged.iter().map(|t| t.xpos.as_str()).collect();
         assert_eq!(xpos, ["CD", "NNS", "VBP", "VBG", "IN", "DT", "JJ", "NN"]);
         let upos: Vec<&str> = tagged.iter().map(|t| t.upos.as_str()).collect();
-        assert_eq!(upos, ["NUM", "NOUN", "AUX", "VERB", "ADP", "DET", "ADJ", "NOUN"]);
+        assert_eq!(
+            upos,
+            ["NUM", "NOUN", "AUX", "VERB", "ADP", "DET", "ADJ", "NOUN"]
+        );
         assert!(Tagger::shipped().tag("").is_empty());
     }
 }

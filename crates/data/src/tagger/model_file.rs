@@ -55,8 +55,15 @@ pub(crate) fn encode(model: &ModelData) -> Vec<u8> {
 
 fn put_weights(raw: &mut Vec<u8>, weights: &SparseWeights) {
     let rows = weights.rows_sorted();
-    let max = rows.iter().flat_map(|(_, e)| e.iter().map(|(_, w)| w.abs())).fold(0.0f32, f32::max);
-    let scale = if max > 0.0 { max / f32::from(i16::MAX) } else { 1.0 };
+    let max = rows
+        .iter()
+        .flat_map(|(_, e)| e.iter().map(|(_, w)| w.abs()))
+        .fold(0.0f32, f32::max);
+    let scale = if max > 0.0 {
+        max / f32::from(i16::MAX)
+    } else {
+        1.0
+    };
     raw.extend_from_slice(&scale.to_le_bytes());
     let rows: Vec<(u32, Vec<(u16, i16)>)> = rows
         .into_iter()
@@ -115,7 +122,10 @@ pub(crate) fn decode(gzipped: &[u8]) -> Result<ModelData, String> {
     let weights = r.weights(n_classes)?;
     let second = r.weights(n_classes)?;
     if r.at != raw.len() {
-        return Err(format!("{} trailing bytes after the weights", raw.len() - r.at));
+        return Err(format!(
+            "{} trailing bytes after the weights",
+            raw.len() - r.at
+        ));
     }
     Ok(ModelData {
         classes,
@@ -135,16 +145,16 @@ impl<'a> Reader<'a> {
         let r = self;
         let scale = f32::from_le_bytes(r.array()?);
         let n_features = r.u32()? as usize;
-    let mut rows = Vec::with_capacity(n_features.min(1 << 24));
-    for _ in 0..n_features {
-        let hash = u32::from_le_bytes(r.array()?);
-        let n = r.take(1)?[0] as usize;
-        let mut entries = Vec::with_capacity(n);
-        for _ in 0..n {
-            let class = r.class(n_classes)?;
-            let q = i16::from_le_bytes(r.array()?);
-            entries.push((class, f32::from(q) * scale));
-        }
+        let mut rows = Vec::with_capacity(n_features.min(1 << 24));
+        for _ in 0..n_features {
+            let hash = u32::from_le_bytes(r.array()?);
+            let n = r.take(1)?[0] as usize;
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                let class = r.class(n_classes)?;
+                let q = i16::from_le_bytes(r.array()?);
+                entries.push((class, f32::from(q) * scale));
+            }
             rows.push((hash, entries));
         }
         Ok(SparseWeights::from_rows(rows))
@@ -169,7 +179,10 @@ impl<'a> Reader<'a> {
     fn class(&mut self, n_classes: usize) -> Result<u16, String> {
         let class = self.u16()?;
         if class as usize >= n_classes {
-            return Err(format!("class {class} out of range at byte {}", self.at - 2));
+            return Err(format!(
+                "class {class} out of range at byte {}",
+                self.at - 2
+            ));
         }
         Ok(class)
     }
@@ -193,7 +206,10 @@ mod tests {
         ModelData {
             classes: vec![("NOUN".into(), "NN".into()), ("DET".into(), "DT".into())],
             tagdict: vec![("the".into(), 1)],
-            weights: SparseWeights::from_rows([(42u32, vec![(0u16, 1.0f32), (1, -0.5)]), (7, vec![(1, 0.25)])]),
+            weights: SparseWeights::from_rows([
+                (42u32, vec![(0u16, 1.0f32), (1, -0.5)]),
+                (7, vec![(1, 0.25)]),
+            ]),
             second: SparseWeights::from_rows([(3u32, vec![(1u16, 2.0f32)])]),
         }
     }

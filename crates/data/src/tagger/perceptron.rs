@@ -82,8 +82,14 @@ impl SparseWeights {
         scores.fill(0.0);
         for feature in features {
             if let Some(&row) = self.index.get(&table_key(*feature)) {
-                let (start, end) = (self.offsets[row as usize] as usize, self.offsets[row as usize + 1] as usize);
-                for (&class, &value) in self.classes[start..end].iter().zip(&self.values[start..end]) {
+                let (start, end) = (
+                    self.offsets[row as usize] as usize,
+                    self.offsets[row as usize + 1] as usize,
+                );
+                for (&class, &value) in self.classes[start..end]
+                    .iter()
+                    .zip(&self.values[start..end])
+                {
                     scores[class as usize] += value;
                 }
             }
@@ -100,8 +106,14 @@ impl SparseWeights {
             .index
             .iter()
             .map(|(&hash, &row)| {
-                let (start, end) = (self.offsets[row as usize] as usize, self.offsets[row as usize + 1] as usize);
-                let entries = self.classes[start..end].iter().copied().zip(self.values[start..end].iter().copied());
+                let (start, end) = (
+                    self.offsets[row as usize] as usize,
+                    self.offsets[row as usize + 1] as usize,
+                );
+                let entries = self.classes[start..end]
+                    .iter()
+                    .copied()
+                    .zip(self.values[start..end].iter().copied());
                 (hash, entries.collect())
             })
             .collect();
@@ -111,8 +123,11 @@ impl SparseWeights {
 
     /// Builds the table from rows keyed by [`table_key`]; rows sharing a key
     /// (a rare 32-bit collision) are merged by adding their weights.
-    pub(crate) fn from_rows(rows: impl IntoIterator<Item = (u32, Vec<(u16, f32)>)>) -> SparseWeights {
-        let mut merged: std::collections::BTreeMap<u32, Vec<(u16, f32)>> = std::collections::BTreeMap::new();
+    pub(crate) fn from_rows(
+        rows: impl IntoIterator<Item = (u32, Vec<(u16, f32)>)>,
+    ) -> SparseWeights {
+        let mut merged: std::collections::BTreeMap<u32, Vec<(u16, f32)>> =
+            std::collections::BTreeMap::new();
         for (key, entries) in rows {
             let row = merged.entry(key).or_default();
             for (class, value) in entries {
@@ -245,7 +260,12 @@ mod tests {
     #[test]
     fn learns_a_separable_toy_problem() {
         // Feature 10 means class 0, feature 20 means class 1; feature 30 is noise.
-        let data = [(vec![10u64, 30], 0u16), (vec![20, 30], 1), (vec![10], 0), (vec![20], 1)];
+        let data = [
+            (vec![10u64, 30], 0u16),
+            (vec![20, 30], 1),
+            (vec![10], 0),
+            (vec![20], 1),
+        ];
         let mut trainer = Trainer::new();
         let mut scores = [0.0f32; 2];
         for _ in 0..5 {
@@ -278,11 +298,15 @@ mod tests {
 
     #[test]
     fn round_trips_rows() {
-        let weights = SparseWeights::from_rows([(5u32, vec![(0u16, 1.5f32), (3, -2.0)]), (9, vec![(1, 0.5)])]);
+        let weights = SparseWeights::from_rows([
+            (5u32, vec![(0u16, 1.5f32), (3, -2.0)]),
+            (9, vec![(1, 0.5)]),
+        ]);
         let again = SparseWeights::from_rows(weights.rows_sorted());
         assert_eq!(again.rows_sorted(), weights.rows_sorted());
         assert_eq!(again.feature_count(), 2);
-        let merged = SparseWeights::from_rows([(5u32, vec![(0u16, 1.0f32)]), (5, vec![(0, 0.5), (2, 1.0)])]);
+        let merged =
+            SparseWeights::from_rows([(5u32, vec![(0u16, 1.0f32)]), (5, vec![(0, 0.5), (2, 1.0)])]);
         assert_eq!(merged.rows_sorted(), vec![(5, vec![(0, 1.5), (2, 1.0)])]);
     }
 }

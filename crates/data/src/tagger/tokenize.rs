@@ -166,7 +166,11 @@ fn split_clitics(word: &str, out: &mut Vec<String>) {
         return;
     }
     if let Some((apos, _)) = word.char_indices().rev().find(|&(_, c)| is_apostrophe(c)) {
-        let clitic = word[apos..].chars().skip(1).collect::<String>().to_lowercase();
+        let clitic = word[apos..]
+            .chars()
+            .skip(1)
+            .collect::<String>()
+            .to_lowercase();
         if apos > 0 && CLITICS.contains(&clitic.as_str()) {
             out.push(word[..apos].to_string());
             out.push(word[apos..].to_string());
@@ -183,7 +187,8 @@ fn negation_split(word: &str) -> Option<usize> {
     let (_, apos) = rev.next()?;
     let (n_at, n) = rev.next()?;
     let has_stem = rev.next().is_some();
-    let matches = t.eq_ignore_ascii_case(&'t') && is_apostrophe(apos) && n.eq_ignore_ascii_case(&'n');
+    let matches =
+        t.eq_ignore_ascii_case(&'t') && is_apostrophe(apos) && n.eq_ignore_ascii_case(&'n');
     (matches && has_stem).then_some(n_at)
 }
 
@@ -208,9 +213,10 @@ mod tests {
     fn splits_clitics() {
         assert_eq!(tok("I don't know"), ["I", "do", "n't", "know"]);
         assert_eq!(tok("can't won't"), ["ca", "n't", "wo", "n't"]);
-        assert_eq!(tok("it's we're I'll they've he'd I'm"), [
-            "it", "'s", "we", "'re", "I", "'ll", "they", "'ve", "he", "'d", "I", "'m"
-        ]);
+        assert_eq!(
+            tok("it's we're I'll they've he'd I'm"),
+            ["it", "'s", "we", "'re", "I", "'ll", "they", "'ve", "he", "'d", "I", "'m"]
+        );
         assert_eq!(tok("the dog’s bone"), ["the", "dog", "’s", "bone"]);
         assert_eq!(tok("the dogs' bones"), ["the", "dogs", "'", "bones"]);
         assert_eq!(tok("I cannot"), ["I", "can", "not"]);
@@ -219,13 +225,26 @@ mod tests {
 
     #[test]
     fn keeps_hyphens_numbers_and_abbreviations() {
-        assert_eq!(tok("a well-known 3.5 mile run"), ["a", "well-known", "3.5", "mile", "run"]);
-        assert_eq!(tok("1,000 people at 10:30, Mr. Smith"), [
-            "1,000", "people", "at", "10:30", ",", "Mr.", "Smith"
-        ]);
-        assert_eq!(tok("the U.S. and e.g. J. Doe"), ["the", "U.S.", "and", "e.g.", "J.", "Doe"]);
-        assert_eq!(tok("costs $5, i.e. 50%"), ["costs", "$", "5", ",", "i.e.", "50", "%"]);
-        assert_eq!(tok("a man on a surfboard."), ["a", "man", "on", "a", "surfboard", "."]);
+        assert_eq!(
+            tok("a well-known 3.5 mile run"),
+            ["a", "well-known", "3.5", "mile", "run"]
+        );
+        assert_eq!(
+            tok("1,000 people at 10:30, Mr. Smith"),
+            ["1,000", "people", "at", "10:30", ",", "Mr.", "Smith"]
+        );
+        assert_eq!(
+            tok("the U.S. and e.g. J. Doe"),
+            ["the", "U.S.", "and", "e.g.", "J.", "Doe"]
+        );
+        assert_eq!(
+            tok("costs $5, i.e. 50%"),
+            ["costs", "$", "5", ",", "i.e.", "50", "%"]
+        );
+        assert_eq!(
+            tok("a man on a surfboard."),
+            ["a", "man", "on", "a", "surfboard", "."]
+        );
     }
 
     #[test]
@@ -240,9 +259,26 @@ mod tests {
 
     #[test]
     fn never_panics_on_odd_input() {
-        for text in ["'", "n't", "'s", "-", "a-", "-a", "...", "''", "\u{200D}", "x\u{200D}", "é\u{0301}'", "’t"] {
+        for text in [
+            "'",
+            "n't",
+            "'s",
+            "-",
+            "a-",
+            "-a",
+            "...",
+            "''",
+            "\u{200D}",
+            "x\u{200D}",
+            "é\u{0301}'",
+            "’t",
+        ] {
             let tokens = tok(text);
-            assert_eq!(tokens.concat(), text.split_whitespace().collect::<String>(), "{text:?}");
+            assert_eq!(
+                tokens.concat(),
+                text.split_whitespace().collect::<String>(),
+                "{text:?}"
+            );
         }
     }
 }
