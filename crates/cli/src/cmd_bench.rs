@@ -1,4 +1,5 @@
-//! `negclip bench forward`: throughput of the image and text towers on random inputs.
+//! `negclip bench …`: throughput figures (`forward`: the image and text towers on random
+//! inputs; `negatives`: tagging and rewriting captions).
 
 use std::time::Instant;
 
@@ -19,6 +20,8 @@ pub struct BenchArgs {
 pub enum BenchKind {
     /// Forward pass of each tower (no gradients): images/s and texts/s.
     Forward(ForwardArgs),
+    /// Captions per second of tagging and the negative rewriters.
+    Negatives(crate::cmd_bench_negatives::BenchNegativesArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -43,6 +46,7 @@ pub struct ForwardArgs {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchKind::Forward(forward) => run_forward(forward),
+        BenchKind::Negatives(negatives) => crate::cmd_bench_negatives::run(negatives),
     }
 }
 

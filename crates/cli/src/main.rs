@@ -2,10 +2,12 @@
 //! on ARO. One file per subcommand; this one only dispatches.
 
 mod cmd_bench;
+mod cmd_bench_negatives;
 mod cmd_embed;
 mod cmd_eval;
 mod cmd_export;
 mod cmd_info;
+mod cmd_negatives;
 mod cmd_synth;
 mod cmd_tagger;
 mod cmd_train;
@@ -37,6 +39,8 @@ enum Command {
     Export(cmd_export::ExportArgs),
     /// Write synthetic scenes in the ARO file formats.
     Synth(cmd_synth::SynthArgs),
+    /// Write a training table with hard-negative captions.
+    Negatives(cmd_negatives::NegativesArgs),
     /// Part-of-speech tagger: train, eval, tag, bench.
     Tagger(cmd_tagger::TaggerArgs),
     /// Benchmarks that print throughput (`negclip bench forward`, …).
@@ -58,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         Command::Info(args) => cmd_info::run(args),
         Command::Export(args) => cmd_export::run(args),
         Command::Synth(args) => cmd_synth::run(args),
+        Command::Negatives(args) => cmd_negatives::run(args),
         Command::Tagger(args) => cmd_tagger::run(args),
         Command::Bench(args) => cmd_bench::run(args),
     }

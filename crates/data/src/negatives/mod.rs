@@ -9,6 +9,7 @@
 //! caption is tagged once and all rewriters share the tags. The tagger itself is
 //! reached through the [`PosTagger`] trait.
 
+pub mod bench_corpus;
 pub mod chunks;
 mod kind;
 pub mod order;
@@ -93,11 +94,34 @@ pub fn generate(
     let word_tokens = kinds
         .contains(&NegativeKind::ShuffleOrder)
         .then(|| tagger.word_tokenize(caption));
+    generate_tagged(
+        caption,
+        &words,
+        word_tokens.as_deref(),
+        kinds,
+        per_caption,
+        rng,
+    )
+}
+
+/// [`generate`] on a caption already tagged (`words`) and, for
+/// [`NegativeKind::ShuffleOrder`], word-tokenised (`word_tokens`).
+pub fn generate_tagged(
+    caption: &str,
+    words: &[TaggedWord],
+    word_tokens: Option<&[String]>,
+    kinds: &[NegativeKind],
+    per_caption: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Negative> {
+    if per_caption == 0 || kinds.is_empty() {
+        return Vec::new();
+    }
     let mut candidates = Vec::new();
     for &kind in kinds {
-        candidates.extend(rewrite(kind, &words, word_tokens.as_deref(), rng));
+        candidates.extend(rewrite(kind, words, word_tokens, rng));
     }
-    select::select(caption, &words, candidates, per_caption, rng)
+    select::select(caption, words, candidates, per_caption, rng)
 }
 
 /// Runs one rewriter on a tagged caption. `word_tokens` is only read by
