@@ -67,9 +67,10 @@ impl Clip {
     }
 
     /// Clamps the log scale into `[min, max]` (open_clip clamps to `[0, ln 100]` after each step).
+    ///
+    /// The clamped value is detached from the graph, so the parameter stays a leaf that
+    /// receives gradients (like open_clip's in-place `clamp_` under `no_grad`).
     pub fn clamp_logit_scale(mut self, min: f32, max: f32) -> Self {
-        // An in-place parameter update, as PyTorch's `clamp_` under no_grad: it must not
-        // join the next step's autodiff graph.
         self.logit_scale = self.logit_scale.map(|scale| {
             let tracked = scale.is_require_grad();
             let clamped = Tensor::from_inner(scale.inner().clamp(min, max));
@@ -163,6 +164,27 @@ mod tests {
         let clip = clip.clamp_logit_scale(0.0, 1.0);
         let value = clip.logit_scale().into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(value, vec![1.0]);
+    }
+
+    #[test]
+    fn clamped_scale_still_gets_gradients() {
+        let device = Device::flex().autodiff();
+        device.seed(1);
+        let clip = ClipConfig::preset("tiny")
+            .unwrap()
+            .init(&device)
+            .clamp_logit_scale(0.0, 2.0);
+        let grads = clip.logit_scale().exp().sum().backward();
+        let grad = clip
+            .logit_scale
+            .val()
+            .grad(&grads)
+            .expect("logit_scale has a gradient");
+        let value = grad.into_data().try_to_vec::<f32>().unwrap()[0];
+        assert!(
+            (value - 2.0f32.exp()).abs() < 1e-4,
+            "d exp(s)/ds at s=2 is e^2, got {value}"
+        );
     }
 
     #[test]

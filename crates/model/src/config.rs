@@ -107,21 +107,21 @@ impl ClipConfig {
         let t = &self.text;
         let checks: [(bool, String); 9] = [
             (
-                v.patch_size > 0 && v.image_size % v.patch_size == 0,
+                v.patch_size > 0 && v.image_size.is_multiple_of(v.patch_size),
                 format!(
                     "vision image_size {} is not a multiple of patch_size {}",
                     v.image_size, v.patch_size
                 ),
             ),
             (
-                v.heads > 0 && v.width % v.heads == 0,
+                v.heads > 0 && v.width.is_multiple_of(v.heads),
                 format!(
                     "vision width {} not divisible by heads {}",
                     v.width, v.heads
                 ),
             ),
             (
-                t.heads > 0 && t.width % t.heads == 0,
+                t.heads > 0 && t.width.is_multiple_of(t.heads),
                 format!("text width {} not divisible by heads {}", t.width, t.heads),
             ),
             (v.layers > 0, "vision layers must be positive".into()),

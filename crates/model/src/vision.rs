@@ -103,7 +103,10 @@ impl VisionTransformer {
         let [positions, dim] = self.positional_embedding.dims();
         let (gh, gw) = (height / p, width / p);
         assert!(
-            channels == 3 && height % p == 0 && width % p == 0 && gh * gw + 1 == positions,
+            channels == 3
+                && height.is_multiple_of(p)
+                && width.is_multiple_of(p)
+                && gh * gw + 1 == positions,
             "image tower expects [B, 3, S, S] pixels with {} patches of {p}px, got {:?}",
             positions - 1,
             pixels.dims()
