@@ -18,8 +18,11 @@ use rand::Rng;
 use crate::suite::CropBox;
 
 /// OpenAI CLIP's per-channel mean (RGB, on the 0..1 scale).
+// Written as open_clip publishes them; the f32 rounding is the same as Python's.
+#[allow(clippy::excessive_precision)]
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// OpenAI CLIP's per-channel standard deviation.
+#[allow(clippy::excessive_precision)]
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 /// Errors from reading images; each names the file.
