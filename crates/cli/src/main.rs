@@ -10,6 +10,7 @@ mod cmd_info;
 mod cmd_negatives;
 mod cmd_synth;
 mod cmd_tagger;
+mod cmd_tokenize;
 mod cmd_train;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +44,8 @@ enum Command {
     Negatives(cmd_negatives::NegativesArgs),
     /// Part-of-speech tagger: train, eval, tag, bench.
     Tagger(cmd_tagger::TaggerArgs),
+    /// Print the CLIP token ids of a text.
+    Tokenize(cmd_tokenize::TokenizeArgs),
     /// Benchmarks that print throughput (`negclip bench forward`, …).
     Bench(cmd_bench::BenchArgs),
 }
@@ -64,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         Command::Synth(args) => cmd_synth::run(args),
         Command::Negatives(args) => cmd_negatives::run(args),
         Command::Tagger(args) => cmd_tagger::run(args),
+        Command::Tokenize(args) => cmd_tokenize::run(args),
         Command::Bench(args) => cmd_bench::run(args),
     }
 }

@@ -18,24 +18,39 @@ use rand::Rng;
 use crate::suite::CropBox;
 
 /// OpenAI CLIP's per-channel mean (RGB, on the 0..1 scale).
+// Written as open_clip publishes them; the f32 rounding is the same as Python's.
+#[allow(clippy::excessive_precision)]
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// OpenAI CLIP's per-channel standard deviation.
+#[allow(clippy::excessive_precision)]
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 /// Errors from reading images; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum PreprocessError {
     #[error("cannot open image {}: {source}", path.display())]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot decode image {}: {source}", path.display())]
-    Decode { path: PathBuf, source: image::ImageError },
+    Decode {
+        path: PathBuf,
+        source: image::ImageError,
+    },
 }
 
 /// Reads and decodes an image file (format guessed from its content); a missing,
 /// unreadable, truncated or corrupt file is an error naming the file.
 pub fn load_image(path: &Path) -> Result<DynamicImage, PreprocessError> {
-    let open_err = |source| PreprocessError::Open { path: path.to_path_buf(), source };
-    let decode_err = |source| PreprocessError::Decode { path: path.to_path_buf(), source };
+    let open_err = |source| PreprocessError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let decode_err = |source| PreprocessError::Decode {
+        path: path.to_path_buf(),
+        source,
+    };
     let bytes = std::fs::read(path).map_err(open_err)?;
     let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
@@ -44,10 +59,9 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, PreprocessError> {
         // The JPEG decoder fills a cut-off scan with grey instead of failing;
         // Pillow refuses such files ("image file is truncated"), and so do we.
         let msg = "JPEG data ends before its end-of-image marker (truncated file)";
-        return Err(decode_err(image::ImageError::Decoding(image::error::DecodingError::new(
-            image::ImageFormat::Jpeg.into(),
-            msg,
-        ))));
+        return Err(decode_err(image::ImageError::Decoding(
+            image::error::DecodingError::new(image::ImageFormat::Jpeg.into(), msg),
+        )));
     }
     reader.decode().map_err(decode_err)
 }
@@ -91,8 +105,15 @@ pub fn resize_center_crop(img: &DynamicImage, size: u32) -> RgbImage {
     match img {
         DynamicImage::ImageRgb8(rgb) => center_crop(&resize_rgb(rgb, w, h), size),
         DynamicImage::ImageLuma8(gray) => {
-            let resized = GrayImage::from_raw(w, h, resize_pixels(gray, gray.width(), gray.height(), 1, w, h));
-            center_crop(&DynamicImage::from(resized.expect("buffer size")).to_rgb8(), size)
+            let resized = GrayImage::from_raw(
+                w,
+                h,
+                resize_pixels(gray, gray.width(), gray.height(), 1, w, h),
+            );
+            center_crop(
+                &DynamicImage::from(resized.expect("buffer size")).to_rgb8(),
+                size,
+            )
         }
         DynamicImage::ImageRgba8(rgba) => {
             let resized = resize_premultiplied(rgba, rgba.width(), rgba.height(), 4, w, h);
@@ -156,7 +177,12 @@ pub fn normalize(img: &RgbImage) -> Vec<f32> {
 /// up to 10 draws of an area fraction in `scale` and a log-uniform aspect ratio;
 /// the first box that fits is cropped, else the centre crop clamped to the ratio
 /// range. The box is then resized to `size`×`size`.
-pub fn random_resized_crop(img: &RgbImage, size: u32, scale: (f32, f32), rng: &mut impl Rng) -> RgbImage {
+pub fn random_resized_crop(
+    img: &RgbImage,
+    size: u32,
+    scale: (f32, f32),
+    rng: &mut impl Rng,
+) -> RgbImage {
     let (left, top, w, h) = random_crop_box(img.width(), img.height(), scale, rng);
     let cropped = image::imageops::crop_imm(img, left, top, w, h).to_image();
     if (w, h) == (size, size) {
@@ -166,10 +192,18 @@ pub fn random_resized_crop(img: &RgbImage, size: u32, scale: (f32, f32), rng: &m
 }
 
 /// `(left, top, width, height)` of the RandomResizedCrop box.
-fn random_crop_box(width: u32, height: u32, scale: (f32, f32), rng: &mut impl Rng) -> (u32, u32, u32, u32) {
+fn random_crop_box(
+    width: u32,
+    height: u32,
+    scale: (f32, f32),
+    rng: &mut impl Rng,
+) -> (u32, u32, u32, u32) {
     let (min_ratio, max_ratio) = (3.0f64 / 4.0, 4.0f64 / 3.0);
     let area = f64::from(width) * f64::from(height);
-    let (lo, hi) = (f64::from(scale.0.min(scale.1)), f64::from(scale.0.max(scale.1)));
+    let (lo, hi) = (
+        f64::from(scale.0.min(scale.1)),
+        f64::from(scale.0.max(scale.1)),
+    );
     for _ in 0..10 {
         let target_area = area * uniform(rng, lo, hi);
         let aspect = uniform(rng, min_ratio.ln(), max_ratio.ln()).exp();
@@ -183,9 +217,15 @@ fn random_crop_box(width: u32, height: u32, scale: (f32, f32), rng: &mut impl Rn
     }
     let in_ratio = f64::from(width) / f64::from(height);
     let (w, h) = if in_ratio < min_ratio {
-        (width, (f64::from(width) / min_ratio).round_ties_even() as u32)
+        (
+            width,
+            (f64::from(width) / min_ratio).round_ties_even() as u32,
+        )
     } else if in_ratio > max_ratio {
-        ((f64::from(height) * max_ratio).round_ties_even() as u32, height)
+        (
+            (f64::from(height) * max_ratio).round_ties_even() as u32,
+            height,
+        )
     } else {
         (width, height)
     };
@@ -276,9 +316,19 @@ fn resize_pixels(src: &[u8], w: u32, h: u32, channels: usize, out_w: u32, out_h:
     match (need_h, need_v) {
         (false, false) => src.to_vec(),
         (true, false) => horizontal_pass(src, w, h, channels, out_w),
-        (false, true) => vertical_pass(src, w * channels, &precompute_coeffs(h as u32, out_h as u32), 0),
+        (false, true) => vertical_pass(
+            src,
+            w * channels,
+            &precompute_coeffs(h as u32, out_h as u32),
+            0,
+        ),
         (true, true) if vertical_first => {
-            let tmp = vertical_pass(src, w * channels, &precompute_coeffs(h as u32, out_h as u32), 0);
+            let tmp = vertical_pass(
+                src,
+                w * channels,
+                &precompute_coeffs(h as u32, out_h as u32),
+                0,
+            );
             horizontal_pass(&tmp, w, out_h, channels, out_w)
         }
         (true, true) => {
@@ -297,7 +347,10 @@ fn horizontal_pass(src: &[u8], w: usize, rows: usize, channels: usize, out_w: us
     let coeffs = precompute_coeffs(w as u32, out_w as u32);
     let half = 1i64 << (PRECISION_BITS - 1);
     let mut out = vec![0u8; rows * out_w * channels];
-    for (in_row, out_row) in src.chunks_exact(w * channels).zip(out.chunks_exact_mut(out_w * channels)) {
+    for (in_row, out_row) in src
+        .chunks_exact(w * channels)
+        .zip(out.chunks_exact_mut(out_w * channels))
+    {
         for (x, out_px) in out_row.chunks_exact_mut(channels).enumerate() {
             let (s, k) = (coeffs.start[x], &coeffs.weights[x]);
             for (c, out_c) in out_px.iter_mut().enumerate() {
@@ -319,10 +372,9 @@ fn vertical_pass(src: &[u8], stride: usize, coeffs: &Coeffs, first_row: usize) -
     for (y, out_row) in out.chunks_exact_mut(stride).enumerate() {
         let (s, k) = (coeffs.start[y] - first_row, &coeffs.weights[y]);
         for (i, out_v) in out_row.iter_mut().enumerate() {
-            let acc = k
-                .iter()
-                .enumerate()
-                .fold(half, |acc, (j, &wt)| acc + i64::from(src[(s + j) * stride + i]) * i64::from(wt));
+            let acc = k.iter().enumerate().fold(half, |acc, (j, &wt)| {
+                acc + i64::from(src[(s + j) * stride + i]) * i64::from(wt)
+            });
             *out_v = clip8(acc);
         }
     }
@@ -331,7 +383,14 @@ fn vertical_pass(src: &[u8], stride: usize, coeffs: &Coeffs, first_row: usize) -
 
 /// Pillow resizes RGBA and LA images with premultiplied alpha (`RGBa` / `La`)
 /// and divides it out again afterwards; the last channel is alpha.
-fn resize_premultiplied(src: &[u8], w: u32, h: u32, channels: usize, out_w: u32, out_h: u32) -> Vec<u8> {
+fn resize_premultiplied(
+    src: &[u8],
+    w: u32,
+    h: u32,
+    channels: usize,
+    out_w: u32,
+    out_h: u32,
+) -> Vec<u8> {
     if (w, h) == (out_w, out_h) {
         return src.to_vec();
     }
@@ -390,7 +449,9 @@ mod tests {
 
     #[test]
     fn normalize_is_chw_with_clip_statistics() {
-        let img = RgbImage::from_fn(2, 1, |x, _| image::Rgb([if x == 0 { 255 } else { 0 }, 0, 0]));
+        let img = RgbImage::from_fn(2, 1, |x, _| {
+            image::Rgb([if x == 0 { 255 } else { 0 }, 0, 0])
+        });
         let t = normalize(&img);
         assert_eq!(t.len(), 6);
         assert!((t[0] - (1.0 - CLIP_MEAN[0]) / CLIP_STD[0]).abs() < 1e-6);
@@ -418,16 +479,36 @@ mod tests {
     fn impossible_scale_falls_back_to_ratio_clamped_centre_crop() {
         // A 10:1 strip can never fit a 3/4..4/3 box of its full area: fallback.
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        assert_eq!(random_crop_box(400, 40, (1.0, 1.0), &mut rng), (173, 0, 53, 40));
+        assert_eq!(
+            random_crop_box(400, 40, (1.0, 1.0), &mut rng),
+            (173, 0, 53, 40)
+        );
     }
 
     #[test]
     fn crop_outside_the_image_pads_with_zeros() {
         let img = DynamicImage::from(RgbImage::from_pixel(4, 4, image::Rgb([9, 9, 9])));
-        let out = crop(&img, CropBox { x: 2, y: 2, w: 4, h: 4 }).to_rgb8();
+        let out = crop(
+            &img,
+            CropBox {
+                x: 2,
+                y: 2,
+                w: 4,
+                h: 4,
+            },
+        )
+        .to_rgb8();
         assert_eq!(out.get_pixel(0, 0).0, [9, 9, 9]);
         assert_eq!(out.get_pixel(3, 3).0, [0, 0, 0]);
-        let inside = crop(&img, CropBox { x: 1, y: 1, w: 2, h: 3 });
+        let inside = crop(
+            &img,
+            CropBox {
+                x: 1,
+                y: 1,
+                w: 2,
+                h: 3,
+            },
+        );
         assert_eq!(inside.dimensions(), (2, 3));
     }
 }

@@ -27,7 +27,8 @@ fn read(path: &Path) -> Vec<u8> {
 #[test]
 fn eval_transform_matches_open_clip_within_two_levels() {
     let dir = fixture_dir();
-    let cases: Vec<Case> = serde_json::from_slice(&read(&dir.join("manifest.json"))).expect("manifest");
+    let cases: Vec<Case> =
+        serde_json::from_slice(&read(&dir.join("manifest.json"))).expect("manifest");
     assert!(cases.len() >= 16);
     for case in &cases {
         let img = load_image(&dir.join(&case.image)).expect("fixture image loads");
@@ -56,14 +57,18 @@ fn eval_transform_matches_open_clip_within_two_levels() {
 
         let tensor = preprocess(&img, case.size);
         let want = (f32::from(expected[0]) / 255.0 - CLIP_MEAN[0]) / CLIP_STD[0];
-        assert!((tensor[0] - want).abs() <= 2.0 / 255.0 / CLIP_STD[0] + 1e-5, "{label}: normalised");
+        assert!(
+            (tensor[0] - want).abs() <= 2.0 / 255.0 / CLIP_STD[0] + 1e-5,
+            "{label}: normalised"
+        );
     }
 }
 
 /// A copy of `name` cut to its first half in a fresh temp dir.
 fn truncated_copy(name: &str) -> PathBuf {
     let bytes = read(&fixture_dir().join(name));
-    let dir = std::env::temp_dir().join(format!("negclip-preprocess-{}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("negclip-preprocess-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(format!("truncated-{name}"));
     std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
@@ -75,7 +80,10 @@ fn truncated_or_missing_files_are_errors_naming_the_file() {
     for name in ["rgb_300x200.png", "jpeg_224x224.jpg"] {
         let path = truncated_copy(name);
         let err = load_image(&path).expect_err("a truncated image must not load");
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
     let missing = fixture_dir().join("no-such-image.png");

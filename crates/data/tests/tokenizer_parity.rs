@@ -16,11 +16,15 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tokenizer/cases.jsonl");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/tokenizer/cases.jsonl");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .enumerate()
-        .map(|(i, line)| serde_json::from_str(line).unwrap_or_else(|e| panic!("{} line {}: {e}", path.display(), i + 1)))
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{} line {}: {e}", path.display(), i + 1))
+        })
         .collect()
 }
 
@@ -35,10 +39,19 @@ fn every_fixture_row_matches_open_clip() {
         expected.resize(case.context_length, 0);
         let got = tok.tokenize(&case.text, case.context_length);
         if got != expected {
-            failures.push(format!("{:?}\n  open_clip {:?}\n  rust      {:?}", case.text, expected, got));
+            failures.push(format!(
+                "{:?}\n  open_clip {:?}\n  rust      {:?}",
+                case.text, expected, got
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} rows differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -47,6 +60,10 @@ fn batch_of_fixture_rows_matches_row_by_row() {
     let texts: Vec<String> = cases().into_iter().map(|c| c.text).collect();
     let flat = tok.tokenize_batch(&texts, 77);
     for (i, text) in texts.iter().enumerate() {
-        assert_eq!(&flat[i * 77..(i + 1) * 77], tok.tokenize(text, 77).as_slice(), "row {i}: {text:?}");
+        assert_eq!(
+            &flat[i * 77..(i + 1) * 77],
+            tok.tokenize(text, 77).as_slice(),
+            "row {i}: {text:?}"
+        );
     }
 }

@@ -16,7 +16,10 @@ use super::html::{ftfy_unescape, unescape, CP1252_C1};
 pub fn clean_lower(text: &str) -> String {
     let fixed = fix_text(text);
     let unescaped = unescape(&unescape(&fixed));
-    let collapsed = unescaped.split(is_py_space).filter(|w| !w.is_empty()).collect::<Vec<_>>();
+    let collapsed = unescaped
+        .split(is_py_space)
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>();
     collapsed.join(" ").to_lowercase()
 }
 
@@ -53,7 +56,11 @@ pub fn fix_text(text: &str) -> String {
 
 /// One pass of ftfy's fixers, in ftfy's order.
 fn fix_segment_once(text: &str, unescape_html: bool) -> String {
-    let text = if unescape_html { ftfy_unescape(text) } else { text.to_string() };
+    let text = if unescape_html {
+        ftfy_unescape(text)
+    } else {
+        text.to_string()
+    };
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         push_fixed_char(c, &mut out);
@@ -145,7 +152,10 @@ fn remove_terminal_escapes(text: &str) -> String {
     while let Some(pos) = rest.find("\x1b[") {
         out.push_str(&rest[..pos]);
         let params = &rest[pos + 2..];
-        let n = params.bytes().take_while(|b| b.is_ascii_digit() || *b == b';').count();
+        let n = params
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b';')
+            .count();
         match params[n..].chars().next() {
             Some(c) if c.is_ascii_alphabetic() => rest = &params[n + 1..],
             _ => {

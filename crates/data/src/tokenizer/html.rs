@@ -24,7 +24,9 @@ fn html5() -> &'static HashMap<String, String> {
                 let (name, hex) = line.split_once('\t').expect("entity line has a tab");
                 let value = hex
                     .split(',')
-                    .map(|h| char::from_u32(u32::from_str_radix(h, 16).expect("hex")).expect("char"))
+                    .map(|h| {
+                        char::from_u32(u32::from_str_radix(h, 16).expect("hex")).expect("char")
+                    })
                     .collect();
                 (name.to_string(), value)
             })
@@ -79,7 +81,9 @@ fn numeric_reference(num: u64) -> String {
         0xd800..=0xdfff => "\u{fffd}".into(),
         n if n > 0x10ffff => "\u{fffd}".into(),
         n if invalid_codepoint(n as u32) => String::new(),
-        n => char::from_u32(n as u32).map(String::from).unwrap_or_default(),
+        n => char::from_u32(n as u32)
+            .map(String::from)
+            .unwrap_or_default(),
     }
 }
 
@@ -133,14 +137,22 @@ fn reference_at(s: &str) -> Option<(String, usize)> {
 
 /// `#[0-9]+;?` or `#[xX][0-9a-fA-F]+;?` (the `#` already stripped).
 fn numeric_at(s: &str) -> Option<(String, usize)> {
-    let (radix, start) = if s.starts_with(['x', 'X']) { (16, 1) } else { (10, 0) };
-    let digits = s[start..].bytes().take_while(|b| (*b as char).is_digit(radix)).count();
+    let (radix, start) = if s.starts_with(['x', 'X']) {
+        (16, 1)
+    } else {
+        (10, 0)
+    };
+    let digits = s[start..]
+        .bytes()
+        .take_while(|b| (*b as char).is_digit(radix))
+        .count();
     if digits == 0 {
         return None;
     }
-    let num = s[start..start + digits]
-        .chars()
-        .fold(0u64, |n, c| n.saturating_mul(radix as u64).saturating_add(c.to_digit(radix).unwrap() as u64));
+    let num = s[start..start + digits].chars().fold(0u64, |n, c| {
+        n.saturating_mul(radix as u64)
+            .saturating_add(c.to_digit(radix).unwrap() as u64)
+    });
     let end = start + digits;
     let used = end + usize::from(s[end..].starts_with(';'));
     Some((numeric_reference(num), used))
@@ -175,7 +187,11 @@ pub fn ftfy_unescape(text: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         let candidate = &rest[amp..];
-        let body_start = if candidate[1..].starts_with('#') { 2 } else { 1 };
+        let body_start = if candidate[1..].starts_with('#') {
+            2
+        } else {
+            1
+        };
         let alnum = candidate[body_start..]
             .bytes()
             .take_while(u8::is_ascii_alphanumeric)
@@ -220,7 +236,10 @@ mod tests {
         assert_eq!(unescape("&ampfoo"), "&foo");
         assert_eq!(unescape("&notit;"), "\u{ac}it;");
         assert_eq!(unescape("&zzz; & &#;"), "&zzz; & &#;");
-        assert_eq!(unescape("&#128;&#0;&#xD800;&#1;"), "\u{20ac}\u{fffd}\u{fffd}");
+        assert_eq!(
+            unescape("&#128;&#0;&#xD800;&#1;"),
+            "\u{20ac}\u{fffd}\u{fffd}"
+        );
         assert_eq!(unescape("&#99999999999999999999;"), "\u{fffd}");
     }
 

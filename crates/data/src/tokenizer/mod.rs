@@ -71,7 +71,9 @@ impl Default for ClipTokenizer {
 
 impl std::fmt::Debug for ClipTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClipTokenizer").field("vocab_size", &self.vocab_size()).finish()
+        f.debug_struct("ClipTokenizer")
+            .field("vocab_size", &self.vocab_size())
+            .finish()
     }
 }
 
@@ -82,7 +84,11 @@ impl ClipTokenizer {
         let vocab = VOCAB.get_or_init(Vocab::load);
         let pattern = Regex::new(PATTERN).expect("CLIP's pattern is a valid regex");
         ClipTokenizer {
-            inner: Arc::new(Inner { vocab, pattern, cache: RwLock::new(HashMap::new()) }),
+            inner: Arc::new(Inner {
+                vocab,
+                pattern,
+                cache: RwLock::new(HashMap::new()),
+            }),
         }
     }
 
@@ -124,7 +130,11 @@ impl ClipTokenizer {
 
     /// [`tokenize`](Self::tokenize) for many texts: a flat row-major
     /// `[texts.len() * context_length]` buffer, filled in parallel when large.
-    pub fn tokenize_batch(&self, texts: &[impl AsRef<str> + Sync], context_length: usize) -> Vec<u32> {
+    pub fn tokenize_batch(
+        &self,
+        texts: &[impl AsRef<str> + Sync],
+        context_length: usize,
+    ) -> Vec<u32> {
         let mut out = vec![0u32; texts.len() * context_length];
         if context_length == 0 {
             return out;
@@ -133,9 +143,13 @@ impl ClipTokenizer {
             row.copy_from_slice(&self.tokenize(AsRef::<str>::as_ref(text), context_length));
         };
         if texts.len() >= PARALLEL_BATCH {
-            out.par_chunks_mut(context_length).zip(texts.par_iter()).for_each(fill);
+            out.par_chunks_mut(context_length)
+                .zip(texts.par_iter())
+                .for_each(fill);
         } else {
-            out.chunks_mut(context_length).zip(texts.iter()).for_each(fill);
+            out.chunks_mut(context_length)
+                .zip(texts.iter())
+                .for_each(fill);
         }
         out
     }
@@ -179,7 +193,10 @@ impl Vocab {
             .split('\n')
             .skip(1)
             .take(NUM_MERGES)
-            .map(|line| line.split_once(' ').expect("a merge line holds two symbols"))
+            .map(|line| {
+                line.split_once(' ')
+                    .expect("a merge line holds two symbols")
+            })
             .collect();
 
         let byte_chars = bytes_to_unicode();
@@ -191,8 +208,11 @@ impl Vocab {
 
         // Python builds `dict(zip(vocab, range(len)))`: a repeated string keeps its
         // last id, so look ids up through the same map.
-        let id_of: HashMap<&str, u32> =
-            tokens.iter().enumerate().map(|(i, t)| (t.as_str(), i as u32)).collect();
+        let id_of: HashMap<&str, u32> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.as_str(), i as u32))
+            .collect();
         let merges = merge_lines
             .iter()
             .enumerate()
@@ -206,7 +226,12 @@ impl Vocab {
             byte_id[*byte as usize] = pos as u32;
         }
         let char_byte = byte_chars.iter().map(|(b, c)| (*c, *b)).collect();
-        Vocab { byte_id, char_byte, merges, tokens }
+        Vocab {
+            byte_id,
+            char_byte,
+            merges,
+            tokens,
+        }
     }
 
     /// BPE of one pre-token's UTF-8 bytes: start from one symbol per byte (the
@@ -220,9 +245,15 @@ impl Vocab {
         while word.len() > 1 {
             let best = word
                 .windows(2)
-                .filter_map(|pair| self.merges.get(&(pair[0], pair[1])).map(|m| (m.0, pair[0], pair[1], m.1)))
+                .filter_map(|pair| {
+                    self.merges
+                        .get(&(pair[0], pair[1]))
+                        .map(|m| (m.0, pair[0], pair[1], m.1))
+                })
                 .min_by_key(|m| m.0);
-            let Some((_, first, second, merged)) = best else { break };
+            let Some((_, first, second, merged)) = best else {
+                break;
+            };
             let mut next = Vec::with_capacity(word.len());
             let mut i = 0;
             while i < word.len() {
@@ -245,10 +276,16 @@ impl Vocab {
 /// points from U+0100 on.
 fn bytes_to_unicode() -> Vec<(u8, char)> {
     let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xa1..=0xac | 0xae..=0xff);
-    let mut pairs: Vec<(u8, char)> =
-        (0..=255u8).filter(|b| printable(*b)).map(|b| (b, char::from(b))).collect();
+    let mut pairs: Vec<(u8, char)> = (0..=255u8)
+        .filter(|b| printable(*b))
+        .map(|b| (b, char::from(b)))
+        .collect();
     let others = (0..=255u8).filter(|b| !printable(*b));
-    pairs.extend(others.enumerate().map(|(n, b)| (b, char::from_u32(256 + n as u32).expect("valid"))));
+    pairs.extend(
+        others
+            .enumerate()
+            .map(|(n, b)| (b, char::from_u32(256 + n as u32).expect("valid"))),
+    );
     pairs
 }
 
@@ -268,8 +305,14 @@ mod tests {
     fn known_caption_ids() {
         // open_clip.tokenize("a photo of a cat")[0][:7]
         let tok = ClipTokenizer::new();
-        assert_eq!(tok.encode("a photo of a cat"), vec![320, 1125, 539, 320, 2368]);
-        assert_eq!(tok.tokenize("A photo of a cat", 8), vec![SOT, 320, 1125, 539, 320, 2368, EOT, 0]);
+        assert_eq!(
+            tok.encode("a photo of a cat"),
+            vec![320, 1125, 539, 320, 2368]
+        );
+        assert_eq!(
+            tok.tokenize("A photo of a cat", 8),
+            vec![SOT, 320, 1125, 539, 320, 2368, EOT, 0]
+        );
     }
 
     #[test]
@@ -296,7 +339,10 @@ mod tests {
         let flat = tok.clone().tokenize_batch(&texts, 16);
         assert_eq!(flat.len(), 100 * 16);
         for (i, text) in texts.iter().enumerate() {
-            assert_eq!(&flat[i * 16..(i + 1) * 16], tok.tokenize(text, 16).as_slice());
+            assert_eq!(
+                &flat[i * 16..(i + 1) * 16],
+                tok.tokenize(text, 16).as_slice()
+            );
         }
     }
 }
