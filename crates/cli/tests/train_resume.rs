@@ -1,0 +1,133 @@
+//! A run killed with SIGKILL mid-epoch and resumed ends with the same weights, bit for bit,
+//! as the same run left alone (CPU, same thread count).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = r#"
+seed = 3
+[model]
+preset = "tiny"
+[data]
+source = "synthetic"
+samples_per_epoch = 384
+workers = 2
+[loss]
+kind = "negclip"
+[negatives]
+kinds = ["swap-attribute", "swap-relation", "shuffle-order"]
+[hard_images]
+enabled = true
+k = 3
+[optim]
+lr = 1e-3
+warmup_steps = 5
+batch_size = 16
+epochs = 3
+grad_clip_norm = 1.0
+[eval]
+suites = ["Synth-Relation"]
+items = 16
+[checkpoint]
+every_steps = 5
+[log]
+every_steps = 1
+"#;
+
+fn negclip(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_negclip"));
+    command.args(args).env("RAYON_NUM_THREADS", "2");
+    command
+}
+
+fn start(config: &Path, output: &Path) -> Child {
+    negclip(&["train", "--quiet", "--config"])
+        .arg(config)
+        .arg("--output")
+        .arg(output)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start negclip train")
+}
+
+/// The step of the newest checkpoint, if one is written and is mid-run.
+fn latest_step(output: &Path) -> Option<u64> {
+    let name = std::fs::read_to_string(output.join("checkpoints/latest")).ok()?;
+    name.trim().strip_prefix("step-")?.parse().ok()
+}
+
+fn final_weights(output: &Path) -> Vec<u8> {
+    std::fs::read(output.join("final.safetensors")).expect("the run wrote final.safetensors")
+}
+
+#[test]
+fn killed_and_resumed_run_matches_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+
+    let straight: PathBuf = dir.path().join("straight");
+    let status = start(&config, &straight).wait().unwrap();
+    assert!(status.success(), "uninterrupted run failed");
+
+    // Second run: kill it as soon as a checkpoint from the second epoch (24 steps an
+    // epoch) exists, i.e. mid-epoch, with steps done after that checkpoint lost.
+    let killed = dir.path().join("killed");
+    let mut child = start(&config, &killed);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if latest_step(&killed).is_some_and(|s| s > 24) {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "run ended before it could be killed");
+        assert!(Instant::now() < deadline, "no mid-epoch checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix: no clean-up runs
+    child.wait().unwrap();
+    assert!(!killed.join("final.safetensors").exists(), "killed before the end");
+
+    let status = negclip(&["train", "--quiet", "--resume"])
+        .arg(&killed)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "resumed run failed");
+    assert!(
+        final_weights(&straight) == final_weights(&killed),
+        "resumed weights differ from the uninterrupted run"
+    );
+
+    // The metrics log reads as one run: every training step logged exactly once.
+    let steps = |output: &Path| -> Vec<u64> {
+        std::fs::read_to_string(output.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["kind"] == "train")
+            .map(|r| r["step"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(steps(&straight), steps(&killed));
+}
+
+#[test]
+fn resume_without_checkpoint_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = negclip(&["train", "--resume"]).arg(dir.path()).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no checkpoint"), "{stderr}");
+}
+
+#[test]
+fn config_error_names_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, CONFIG.replace("lr = 1e-3", "lr = \"fast\"")).unwrap();
+    let output = negclip(&["train", "--config"]).arg(&config).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.toml") && stderr.contains("lr") && stderr.contains("line 17"), "{stderr}");
+}
