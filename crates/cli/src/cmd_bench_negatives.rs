@@ -81,7 +81,13 @@ pub fn run(args: BenchNegativesArgs) -> anyhow::Result<()> {
         let (rate, made) = time_pool(threads, corpus.len(), rewrite_only)?;
         println!("rewriters only (pre-tagged), {threads:>2} thread(s): {rate:>10.0} captions/s ({made} negatives)");
     }
-    time_with_tagger(negclip_data::negatives::shipped_tagger(), &corpus, &kinds, &args, cores)
+    time_with_tagger(
+        negclip_data::negatives::shipped_tagger(),
+        &corpus,
+        &kinds,
+        &args,
+        cores,
+    )
 }
 
 fn time_with_tagger(

@@ -39,12 +39,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     let device = device::select(&args.device)?;
     let loaded = checkpoint::load(&args.checkpoint, &device)
         .with_context(|| format!("loading {}", args.checkpoint.display()))?;
-    let embedder = ModelEmbedder {
-        model: &loaded.model,
-        device: &device,
-        image_size: loaded.config.vision.image_size as u32,
-        context_length: loaded.config.text.context_length,
-    };
+    let embedder = ModelEmbedder::new(&loaded.model, &loaded.config, &device)?;
     let image_paths = expand_images(&args.images)?;
     let image_rows = embed_images(&embedder, &image_paths, args.batch_size)?;
     let captions = match &args.texts {
@@ -83,9 +78,9 @@ fn expand_images(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 .with_context(|| format!("reading folder {}", input.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    p.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                    p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                        IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
+                    })
                 })
                 .collect();
             files.sort();
@@ -97,7 +92,11 @@ fn expand_images(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn embed_images(embedder: &dyn Embedder, paths: &[PathBuf], batch: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+fn embed_images(
+    embedder: &dyn Embedder,
+    paths: &[PathBuf],
+    batch: usize,
+) -> anyhow::Result<Vec<Vec<f32>>> {
     let mut rows = Vec::with_capacity(paths.len());
     let size = embedder.image_size();
     for chunk in paths.chunks(batch.max(1)) {
@@ -123,18 +122,32 @@ fn write_embeddings(
     captions: &[String],
     texts: &[Vec<f32>],
 ) -> anyhow::Result<()> {
-    let flat = |rows: &[Vec<f32>]| -> Vec<u8> { rows.iter().flatten().flat_map(|v| v.to_le_bytes()).collect() };
+    let flat = |rows: &[Vec<f32>]| -> Vec<u8> {
+        rows.iter()
+            .flatten()
+            .flat_map(|v| v.to_le_bytes())
+            .collect()
+    };
     let (image_bytes, text_bytes) = (flat(images), flat(texts));
     let dim = images.first().or(texts.first()).map_or(0, Vec::len);
     let mut views = Vec::new();
     if !images.is_empty() {
-        views.push(("image_embeds", TensorView::new(Dtype::F32, vec![images.len(), dim], &image_bytes)?));
+        views.push((
+            "image_embeds",
+            TensorView::new(Dtype::F32, vec![images.len(), dim], &image_bytes)?,
+        ));
     }
     if !texts.is_empty() {
-        views.push(("text_embeds", TensorView::new(Dtype::F32, vec![texts.len(), dim], &text_bytes)?));
+        views.push((
+            "text_embeds",
+            TensorView::new(Dtype::F32, vec![texts.len(), dim], &text_bytes)?,
+        ));
     }
     let mut metadata = std::collections::HashMap::new();
-    let names: Vec<String> = image_paths.iter().map(|p| p.display().to_string()).collect();
+    let names: Vec<String> = image_paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     metadata.insert("images".to_string(), serde_json::to_string(&names)?);
     metadata.insert("texts".to_string(), serde_json::to_string(captions)?);
     let bytes = safetensors::serialize(views, Some(metadata))?;

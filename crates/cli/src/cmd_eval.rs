@@ -8,7 +8,9 @@ use negclip_data::synth::WorldConfig;
 use negclip_data::tokenizer::ClipTokenizer;
 use negclip_model::checkpoint;
 use negclip_train::device;
-use negclip_train::evaluate::{evaluate_suite, EvalOptions, ModelEmbedder, SuiteResult};
+use negclip_train::evaluate::{
+    add_seed_means, evaluate_suite, EvalOptions, ModelEmbedder, SuiteResult,
+};
 use negclip_train::suites::{build_suites, primary, SuiteOptions};
 use serde_json::json;
 
@@ -59,18 +61,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     };
     let mut columns: Vec<(String, Vec<SuiteResult>)> = Vec::new();
     for path in &args.checkpoints {
-        let loaded = checkpoint::load(path, &device).with_context(|| format!("loading {}", path.display()))?;
-        let embedder = ModelEmbedder {
-            model: &loaded.model,
-            device: &device,
-            image_size: loaded.config.vision.image_size as u32,
-            context_length: loaded.config.text.context_length,
-        };
+        let loaded = checkpoint::load(path, &device)
+            .with_context(|| format!("loading {}", path.display()))?;
+        let embedder = ModelEmbedder::new(&loaded.model, &loaded.config, &device)?;
         let results = suites
             .iter()
             .map(|suite| evaluate_suite(&embedder, &tokenizer, suite, &eval_options))
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("evaluating {}", path.display()))?;
+        let results = add_seed_means(results);
         columns.push((path.display().to_string(), results));
     }
     let table = markdown_table(&columns);
@@ -82,7 +81,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "seed": args.seed,
             "checkpoints": columns.iter().map(|(name, results)| json!({"checkpoint": name, "results": results})).collect::<Vec<_>>(),
         });
-        std::fs::write(out, serde_json::to_string_pretty(&value)?).with_context(|| format!("writing {}", out.display()))?;
+        std::fs::write(out, serde_json::to_string_pretty(&value)?)
+            .with_context(|| format!("writing {}", out.display()))?;
         let md = out.with_extension("md");
         std::fs::write(&md, &table).with_context(|| format!("writing {}", md.display()))?;
         println!("wrote {} and {}", out.display(), md.display());
@@ -104,8 +104,9 @@ fn markdown_table(columns: &[(String, Vec<SuiteResult>)]) -> String {
                 if !values.contains_key(&key) {
                     rows.push(key.clone());
                 }
-                values.entry(key).or_insert_with(|| vec![None; columns.len()])[c] =
-                    Some(result.metrics[metric]);
+                values
+                    .entry(key)
+                    .or_insert_with(|| vec![None; columns.len()])[c] = Some(result.metrics[metric]);
             }
         }
     }

@@ -43,7 +43,6 @@ pub struct NegativesArgs {
     pub keep_empty: bool,
 }
 
-
 pub fn run(args: NegativesArgs) -> anyhow::Result<()> {
     let kinds = NegativeKind::parse_list(&args.kinds)?;
     if kinds.is_empty() {

@@ -33,7 +33,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (config, resume) = match &args.resume {
         Some(dir) => (resumed_config(dir, &args)?, true),
         None => {
-            let path = args.config.as_ref().expect("clap: --config unless --resume");
+            let path = args
+                .config
+                .as_ref()
+                .expect("clap: --config unless --resume");
             let mut config = RunConfig::load(path, &args.overrides)?;
             if let Some(output) = &args.output {
                 config.output_dir = output.clone();
@@ -44,7 +47,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let output = config.output_dir.clone();
     println!(
         "negclip train: {} → {}{}",
-        args.config.as_ref().map_or("(resumed)".to_string(), |p| p.display().to_string()),
+        args.config
+            .as_ref()
+            .map_or("(resumed)".to_string(), |p| p.display().to_string()),
         output.display(),
         if resume { " (resuming)" } else { "" }
     );
@@ -59,8 +64,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     .with_context(|| format!("training run in {}", output.display()))?;
     println!("\n{}", summary_table(&outcome.evaluations));
     println!("final model:   {}", outcome.final_model.display());
-    println!("metrics:       {}", outcome.output_dir.join("metrics.jsonl").display());
-    println!("plot:          {}", outcome.output_dir.join("metrics.png").display());
+    println!(
+        "metrics:       {}",
+        outcome.output_dir.join("metrics.jsonl").display()
+    );
+    println!(
+        "plot:          {}",
+        outcome.output_dir.join("metrics.png").display()
+    );
     let best = outcome.output_dir.join("best.safetensors");
     if best.exists() {
         println!("best model:    {}", best.display());

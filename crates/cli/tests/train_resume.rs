@@ -80,13 +80,22 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
         if latest_step(&killed).is_some_and(|s| s > 24) {
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "run ended before it could be killed");
-        assert!(Instant::now() < deadline, "no mid-epoch checkpoint appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run ended before it could be killed"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no mid-epoch checkpoint appeared"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL on Unix: no clean-up runs
     child.wait().unwrap();
-    assert!(!killed.join("final.safetensors").exists(), "killed before the end");
+    assert!(
+        !killed.join("final.safetensors").exists(),
+        "killed before the end"
+    );
 
     let status = negclip(&["train", "--quiet", "--resume"])
         .arg(&killed)
@@ -115,7 +124,10 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
 #[test]
 fn resume_without_checkpoint_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let output = negclip(&["train", "--resume"]).arg(dir.path()).output().unwrap();
+    let output = negclip(&["train", "--resume"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no checkpoint"), "{stderr}");
@@ -126,8 +138,14 @@ fn config_error_names_key_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, CONFIG.replace("lr = 1e-3", "lr = \"fast\"")).unwrap();
-    let output = negclip(&["train", "--config"]).arg(&config).output().unwrap();
+    let output = negclip(&["train", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("bad.toml") && stderr.contains("lr") && stderr.contains("line 17"), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("lr") && stderr.contains("line 17"),
+        "{stderr}"
+    );
 }

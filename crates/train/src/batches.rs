@@ -69,9 +69,11 @@ impl SampleSource {
     fn stored_negatives(&self, index: usize) -> Vec<String> {
         match self {
             SampleSource::Synthetic { .. } => Vec::new(),
-            SampleSource::Table { rows, .. } => {
-                rows[index].negatives.iter().map(|n| n.text.clone()).collect()
-            }
+            SampleSource::Table { rows, .. } => rows[index]
+                .negatives
+                .iter()
+                .map(|n| n.text.clone())
+                .collect(),
         }
     }
 
@@ -154,7 +156,9 @@ impl BatchPlan {
     /// The epoch's sample order.
     pub fn order(&self, epoch: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.source.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(self.seed, epoch, 0, ORDER)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+            self.seed, epoch, 0, ORDER,
+        )));
         order
     }
 
@@ -165,7 +169,8 @@ impl BatchPlan {
         if !self.neighbours.is_empty() {
             for &anchor in anchors {
                 let options = &self.neighbours[anchor];
-                let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, epoch, anchor, NEIGHBOUR));
+                let mut rng =
+                    ChaCha8Rng::seed_from_u64(derive_seed(self.seed, epoch, anchor, NEIGHBOUR));
                 members.push(options[rng.random_range(0..options.len())]);
             }
         }
@@ -191,9 +196,13 @@ impl BatchPlan {
             index,
             pixels,
             n_images,
-            positives: self.tokenizer.tokenize_batch(&positives, self.context_length),
+            positives: self
+                .tokenizer
+                .tokenize_batch(&positives, self.context_length),
             n_negatives: negatives.len(),
-            negatives: self.tokenizer.tokenize_batch(&negatives, self.context_length),
+            negatives: self
+                .tokenizer
+                .tokenize_batch(&negatives, self.context_length),
         })
     }
 
@@ -207,9 +216,19 @@ impl BatchPlan {
         let (image, caption) = self.source.get(sample)?;
         let pixels = match self.crop_scale {
             Some(scale) => {
-                let seed = derive_seed(self.seed, epoch, sample * 2 + (slot >= self.batch_size) as usize, AUGMENT);
+                let seed = derive_seed(
+                    self.seed,
+                    epoch,
+                    sample * 2 + (slot >= self.batch_size) as usize,
+                    AUGMENT,
+                );
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                normalize(&random_resized_crop(&image, self.image_size, scale, &mut rng))
+                normalize(&random_resized_crop(
+                    &image,
+                    self.image_size,
+                    scale,
+                    &mut rng,
+                ))
             }
             None => preprocess_rgb(&image, self.image_size),
         };
@@ -222,12 +241,18 @@ impl BatchPlan {
             NegativePolicy::None => None,
             NegativePolicy::Stored => {
                 let stored = self.source.stored_negatives(sample);
-                let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, epoch, sample, NEGATIVE));
+                let mut rng =
+                    ChaCha8Rng::seed_from_u64(derive_seed(self.seed, epoch, sample, NEGATIVE));
                 stored.choose(&mut rng).cloned()
             }
-            NegativePolicy::Rewrite { kinds, tagger, fresh } => {
+            NegativePolicy::Rewrite {
+                kinds,
+                tagger,
+                fresh,
+            } => {
                 let round = if *fresh { epoch } else { 0 };
-                let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, round, sample, NEGATIVE));
+                let mut rng =
+                    ChaCha8Rng::seed_from_u64(derive_seed(self.seed, round, sample, NEGATIVE));
                 negatives::generate(caption, *tagger, kinds, 1, &mut rng)
                     .into_iter()
                     .next()

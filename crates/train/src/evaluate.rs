@@ -9,8 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use negclip_data::metrics::{score_choice, score_retrieval};
 use negclip_data::preprocess::{crop, load_image, preprocess_rgb};
 use negclip_data::suite::{ChoiceSuite, ImageSource, RetrievalSuite, Suite};
-use negclip_data::tokenizer::ClipTokenizer;
-use negclip_model::Clip;
+use negclip_data::tokenizer::{ClipTokenizer, EOT};
+use negclip_model::{Clip, ClipConfig};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -32,10 +32,35 @@ pub trait Embedder {
 
 /// A model in inference mode on a device.
 pub struct ModelEmbedder<'a> {
-    pub model: &'a Clip,
-    pub device: &'a Device,
-    pub image_size: u32,
-    pub context_length: usize,
+    model: &'a Clip,
+    device: &'a Device,
+    image_size: u32,
+    context_length: usize,
+}
+
+impl<'a> ModelEmbedder<'a> {
+    /// Checks that the model can read CLIP's tokens: a text tower with a smaller vocabulary
+    /// (test fixtures, custom models) would index past its embedding table.
+    pub fn new(
+        model: &'a Clip,
+        config: &ClipConfig,
+        device: &'a Device,
+    ) -> Result<Self, TrainError> {
+        let needed = EOT as usize + 1;
+        if config.text.vocab_size < needed {
+            return Err(TrainError::Model(format!(
+                "the text tower has {} tokens but CLIP's tokenizer produces ids up to {EOT}: \
+                 this checkpoint cannot read tokenized captions",
+                config.text.vocab_size
+            )));
+        }
+        Ok(ModelEmbedder {
+            model,
+            device,
+            image_size: config.vision.image_size as u32,
+            context_length: config.text.context_length,
+        })
+    }
 }
 
 impl Embedder for ModelEmbedder<'_> {
@@ -80,6 +105,35 @@ pub struct SuiteResult {
     pub suite: String,
     pub metrics: BTreeMap<String, f64>,
     pub report: serde_json::Value,
+}
+
+/// Append, for each suite evaluated under several seeds (`coco-order@seed1` …), one result
+/// `coco-order` with the mean and sample standard deviation of their accuracies: the
+/// reference averaged five random runs of the order perturbations.
+pub fn add_seed_means(mut results: Vec<SuiteResult>) -> Vec<SuiteResult> {
+    let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for result in &results {
+        if let (Some((base, _)), Some(accuracy)) = (
+            result.suite.split_once("@seed"),
+            result.metrics.get("accuracy"),
+        ) {
+            groups.entry(base.to_string()).or_default().push(*accuracy);
+        }
+    }
+    for (suite, accuracies) in groups {
+        let summary = negclip_data::metrics::mean_std(&accuracies);
+        let metrics = BTreeMap::from([
+            ("accuracy".to_string(), summary.mean),
+            ("accuracy_std".to_string(), summary.std),
+            ("seeds".to_string(), accuracies.len() as f64),
+        ]);
+        results.push(SuiteResult {
+            suite,
+            report: serde_json::to_value(&metrics).expect("numbers serialise"),
+            metrics,
+        });
+    }
+    results
 }
 
 /// Encoding settings shared by every suite of an evaluation.
@@ -127,7 +181,8 @@ fn evaluate_choice(
         })
         .collect();
     progress.finish_and_clear();
-    let report = score_choice(suite, &scores).map_err(|e| TrainError::Data(format!("{}: {e}", suite.name)))?;
+    let report = score_choice(suite, &scores)
+        .map_err(|e| TrainError::Data(format!("{}: {e}", suite.name)))?;
     let mut metrics = BTreeMap::new();
     metrics.insert("accuracy".to_string(), report.accuracy);
     if let Some(value) = report.macro_accuracy {
@@ -159,8 +214,7 @@ fn evaluate_retrieval(
     let images = embed_images(embedder, &suite.images, options, &progress)?;
     let captions: Vec<&str> = suite.captions.iter().map(String::as_str).collect();
     let texts = embed_texts(embedder, tokenizer, &captions, options, &progress);
-    let caption_embeddings: Vec<Vec<f32>> =
-        captions.iter().map(|c| texts.embedding(c)).collect();
+    let caption_embeddings: Vec<Vec<f32>> = captions.iter().map(|c| texts.embedding(c)).collect();
     let similarity: Vec<Vec<f32>> = images
         .iter()
         .map(|image| caption_embeddings.iter().map(|t| dot(image, t)).collect())
@@ -344,7 +398,11 @@ mod tests {
     }
 
     fn solid(r: u8, g: u8) -> ImageSource {
-        ImageSource::Memory(Arc::new(image::RgbImage::from_pixel(4, 4, image::Rgb([r, g, 0]))))
+        ImageSource::Memory(Arc::new(image::RgbImage::from_pixel(
+            4,
+            4,
+            image::Rgb([r, g, 0]),
+        )))
     }
 
     #[test]

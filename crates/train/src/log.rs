@@ -60,7 +60,11 @@ impl MetricsLog {
             // decides what is kept anyway.
             match serde_json::from_str(&line) {
                 Ok(value) => out.push(value),
-                Err(e) => tracing::warn!("{}:{}: skipping unreadable record: {e}", self.path.display(), number + 1),
+                Err(e) => tracing::warn!(
+                    "{}:{}: skipping unreadable record: {e}",
+                    self.path.display(),
+                    number + 1
+                ),
             }
         }
         Ok(out)
@@ -80,7 +84,14 @@ impl MetricsLog {
             .collect())
     }
 
-    pub fn train(&self, step: u64, epoch: usize, lr: f64, samples_per_sec: f64, stats: &StepStats) -> Result<(), TrainError> {
+    pub fn train(
+        &self,
+        step: u64,
+        epoch: usize,
+        lr: f64,
+        samples_per_sec: f64,
+        stats: &StepStats,
+    ) -> Result<(), TrainError> {
         self.append(json!({
             "kind": "train",
             "step": step,
@@ -96,7 +107,12 @@ impl MetricsLog {
         }))
     }
 
-    pub fn eval(&self, step: u64, epoch: Option<usize>, results: &[SuiteResult]) -> Result<(), TrainError> {
+    pub fn eval(
+        &self,
+        step: u64,
+        epoch: Option<usize>,
+        results: &[SuiteResult],
+    ) -> Result<(), TrainError> {
         self.append(json!({
             "kind": "eval",
             "step": step,

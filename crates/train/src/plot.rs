@@ -43,10 +43,19 @@ pub fn write_plot(path: &Path, records: &[Value]) -> Result<(), TrainError> {
             .collect(),
     };
     draw_panel(&mut canvas, 0, "LOSS BY STEP", &[loss], false);
-    draw_panel(&mut canvas, PANEL, "EVAL BY EPOCH", &eval_series(records), true);
+    draw_panel(
+        &mut canvas,
+        PANEL,
+        "EVAL BY EPOCH",
+        &eval_series(records),
+        true,
+    );
     let mut bytes = Vec::new();
     image::DynamicImage::ImageRgb8(canvas)
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
         .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
     write_atomic(path, &bytes)
 }
@@ -56,7 +65,8 @@ fn eval_series(records: &[Value]) -> Vec<Series> {
     let mut series: Vec<Series> = Vec::new();
     for record in records.iter().filter(|r| r["kind"] == "eval") {
         let epoch = record["epoch"].as_f64().unwrap_or(0.0);
-        let results: Vec<SuiteResult> = serde_json::from_value(record["suites"].clone()).unwrap_or_default();
+        let results: Vec<SuiteResult> =
+            serde_json::from_value(record["suites"].clone()).unwrap_or_default();
         for result in results {
             let Some((_, value)) = crate::suites::primary(&result) else {
                 continue;
@@ -119,7 +129,12 @@ fn draw_panel(canvas: &mut RgbImage, left: u32, title: &str, series: &[Series], 
             let (px, py) = project(p);
             for dx in 0..3 {
                 for dy in 0..3 {
-                    put(canvas, (px + dx).wrapping_sub(1), (py + dy).wrapping_sub(1), colour);
+                    put(
+                        canvas,
+                        (px + dx).wrapping_sub(1),
+                        (py + dy).wrapping_sub(1),
+                        colour,
+                    );
                 }
             }
         }

@@ -5,9 +5,9 @@ use negclip_data::benchmarks::{self, LoadOptions};
 use negclip_data::negatives::{order_perturbations, shipped_tagger};
 use negclip_data::suite::Suite;
 use negclip_data::synth::{self, WorldConfig};
+use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
 use std::sync::Arc;
-use rand_chacha::ChaCha8Rng;
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
@@ -65,27 +65,41 @@ fn load_named(name: &str, options: &SuiteOptions) -> Result<Vec<Suite>, TrainErr
         .iter()
         .find(|known| known.eq_ignore_ascii_case(name))
     {
-        let items = if options.items == 0 { 1000 } else { options.items };
+        let items = if options.items == 0 {
+            1000
+        } else {
+            options.items
+        };
         // The suites come from the world's own test and held-out splits: a fixed seed
         // offset keeps them the same whatever the run's seed.
-        let suite = synth::build_suite(synthetic, items, &options.world, options.world_seed, &order_fn)
-            .map_err(|e| TrainError::Data(format!("suite {name}: {e}")))?;
+        let suite = synth::build_suite(
+            synthetic,
+            items,
+            &options.world,
+            options.world_seed,
+            &order_fn,
+        )
+        .map_err(|e| TrainError::Data(format!("suite {name}: {e}")))?;
         return Ok(vec![suite]);
     }
-    let root = options.data_root.as_ref().ok_or_else(|| TrainError::Config {
-        path: "eval.data_root".into(),
-        message: format!(
-            "suite {name:?} is not synthetic and needs a data root (synthetic suites: {})",
-            synth::suite_names().join(", ")
-        ),
-    })?;
+    let root = options
+        .data_root
+        .as_ref()
+        .ok_or_else(|| TrainError::Config {
+            path: "eval.data_root".into(),
+            message: format!(
+                "suite {name:?} is not synthetic and needs a data root (synthetic suites: {})",
+                synth::suite_names().join(", ")
+            ),
+        })?;
     let load = LoadOptions {
         subsample: (options.items > 0).then_some((options.items, options.seed)),
         skip_missing_images: options.skip_missing_images,
         order_seeds: Vec::new(),
         perturber: Some(Arc::new(order_fn)),
     };
-    let loaded = benchmarks::load_suite(name, root, &load).map_err(|e| TrainError::Data(e.to_string()))?;
+    let loaded =
+        benchmarks::load_suite(name, root, &load).map_err(|e| TrainError::Data(e.to_string()))?;
     for suite in &loaded {
         if suite.report.skipped_missing > 0 {
             tracing::warn!(

@@ -18,11 +18,15 @@ use negclip_data::tokenizer::ClipTokenizer;
 use negclip_model::checkpoint::{self as model_checkpoint, Naming};
 use negclip_model::{Clip, ClipConfig};
 
-use crate::batches::{nearest_neighbours, Batch, BatchPlan, BatchStream, NegativePolicy, SampleSource};
+use crate::batches::{
+    nearest_neighbours, Batch, BatchPlan, BatchStream, NegativePolicy, SampleSource,
+};
 use crate::checkpoint::{self, TrainerState, MODEL_FILE};
 use crate::config::{DataSource, LossKind, NegativeSource, RunConfig};
 use crate::error::TrainError;
-use crate::evaluate::{evaluate_suite, load_pixels, EvalOptions, ModelEmbedder, SuiteResult};
+use crate::evaluate::{
+    add_seed_means, evaluate_suite, load_pixels, EvalOptions, ModelEmbedder, SuiteResult,
+};
 use crate::log::MetricsLog;
 use crate::loss::negclip_loss;
 use crate::optim::{clip_global_norm, AdamW, AdamWSettings};
@@ -56,7 +60,12 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
     let (mut run, mut model) = Run::open(config, &options)?;
     let config = run.state.config.clone();
     let tokenizer = ClipTokenizer::new();
-    let mut plan = batch_plan(&config, &run.clip_config, tokenizer.clone(), run.neighbours.clone())?;
+    let mut plan = batch_plan(
+        &config,
+        &run.clip_config,
+        tokenizer.clone(),
+        run.neighbours.clone(),
+    )?;
     let suites = build_suites(&config.eval.suites, &SuiteOptions::from_run(&config))?;
     let eval_options = EvalOptions {
         batch_size: config.eval.batch_size,
@@ -84,13 +93,27 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
     let progress = step_bar(total_steps, run.state.step, options.show_progress);
     while run.state.epoch < config.optim.epochs {
         let epoch = run.state.epoch;
-        if config.hard_images.enabled && run.state.batch == 0 && config.hard_images.remine_each_epoch {
+        if config.hard_images.enabled
+            && run.state.batch == 0
+            && config.hard_images.remine_each_epoch
+        {
             progress.set_message("mining hard-negative images");
-            run.neighbours = mine_neighbours(&model, &plan, &options.device, config.hard_images.k)?;
+            run.neighbours = mine_neighbours(
+                &model,
+                &run.clip_config,
+                &plan,
+                &options.device,
+                config.hard_images.k,
+            )?;
         }
         plan.neighbours = run.neighbours.clone();
         let shared = Arc::new(plan);
-        let stream = BatchStream::start(shared.clone(), epoch, run.state.batch, config.data.workers.max(1));
+        let stream = BatchStream::start(
+            shared.clone(),
+            epoch,
+            run.state.batch,
+            config.data.workers.max(1),
+        );
         let started = Instant::now();
         let mut seen = 0usize;
         for batch in stream {
@@ -101,7 +124,15 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
                 config.optim.warmup_steps,
                 total_steps as usize,
             );
-            let (next, stats) = train_step(model, &mut run.optimizer, batch, lr, &config, &run.clip_config, &options.device);
+            let (next, stats) = train_step(
+                model,
+                &mut run.optimizer,
+                batch,
+                lr,
+                &config,
+                &run.clip_config,
+                &options.device,
+            );
             model = next;
             run.state.step += 1;
             run.state.batch += 1;
@@ -125,7 +156,8 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
                 run.save(&model, &format!("step-{:07}", run.state.step))?;
             }
         }
-        plan = Arc::try_unwrap(shared).unwrap_or_else(|_| unreachable!("the batch thread has ended"));
+        plan =
+            Arc::try_unwrap(shared).unwrap_or_else(|_| unreachable!("the batch thread has ended"));
 
         run.state.epoch += 1;
         run.state.batch = 0;
@@ -133,8 +165,10 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
         let name = format!("epoch-{:03}", run.state.epoch);
         if run.state.epoch % config.eval.every_epochs == 0 || is_last {
             progress.suspend(|| -> Result<(), TrainError> {
-                let results = run.evaluate(&model, &tokenizer, &suites, &eval_options, &options.device)?;
-                run.log.eval(run.state.step, Some(run.state.epoch), &results)?;
+                let results =
+                    run.evaluate(&model, &tokenizer, &suites, &eval_options, &options.device)?;
+                run.log
+                    .eval(run.state.step, Some(run.state.epoch), &results)?;
                 print_results(&format!("after epoch {}", run.state.epoch), &results);
                 run.note_best(&config, &results, &name);
                 evaluations.push((Some(run.state.epoch), results));
@@ -142,7 +176,12 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
             })?;
         }
         let dir = run.save(&model, &name)?;
-        if run.state.best.as_ref().is_some_and(|(_, best)| best == &name) {
+        if run
+            .state
+            .best
+            .as_ref()
+            .is_some_and(|(_, best)| best == &name)
+        {
             run.keep_best(&dir)?;
         }
     }
@@ -247,16 +286,12 @@ impl Run {
         device: &Device,
     ) -> Result<Vec<SuiteResult>, TrainError> {
         let inference = model.valid();
-        let embedder = ModelEmbedder {
-            model: &inference,
-            device,
-            image_size: self.clip_config.vision.image_size as u32,
-            context_length: self.clip_config.text.context_length,
-        };
-        suites
+        let embedder = ModelEmbedder::new(&inference, &self.clip_config, device)?;
+        let results = suites
             .iter()
             .map(|suite| evaluate_suite(&embedder, tokenizer, suite, options))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(add_seed_means(results))
     }
 
     fn save(&self, model: &Clip, name: &str) -> Result<PathBuf, TrainError> {
@@ -279,7 +314,12 @@ impl Run {
             tracing::warn!(metric, "best_metric names no evaluated suite or metric");
             return;
         };
-        if self.state.best.as_ref().is_none_or(|(best, _)| value > *best) {
+        if self
+            .state
+            .best
+            .as_ref()
+            .is_none_or(|(best, _)| value > *best)
+        {
             self.state.best = Some((value, name.to_string()));
         }
     }
@@ -295,16 +335,22 @@ impl Run {
 }
 
 fn save_model(model: &Clip, config: &ClipConfig, path: &Path) -> Result<(), TrainError> {
-    model_checkpoint::save(model, config, Naming::HuggingFace, path).map_err(|e| TrainError::Model(e.to_string()))
+    model_checkpoint::save(model, config, Naming::HuggingFace, path)
+        .map_err(|e| TrainError::Model(e.to_string()))
 }
 
 /// The model a fresh run starts from: a checkpoint, or a preset initialised from the seed.
 fn initial_model(config: &RunConfig, device: &Device) -> Result<(Clip, ClipConfig), TrainError> {
     if let Some(path) = &config.model.checkpoint {
-        let loaded = model_checkpoint::load(path, device).map_err(|e| TrainError::Model(format!("{}: {e}", path.display())))?;
+        let loaded = model_checkpoint::load(path, device)
+            .map_err(|e| TrainError::Model(format!("{}: {e}", path.display())))?;
         return Ok((loaded.model, loaded.config));
     }
-    let name = config.model.preset.as_deref().expect("validated: preset or checkpoint");
+    let name = config
+        .model
+        .preset
+        .as_deref()
+        .expect("validated: preset or checkpoint");
     let clip_config = ClipConfig::preset(name).map_err(|e| TrainError::Model(e.to_string()))?;
     Ok((clip_config.init(device), clip_config))
 }
@@ -324,9 +370,11 @@ fn batch_plan(
         DataSource::Table => {
             let table = config.data.table.as_ref().expect("validated: table");
             let rows = read_training_table(table).map_err(|e| TrainError::Data(e.to_string()))?;
-            let image_root = config.data.image_root.clone().unwrap_or_else(|| {
-                table.parent().map(Path::to_path_buf).unwrap_or_default()
-            });
+            let image_root = config
+                .data
+                .image_root
+                .clone()
+                .unwrap_or_else(|| table.parent().map(Path::to_path_buf).unwrap_or_default());
             SampleSource::Table { rows, image_root }
         }
     };
@@ -340,7 +388,9 @@ fn batch_plan(
         },
     };
     let neighbours = if config.hard_images.enabled && !config.hard_images.remine_each_epoch {
-        (0..source.len()).map(|i| source.stored_neighbours(i)).collect()
+        (0..source.len())
+            .map(|i| source.stored_neighbours(i))
+            .collect()
     } else {
         neighbours
     };
@@ -364,10 +414,11 @@ fn parse_kinds(names: &[String]) -> Result<Vec<NegativeKind>, TrainError> {
     names
         .iter()
         .map(|name| {
-            name.parse::<NegativeKind>().map_err(|_| TrainError::Config {
-                path: PathBuf::from("negatives.kinds"),
-                message: format!("unknown negative kind {name:?}"),
-            })
+            name.parse::<NegativeKind>()
+                .map_err(|_| TrainError::Config {
+                    path: PathBuf::from("negatives.kinds"),
+                    message: format!("unknown negative kind {name:?}"),
+                })
         })
         .collect()
 }
@@ -424,14 +475,15 @@ fn train_step(
 }
 
 /// Embed every training image (eval transform) and keep each one's k nearest neighbours.
-fn mine_neighbours(model: &Clip, plan: &BatchPlan, device: &Device, k: usize) -> Result<Vec<Vec<usize>>, TrainError> {
+fn mine_neighbours(
+    model: &Clip,
+    config: &ClipConfig,
+    plan: &BatchPlan,
+    device: &Device,
+    k: usize,
+) -> Result<Vec<Vec<usize>>, TrainError> {
     let inference = model.valid();
-    let embedder = ModelEmbedder {
-        model: &inference,
-        device,
-        image_size: plan.image_size,
-        context_length: plan.context_length,
-    };
+    let embedder = ModelEmbedder::new(&inference, config, device)?;
     let mut embeddings = Vec::with_capacity(plan.source.len());
     let indices: Vec<usize> = (0..plan.source.len()).collect();
     for chunk in indices.chunks(256) {
@@ -442,7 +494,11 @@ fn mine_neighbours(model: &Clip, plan: &BatchPlan, device: &Device, k: usize) ->
                 load_pixels(&ImageSource::Memory(Arc::new(image)), plan.image_size)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        embeddings.extend(crate::evaluate::Embedder::embed_images(&embedder, pixels.concat(), chunk.len()));
+        embeddings.extend(crate::evaluate::Embedder::embed_images(
+            &embedder,
+            pixels.concat(),
+            chunk.len(),
+        ));
     }
     Ok(nearest_neighbours(&embeddings, k))
 }
@@ -454,9 +510,11 @@ fn step_bar(total: u64, done: u64, show: bool) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_position(done);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} steps, ETA {eta} · {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} steps, ETA {eta} · {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar
 }

@@ -36,6 +36,15 @@ pub fn read_karpathy_test(
     path: &Path,
     image_root: &Path,
 ) -> Result<Vec<KarpathyImage>, BenchmarkError> {
+    read_karpathy_split(path, image_root, "test")
+}
+
+/// The images of one split (`train`, `restval`, `val`, `test`), in file order.
+pub fn read_karpathy_split(
+    path: &Path,
+    image_root: &Path,
+    split: &str,
+) -> Result<Vec<KarpathyImage>, BenchmarkError> {
     let json = read_json(path)?;
     let Some(serde_json::Value::Array(images)) = json.get("images") else {
         return Err(BenchmarkError::Schema {
@@ -51,7 +60,7 @@ pub fn read_karpathy_test(
                 row: row.to_string(),
                 message: e.to_string(),
             })?;
-        if image.split != "test" {
+        if image.split != split {
             continue;
         }
         let dir = match &image.filepath {

@@ -36,13 +36,14 @@ pub type Perturber = dyn Fn(&str, &mut ChaCha8Rng) -> Vec<String> + Send + Sync;
 pub const DEFAULT_ORDER_SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
 
 /// Every suite name [`load_suite`] accepts, group aliases last.
-pub const SUITE_NAMES: [&str; 9] = [
+pub const SUITE_NAMES: [&str; 10] = [
     "vg-relation",
     "vg-attribution",
     "coco-order",
     "flickr30k-order",
     "sugarcrepe",
     "coco-retrieval",
+    "coco-val-retrieval",
     "flickr30k-retrieval",
     "aro",
     "retrieval",
@@ -175,12 +176,21 @@ pub fn load_suite(
             name,
             &coco.join("dataset_coco.json"),
             &coco,
+            "test",
+            options,
+        )?]),
+        "coco-val-retrieval" => Ok(vec![retrieval::load_retrieval(
+            name,
+            &coco.join("dataset_coco.json"),
+            &coco,
+            "val",
             options,
         )?]),
         "flickr30k-retrieval" => Ok(vec![retrieval::load_retrieval(
             name,
             &flickr.join("dataset_flickr30k.json"),
             &flickr.join("images"),
+            "test",
             options,
         )?]),
         "aro" => load_all(

@@ -1,23 +1,25 @@
-//! Image–text retrieval on the Karpathy test splits (COCO 5k, Flickr30k 1k).
+//! Image–text retrieval on the Karpathy test splits (COCO 5k, Flickr30k 1k), and on COCO's
+//! Karpathy val split (5k), which NegCLIP uses to pick its best epoch.
 
 use std::path::Path;
 
 use super::images::{image_present, sample_indices, ImageTable};
-use super::karpathy::read_karpathy_test;
+use super::karpathy::read_karpathy_split;
 use super::order::clean_caption;
 use super::{BenchmarkError, LoadOptions, LoadReport, LoadedSuite};
 use crate::suite::{RetrievalSuite, Suite};
 
-/// Loads the test split of a Karpathy JSON. Captions go through the ARO caption
+/// Loads one split of a Karpathy JSON. Captions go through the ARO caption
 /// cleaner, as ARO's own retrieval datasets do; subsampling keeps `n` images
 /// with all their captions.
 pub fn load_retrieval(
     name: &str,
     karpathy: &Path,
     image_root: &Path,
+    split: &str,
     options: &LoadOptions,
 ) -> Result<LoadedSuite, BenchmarkError> {
-    let mut test = read_karpathy_test(karpathy, image_root)?;
+    let mut test = read_karpathy_split(karpathy, image_root, split)?;
     let mut report = LoadReport {
         source: karpathy.to_path_buf(),
         rows: test.len(),
