@@ -110,7 +110,7 @@ fn two_checkpoints_in_one_table_with_json_and_markdown() {
     ]);
     let table = String::from_utf8_lossy(&synthetic_run.stdout);
     assert!(
-        table.contains("vg-relation") && table.contains("macro_accuracy"),
+        table.contains("vg-relation") && table.contains("vg-attribution"),
         "{table}"
     );
 }
