@@ -101,12 +101,15 @@ pub fn evaluate_suite(
     }
 }
 
-fn evaluate_choice(
+/// The cosine score of every option of every item, `[item][option]`: what
+/// [`evaluate_suite`] hands to the metrics. Public so that tests can compare the scores
+/// themselves with a reference implementation.
+pub fn choice_scores(
     embedder: &dyn Embedder,
     tokenizer: &ClipTokenizer,
     suite: &ChoiceSuite,
     options: &EvalOptions,
-) -> Result<SuiteResult, TrainError> {
+) -> Result<Vec<Vec<f32>>, TrainError> {
     let progress = progress_bar(&suite.name, options.show_progress);
     let images = embed_images(embedder, &suite.images, options, &progress)?;
     let texts: Vec<&str> = suite
@@ -127,7 +130,18 @@ fn evaluate_choice(
         })
         .collect();
     progress.finish_and_clear();
-    let report = score_choice(suite, &scores).map_err(|e| TrainError::Data(format!("{}: {e}", suite.name)))?;
+    Ok(scores)
+}
+
+fn evaluate_choice(
+    embedder: &dyn Embedder,
+    tokenizer: &ClipTokenizer,
+    suite: &ChoiceSuite,
+    options: &EvalOptions,
+) -> Result<SuiteResult, TrainError> {
+    let scores = choice_scores(embedder, tokenizer, suite, options)?;
+    let report = score_choice(suite, &scores)
+        .map_err(|e| TrainError::Data(format!("{}: {e}", suite.name)))?;
     let mut metrics = BTreeMap::new();
     metrics.insert("accuracy".to_string(), report.accuracy);
     if let Some(value) = report.macro_accuracy {
@@ -149,23 +163,33 @@ fn evaluate_choice(
     })
 }
 
+/// The cosine similarity of every image with every caption, `[image][caption]`.
+pub fn retrieval_similarity(
+    embedder: &dyn Embedder,
+    tokenizer: &ClipTokenizer,
+    suite: &RetrievalSuite,
+    options: &EvalOptions,
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    let progress = progress_bar(&suite.name, options.show_progress);
+    let images = embed_images(embedder, &suite.images, options, &progress)?;
+    let captions: Vec<&str> = suite.captions.iter().map(String::as_str).collect();
+    let texts = embed_texts(embedder, tokenizer, &captions, options, &progress);
+    let caption_embeddings: Vec<Vec<f32>> = captions.iter().map(|c| texts.embedding(c)).collect();
+    let similarity: Vec<Vec<f32>> = images
+        .iter()
+        .map(|image| caption_embeddings.iter().map(|t| dot(image, t)).collect())
+        .collect();
+    progress.finish_and_clear();
+    Ok(similarity)
+}
+
 fn evaluate_retrieval(
     embedder: &dyn Embedder,
     tokenizer: &ClipTokenizer,
     suite: &RetrievalSuite,
     options: &EvalOptions,
 ) -> Result<SuiteResult, TrainError> {
-    let progress = progress_bar(&suite.name, options.show_progress);
-    let images = embed_images(embedder, &suite.images, options, &progress)?;
-    let captions: Vec<&str> = suite.captions.iter().map(String::as_str).collect();
-    let texts = embed_texts(embedder, tokenizer, &captions, options, &progress);
-    let caption_embeddings: Vec<Vec<f32>> =
-        captions.iter().map(|c| texts.embedding(c)).collect();
-    let similarity: Vec<Vec<f32>> = images
-        .iter()
-        .map(|image| caption_embeddings.iter().map(|t| dot(image, t)).collect())
-        .collect();
-    progress.finish_and_clear();
+    let similarity = retrieval_similarity(embedder, tokenizer, suite, options)?;
     let report = score_retrieval(suite, &similarity, &[1, 5, 10])
         .map_err(|e| TrainError::Data(format!("{}: {e}", suite.name)))?;
     let value = serde_json::to_value(&report).expect("reports serialise");
@@ -344,7 +368,11 @@ mod tests {
     }
 
     fn solid(r: u8, g: u8) -> ImageSource {
-        ImageSource::Memory(Arc::new(image::RgbImage::from_pixel(4, 4, image::Rgb([r, g, 0]))))
+        ImageSource::Memory(Arc::new(image::RgbImage::from_pixel(
+            4,
+            4,
+            image::Rgb([r, g, 0]),
+        )))
     }
 
     #[test]
