@@ -10,6 +10,18 @@ read) and a scores file, and writes the expected per-item decisions and metrics:
   python scripts/aro_reference.py score --data-root tests/fixtures/aro \
       --scores tests/fixtures/aro/scores_example.json \
       --out tests/fixtures/aro/expected_metrics.json
+  python scripts/aro_reference.py clip-scores --data-root tests/fixtures/aro \
+      --model tests/fixtures/model/open_clip_full_vocab \
+      --order-options tests/fixtures/aro/order_options.json \
+      --out tests/fixtures/aro/clip_scores_expected.json
+
+clip-scores runs a real (tiny) open_clip model the way the ARO / SugarCrepe /
+CLIP_benchmark code does: PIL open -> RGB -> crop to the VG box -> open_clip's eval
+transform at the model's image size; captions through ARO's pre_caption cleaner
+(order and retrieval sets) and open_clip.tokenize at the model's context length;
+score = cosine of the normalised embeddings. The order sets' perturbed captions are
+negclip's (read from --order-options, written by the Rust example
+dump_order_options) so both sides score the same texts.
 
 scores.json: {"choice": {suite: [[score per option] per item]},
               "retrieval": {suite: [[score per caption] per image]}}
@@ -28,6 +40,7 @@ ties are broken by lower index first (a stable descending sort), as in the crate
 import argparse
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +166,136 @@ def score_all(root, scores):
     return out
 
 
+# ---------------------------------------------------------------- clip-scores
+
+def pre_caption(caption, max_words=30):
+    """ARO's dataset_zoo pre_caption (order and retrieval captions)."""
+    caption = re.sub(r"([.!\"()*#:;~])", " ", caption.lower())
+    caption = re.sub(r"\s{2,}", " ", caption)
+    caption = caption.rstrip("\n").strip(" ")
+    words = caption.split(" ")
+    if len(words) > max_words:
+        caption = " ".join(words[:max_words])
+    return caption
+
+
+KARPATHY = {"coco": ("coco/dataset_coco.json", lambda im: Path("coco") / im["filepath"] / im["filename"]),
+            "flickr30k": ("flickr30k/dataset_flickr30k.json",
+                          lambda im: Path("flickr30k") / "images" / im["filename"])}
+
+
+def karpathy_items(root, dataset):
+    """Test images (path) and their raw captions, in file order."""
+    rel, image_path = KARPATHY[dataset]
+    images = [im for im in load_json(Path(root) / rel)["images"] if im["split"] == "test"]
+    return [(Path(root) / image_path(im), [s["raw"] for s in im["sentences"]]) for im in images]
+
+
+def choice_sources(root, order_options):
+    """Per choice suite: [(image path, crop box or None, [options])] in item order."""
+    root = Path(root)
+    out = {}
+    for name, file in [("vg-relation", "visual_genome_relation.json"),
+                       ("vg-attribution", "visual_genome_attribution.json")]:
+        out[name] = [(root / "aro" / "images" / r["image_path"],
+                      (r["bbox_x"], r["bbox_y"], r["bbox_x"] + r["bbox_w"], r["bbox_y"] + r["bbox_h"]),
+                      [r["false_caption"], r["true_caption"]])
+                     for r in load_json(root / "aro" / file)]
+    for subset in SUBSETS:
+        rows = load_json(root / "sugarcrepe" / f"{subset}.json")
+        out[f"sugarcrepe/{subset}"] = [
+            (root / "coco" / "val2017" / rows[k]["filename"], None,
+             [rows[k]["negative_caption"], rows[k]["caption"]])
+            for k in sorted(rows, key=int)]
+    for name, options in order_options.items():
+        dataset = name.split("-order@")[0]
+        images = [path for path, caps in karpathy_items(root, dataset) for _ in caps]
+        originals = [pre_caption(c) for _, caps in karpathy_items(root, dataset) for c in caps]
+        assert len(options) == len(images), f"{name}: {len(options)} items, {len(images)} captions"
+        # The unperturbed option must be ARO's own cleaning of the raw caption.
+        assert [o[0] for o in options] == originals, f"{name}: original captions differ"
+        out[name] = [(path, None, opts) for path, opts in zip(images, options)]
+    return out
+
+
+class ClipScorer:
+    """An open_clip model with its eval transform and tokenizer."""
+
+    def __init__(self, model_dir):
+        import open_clip
+        import torch
+        from safetensors.torch import load_file
+        self.torch, self.open_clip = torch, open_clip
+        cfg = load_json(Path(model_dir) / "open_clip_config.json")["model_cfg"]
+        self.model = open_clip.model.CLIP(
+            embed_dim=cfg["embed_dim"], quick_gelu=cfg.get("quick_gelu", False),
+            vision_cfg=open_clip.model.CLIPVisionCfg(**cfg["vision_cfg"]),
+            text_cfg=open_clip.model.CLIPTextCfg(**cfg["text_cfg"])).eval()
+        state = load_file(str(Path(model_dir) / "open_clip_model.safetensors"))
+        self.model.load_state_dict(state, strict=True)
+        self.context = cfg["text_cfg"]["context_length"]
+        self.transform = open_clip.transform.image_transform(cfg["vision_cfg"]["image_size"],
+                                                             is_train=False)
+
+    def images(self, sources):
+        from PIL import Image
+        pixels = []
+        for path, box in sources:
+            image = Image.open(path).convert("RGB")
+            if box is not None:
+                image = image.crop(box)
+            pixels.append(self.transform(image))
+        with self.torch.no_grad():
+            return self.model.encode_image(self.torch.stack(pixels), normalize=True).numpy()
+
+    def texts(self, captions):
+        """Embeddings of `captions`; equal captions are encoded once, so equal options tie
+        exactly (order sets have such ties, and first-argmax then picks the original)."""
+        unique = sorted(set(captions))
+        tokens = self.open_clip.tokenize(unique, context_length=self.context)
+        with self.torch.no_grad():
+            emb = self.model.encode_text(tokens, normalize=True).numpy()
+        return emb[[unique.index(c) for c in captions]]
+
+
+def clip_scores(root, model_dir, order_options_path):
+    """Model scores, decisions and metrics of every suite of the data root."""
+    scorer = ClipScorer(model_dir)
+    order_options = load_json(order_options_path)
+    shapes = suite_shapes(root)
+    choice = {}
+    for name, items in choice_sources(root, order_options).items():
+        image_emb = scorer.images([(path, box) for path, box, _ in items])
+        n_opt = len(items[0][2])
+        text_emb = scorer.texts([o for _, _, opts in items for o in opts])
+        # One 1-D dot product per option, in float64: a matrix product's SIMD blocking can
+        # give two equal rows scores 1e-8 apart, which would break the order sets' exact ties.
+        scores = [[float(np.dot(text_emb[i * n_opt + j].astype(np.float64),
+                                image_emb[i].astype(np.float64))) for j in range(n_opt)]
+                  for i in range(len(items))]
+        if name in shapes:
+            groups, _, true_index, decision = shapes[name]
+        else:  # the other order seeds
+            groups, true_index, decision = ["all"] * len(items), 0, "argmax"
+        result = score_choice(name, groups, n_opt, true_index, decision, scores)
+        margins = [s[true_index] - max(x for j, x in enumerate(s) if j != true_index)
+                   for s in scores]
+        # How close the nearest decision is (exact ties, equal captions in the order sets,
+        # are counted apart: both sides score equal texts identically).
+        result["exact_ties"] = sum(m == 0 for m in margins)
+        result["min_abs_margin"] = float(min((abs(m) for m in margins if m != 0), default=0.0))
+        choice[name] = {"scores": scores, **result}
+    retrieval = {}
+    rshapes = retrieval_shapes(root)
+    for name in rshapes:
+        data = karpathy_items(root, name.split("-retrieval")[0])
+        image_emb = scorer.images([(path, None) for path, _ in data])
+        text_emb = scorer.texts([pre_caption(c) for _, caps in data for c in caps])
+        sim = image_emb.astype(np.float64) @ text_emb.astype(np.float64).T
+        retrieval[name] = {"similarity": sim.tolist(), **score_retrieval(rshapes[name], sim)}
+    return {"model": str(model_dir), "choice": choice, "retrieval": retrieval}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -163,9 +306,21 @@ def main():
     sc.add_argument("--data-root", required=True)
     sc.add_argument("--scores", required=True)
     sc.add_argument("--out", required=True)
+    cs = sub.add_parser("clip-scores", help="score every suite with a tiny open_clip model")
+    cs.add_argument("--data-root", required=True)
+    cs.add_argument("--model", required=True,
+                    help="directory with open_clip_config.json and open_clip_model.safetensors")
+    cs.add_argument("--order-options", required=True,
+                    help="negclip's order-suite options (example dump_order_options)")
+    cs.add_argument("--out", required=True)
     args = ap.parse_args()
     if args.cmd == "make-scores":
         result = make_scores(args.data_root)
+    elif args.cmd == "clip-scores":
+        result = clip_scores(args.data_root, args.model, args.order_options)
+        for name, r in result["choice"].items():
+            print(f"{name:24} accuracy {r['accuracy']:.3f}  min |margin| {r['min_abs_margin']:.2e}"
+                  f"  exact ties {r['exact_ties']}")
     else:
         result = score_all(args.data_root, load_json(args.scores))
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

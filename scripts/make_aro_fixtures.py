@@ -40,7 +40,10 @@ def blocks(size, seed):
 def save(img, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".jpg":
-        img.save(path, format="JPEG", quality=50)
+        # 4:4:4: Pillow (libjpeg-turbo) and the image crate upsample subsampled chroma
+        # differently (up to a few levels); without subsampling they differ by at most a
+        # level here and there, which keeps VG-Relation's reference-check scores within 1e-5.
+        img.save(path, format="JPEG", quality=50, subsampling=0)
     else:
         img.save(path, format="PNG", optimize=True)
 
@@ -79,7 +82,9 @@ def vg_attribution(out):
     rows, n = [], 0
     for (a, b), count in plan:
         for _ in range(count):
-            image = f"{2500000 + n % 6}.jpg"
+            # PNG, so that PIL and the image crate decode the same pixels and the
+            # reference check (aro_reference.py clip-scores) can compare scores to 1e-4.
+            image = f"{2500000 + n % 6}.png"
             x, y = rng.randrange(20), rng.randrange(16)
             o1, o2 = rng.sample(nouns, 2)
             rows.append({
@@ -92,7 +97,7 @@ def vg_attribution(out):
             })
             n += 1
     for k in range(6):
-        save(blocks((48, 40), 200 + k), out / "aro" / "images" / f"{2500000 + k}.jpg")
+        save(blocks((48, 40), 200 + k), out / "aro" / "images" / f"{2500000 + k}.png")
     write_json(rows, out / "aro" / "visual_genome_attribution.json")
 
 

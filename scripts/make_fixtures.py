@@ -11,6 +11,11 @@ Rust tests can check negclip layer by layer:
   open_clip_config.json + open_clip_model.safetensors, epoch_1.pt (a training checkpoint as
   open_clip/NegCLIP write it: {"epoch", "state_dict": {"module." + name: tensor}, "optimizer"}),
   expected.safetensors.
+* open_clip_full_vocab/ open_clip CLIP with the real tokenizer's 49 408-token vocabulary and
+  77-token context but tiny widths (text width 4, so the token table is 0.8 MB), QuickGELU;
+  open_clip_config.json + open_clip_model.safetensors only. It scores real captions in the
+  ARO reference check (scripts/aro_reference.py clip-scores, crates/train/tests/
+  aro_reference_check.rs), which the 256-token fixtures cannot.
 
 LayerNorm gains/biases and all biases get seeded noise (they are 1/0 at init), so swapping two
 of them changes the outputs. The script also checks, before writing, that the HuggingFace model
@@ -24,7 +29,7 @@ expected.safetensors keys:
   text.pooled (at the end-of-text token), text.embeds,
   logits_per_image [B,B], logits_per_text [B,B]
 
-Usage: python scripts/make_fixtures.py [--out tests/fixtures/model]
+Usage: python scripts/make_fixtures.py [--out tests/fixtures/model] [--only NAME]
 """
 
 import argparse
@@ -268,15 +273,46 @@ def make_open_clip(out_dir: Path) -> None:
     save_expected(out_dir / "expected.safetensors", pixels, tokens, expected)
 
 
+# The full-vocabulary fixture's shapes; the vocabulary and context are the real tokenizer's.
+FULL_VOCAB_CFG = dict(
+    embed_dim=8, quick_gelu=True,
+    vision_cfg=dict(image_size=32, patch_size=8, width=16, layers=1, head_width=8, mlp_ratio=2.0),
+    text_cfg=dict(context_length=77, vocab_size=49408, width=4, heads=1, layers=1, mlp_ratio=2.0),
+)
+
+
+def make_full_vocab(out_dir: Path) -> None:
+    """A tiny CLIP that takes real tokenizer ids. Token and position embeddings are redrawn
+    with unit variance (open_clip draws them at 0.02 / 0.01) so that captions with the same
+    words in another order get clearly different scores, as the ARO suites need."""
+    torch.manual_seed(SEED + 20)
+    model = open_clip_model(FULL_VOCAB_CFG)
+    noisy_norms_and_biases(model, torch.Generator().manual_seed(SEED + 22))
+    g = torch.Generator().manual_seed(SEED + 23)
+    with torch.no_grad():
+        model.token_embedding.weight.copy_(torch.randn(model.token_embedding.weight.shape, generator=g))
+        model.positional_embedding.copy_(torch.randn(model.positional_embedding.shape, generator=g))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "open_clip_config.json", "w") as f:
+        json.dump({"model_cfg": FULL_VOCAB_CFG}, f, indent=2)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out_dir / "open_clip_model.safetensors"), metadata={"format": "pt"})
+
+
+MAKERS = {"hf_quickgelu": make_hf, "open_clip_gelu": make_open_clip,
+          "open_clip_full_vocab": make_full_vocab}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("tests/fixtures/model"))
+    parser.add_argument("--only", choices=sorted(MAKERS), help="write one fixture (default: all)")
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
-    print("hf_quickgelu:")
-    make_hf(args.out / "hf_quickgelu")
-    print("open_clip_gelu:")
-    make_open_clip(args.out / "open_clip_gelu")
+    for name, make in MAKERS.items():
+        if args.only in (None, name):
+            print(f"{name}:")
+            make(args.out / name)
     total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"wrote {args.out} ({total / 1024:.0f} KiB)")
 

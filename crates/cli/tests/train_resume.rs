@@ -61,9 +61,13 @@ fn latest_step(output: &Path) -> Option<u64> {
 /// Every tensor of the run's final model, by name, as raw bytes (the header's metadata
 /// order is not part of the weights).
 fn final_weights(output: &Path) -> BTreeMap<String, Vec<u8>> {
-    let bytes = std::fs::read(output.join("final.safetensors")).expect("the run wrote final.safetensors");
+    let bytes =
+        std::fs::read(output.join("final.safetensors")).expect("the run wrote final.safetensors");
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    file.tensors().into_iter().map(|(name, view)| (name, view.data().to_vec())).collect()
+    file.tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect()
 }
 
 #[test]
@@ -110,7 +114,10 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
     assert!(status.success(), "resumed run failed");
     let (expected, resumed) = (final_weights(&straight), final_weights(&killed));
     assert!(!expected.is_empty());
-    assert!(expected == resumed, "resumed weights differ from the uninterrupted run");
+    assert!(
+        expected == resumed,
+        "resumed weights differ from the uninterrupted run"
+    );
 
     // The metrics log reads as one run: every training step logged exactly once.
     let steps = |output: &Path| -> Vec<u64> {

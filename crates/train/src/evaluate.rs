@@ -136,6 +136,9 @@ pub fn add_seed_means(mut results: Vec<SuiteResult>) -> Vec<SuiteResult> {
     results
 }
 
+/// Evaluations of a run in order: (epoch, results), epoch `None` before the first step.
+pub type Evaluations = Vec<(Option<usize>, Vec<SuiteResult>)>;
+
 /// Encoding settings shared by every suite of an evaluation.
 pub struct EvalOptions {
     pub batch_size: usize,
@@ -155,12 +158,15 @@ pub fn evaluate_suite(
     }
 }
 
-fn evaluate_choice(
+/// The cosine score of every option of every item, `[item][option]`: what
+/// [`evaluate_suite`] hands to the metrics. Public so that tests can compare the scores
+/// themselves with a reference implementation.
+pub fn choice_scores(
     embedder: &dyn Embedder,
     tokenizer: &ClipTokenizer,
     suite: &ChoiceSuite,
     options: &EvalOptions,
-) -> Result<SuiteResult, TrainError> {
+) -> Result<Vec<Vec<f32>>, TrainError> {
     let progress = progress_bar(&suite.name, options.show_progress);
     let images = embed_images(embedder, &suite.images, options, &progress)?;
     let texts: Vec<&str> = suite
@@ -181,6 +187,16 @@ fn evaluate_choice(
         })
         .collect();
     progress.finish_and_clear();
+    Ok(scores)
+}
+
+fn evaluate_choice(
+    embedder: &dyn Embedder,
+    tokenizer: &ClipTokenizer,
+    suite: &ChoiceSuite,
+    options: &EvalOptions,
+) -> Result<SuiteResult, TrainError> {
+    let scores = choice_scores(embedder, tokenizer, suite, options)?;
     let report = score_choice(suite, &scores)
         .map_err(|e| TrainError::Data(format!("{}: {e}", suite.name)))?;
     let mut metrics = BTreeMap::new();
@@ -204,12 +220,13 @@ fn evaluate_choice(
     })
 }
 
-fn evaluate_retrieval(
+/// The cosine similarity of every image with every caption, `[image][caption]`.
+pub fn retrieval_similarity(
     embedder: &dyn Embedder,
     tokenizer: &ClipTokenizer,
     suite: &RetrievalSuite,
     options: &EvalOptions,
-) -> Result<SuiteResult, TrainError> {
+) -> Result<Vec<Vec<f32>>, TrainError> {
     let progress = progress_bar(&suite.name, options.show_progress);
     let images = embed_images(embedder, &suite.images, options, &progress)?;
     let captions: Vec<&str> = suite.captions.iter().map(String::as_str).collect();
@@ -220,6 +237,16 @@ fn evaluate_retrieval(
         .map(|image| caption_embeddings.iter().map(|t| dot(image, t)).collect())
         .collect();
     progress.finish_and_clear();
+    Ok(similarity)
+}
+
+fn evaluate_retrieval(
+    embedder: &dyn Embedder,
+    tokenizer: &ClipTokenizer,
+    suite: &RetrievalSuite,
+    options: &EvalOptions,
+) -> Result<SuiteResult, TrainError> {
+    let similarity = retrieval_similarity(embedder, tokenizer, suite, options)?;
     let report = score_retrieval(suite, &similarity, &[1, 5, 10])
         .map_err(|e| TrainError::Data(format!("{}: {e}", suite.name)))?;
     let value = serde_json::to_value(&report).expect("reports serialise");

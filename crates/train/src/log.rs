@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::checkpoint::write_atomic;
 use crate::error::TrainError;
-use crate::evaluate::SuiteResult;
+use crate::evaluate::{Evaluations, SuiteResult};
 use crate::trainer::StepStats;
 
 pub struct MetricsLog {
@@ -71,7 +71,7 @@ impl MetricsLog {
     }
 
     /// Evaluations recorded so far, as (epoch, results) pairs.
-    pub fn evaluations(&self) -> Result<Vec<(Option<usize>, Vec<SuiteResult>)>, TrainError> {
+    pub fn evaluations(&self) -> Result<Evaluations, TrainError> {
         Ok(self
             .records()?
             .into_iter()

@@ -25,7 +25,8 @@ use crate::checkpoint::{self, TrainerState, MODEL_FILE};
 use crate::config::{DataSource, LossKind, NegativeSource, RunConfig};
 use crate::error::TrainError;
 use crate::evaluate::{
-    add_seed_means, evaluate_suite, load_pixels, EvalOptions, ModelEmbedder, SuiteResult,
+    add_seed_means, evaluate_suite, load_pixels, EvalOptions, Evaluations, ModelEmbedder,
+    SuiteResult,
 };
 use crate::log::MetricsLog;
 use crate::loss::negclip_loss;
@@ -45,7 +46,7 @@ pub struct TrainOptions {
 pub struct RunOutcome {
     pub output_dir: PathBuf,
     /// Evaluation results per epoch (`None` = before the first step).
-    pub evaluations: Vec<(Option<usize>, Vec<SuiteResult>)>,
+    pub evaluations: Evaluations,
     pub final_model: PathBuf,
 }
 
@@ -453,8 +454,8 @@ fn train_step(
 
     let image_emb = model.encode_image(images);
     let text_emb = model.encode_text(tokens);
-    let positives = text_emb.clone().slice([0..n]);
-    let negatives = (m > 0).then(|| text_emb.slice([n..n + m]));
+    let positives = text_emb.clone().narrow(0, 0, n);
+    let negatives = (m > 0).then(|| text_emb.narrow(0, n, m));
     let out = negclip_loss(image_emb, positives, negatives, model.logit_scale());
     let mut grads = GradientsParams::from_grads(out.loss.backward(), &model);
     let grad_norm = config
@@ -536,7 +537,7 @@ fn print_results(when: &str, results: &[SuiteResult]) {
 }
 
 /// The evaluation table of a run: rows are suite metrics, columns the evaluations.
-pub fn summary_table(evaluations: &[(Option<usize>, Vec<SuiteResult>)]) -> String {
+pub fn summary_table(evaluations: &Evaluations) -> String {
     let mut rows: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     for (column, (_, results)) in evaluations.iter().enumerate() {
         for result in results {
