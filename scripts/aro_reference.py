@@ -313,9 +313,23 @@ def main():
     cs.add_argument("--order-options", required=True,
                     help="negclip's order-suite options (example dump_order_options)")
     cs.add_argument("--out", required=True)
+    em = sub.add_parser("embed", help="reference embeddings for `negclip embed`'s test")
+    em.add_argument("--model", required=True)
+    em.add_argument("--images", nargs="+", required=True)
+    em.add_argument("--texts", required=True, help="one caption a line")
+    em.add_argument("--out", required=True)
     args = ap.parse_args()
     if args.cmd == "make-scores":
         result = make_scores(args.data_root)
+    elif args.cmd == "embed":
+        scorer = ClipScorer(args.model)
+        captions = Path(args.texts).read_text().splitlines()
+        result = {
+            "images": args.images,
+            "image_embeds": scorer.images([(p, None) for p in args.images]).tolist(),
+            "texts": captions,
+            "text_embeds": scorer.texts(captions).tolist(),
+        }
     elif args.cmd == "clip-scores":
         result = clip_scores(args.data_root, args.model, args.order_options)
         for name, r in result["choice"].items():
