@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use negclip_data::tagger::augment::training_sentences;
 use negclip_data::tagger::{read_conllu, Tagger};
 
 #[derive(clap::Args)]
@@ -64,14 +65,7 @@ pub fn run(args: TaggerArgs) -> anyhow::Result<()> {
             caption_augment,
             out,
         } => {
-            let mut sentences = Vec::new();
-            for path in &train {
-                sentences.extend(read_conllu(path)?);
-            }
-            sentences.extend(negclip_data::tagger::augment::caption_sentences(
-                caption_augment,
-                seed,
-            ));
+            let sentences = training_sentences(&train, caption_augment, seed)?;
             let started = Instant::now();
             let tagger = Tagger::train(&sentences, iterations, seed);
             tagger.save(&out)?;

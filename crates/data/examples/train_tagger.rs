@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use negclip_data::tagger::augment::training_sentences;
 use negclip_data::tagger::{read_conllu, Tagger};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,14 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let tagger = Tagger::load(model)?;
         return evaluate(&tagger, &eval);
     }
-    let mut sentences = Vec::new();
-    for path in &train {
-        sentences.extend(read_conllu(path)?);
-    }
-    sentences.extend(negclip_data::tagger::augment::caption_sentences(
-        caption_augment,
-        seed,
-    ));
+    let sentences = training_sentences(&train, caption_augment, seed)?;
     let started = Instant::now();
     let tagger = Tagger::train(&sentences, iterations, seed);
     let (features, tagdict) = tagger.size();

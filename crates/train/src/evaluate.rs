@@ -75,7 +75,7 @@ impl Embedder for ModelEmbedder<'_> {
     fn embed_images(&self, pixels: Vec<f32>, n: usize) -> Vec<Vec<f32>> {
         let s = self.image_size as usize;
         let x = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, s, s]), self.device);
-        rows(crate::loss::l2_normalize(self.model.encode_image(x)))
+        rows(negclip_model::l2_normalize(self.model.encode_image(x)))
     }
 
     fn embed_texts(&self, tokens: Vec<u32>, n: usize) -> Vec<Vec<f32>> {
@@ -84,7 +84,7 @@ impl Embedder for ModelEmbedder<'_> {
             TensorData::new(ids, [n, self.context_length]),
             self.device,
         );
-        rows(crate::loss::l2_normalize(self.model.encode_text(x)))
+        rows(negclip_model::l2_normalize(self.model.encode_text(x)))
     }
 }
 

@@ -15,6 +15,7 @@
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{DType, Tensor};
+use negclip_model::l2_normalize;
 
 /// The two halves of the loss and their mean, each a one-element tensor.
 #[derive(Debug, Clone)]
@@ -22,12 +23,6 @@ pub struct LossOutput {
     pub loss: Tensor<1>,
     pub image_to_text: Tensor<1>,
     pub text_to_image: Tensor<1>,
-}
-
-/// L2-normalise the rows of `x` as `torch.nn.functional.normalize(x, dim=-1, eps=1e-12)`.
-pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
-    x / norm
 }
 
 /// Mean cross-entropy of `logits` (rows × classes) against targets `0..rows`, where
