@@ -229,8 +229,8 @@ fn time_phases(
         let image_emb = model.encode_image(inputs.pixels.clone());
         let text_emb = model.encode_text(tokens);
         let forward = lap.split()?;
-        let positives = text_emb.clone().slice([0..n]);
-        let negatives = text_emb.slice([n..2 * n]);
+        let positives = text_emb.clone().slice(0..n);
+        let negatives = text_emb.slice(n..2 * n);
         let out = negclip_loss(image_emb, positives, Some(negatives), model.logit_scale());
         let mut grads = GradientsParams::from_grads(out.loss.backward(), &model);
         if let Some(max) = args.grad_clip_norm {

@@ -427,8 +427,8 @@ pub fn negclip_step(
 
     let image_emb = model.encode_image(images);
     let text_emb = model.encode_text(tokens);
-    let positives = text_emb.clone().slice([0..n]);
-    let negatives = (m > 0).then(|| text_emb.slice([n..n + m]));
+    let positives = text_emb.clone().slice(0..n);
+    let negatives = (m > 0).then(|| text_emb.slice(n..n + m));
     let out = negclip_loss(image_emb, positives, negatives, model.logit_scale());
     let mut grads = GradientsParams::from_grads(out.loss.backward(), &model);
     let grad_norm = grad_clip_norm.map(|max| clip_global_norm(&model, &mut grads, max));
