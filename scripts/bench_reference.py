@@ -1,19 +1,27 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `negclip bench`: forward throughput of open_clip's CLIP towers.
+"""PyTorch reference for `negclip bench`: open_clip's CLIP with the shapes of a negclip preset.
 
-Builds an open_clip CLIP with the shapes of a negclip preset (random weights, fp32, eval mode,
-no gradients), then times the image tower and the text tower separately on random inputs:
-warm-up passes, then the median of the timed passes, as `negclip bench forward` does.
+`forward`: random weights, fp32, eval mode, no gradients; times the image tower and the text
+tower separately on random inputs: warm-up passes, then the median of the timed passes, as
+`negclip bench forward` does.
+
+`train-step`: one NegCLIP optimisation step as `negclip bench train-step` (and the trainer)
+runs it: zero_grad, the image tower on B images, the text tower on 2B captions (B positives,
+B hard negatives) in one pass, the NegCLIP loss, backward, AdamW with open_clip's decay groups,
+the logit-scale clamp. Median of the timed steps after the warm-up steps.
 
 Usage: python scripts/bench_reference.py forward --preset vit-b-32 --batch 16 [--threads 2]
+       python scripts/bench_reference.py train-step --preset small --batch 32 [--threads 2]
 """
 
 import argparse
+import math
 import statistics
 import time
 
 import open_clip
 import torch
+import torch.nn.functional as F
 
 OPENAI_VOCAB = 49408
 
@@ -59,26 +67,38 @@ def time_per_pass(warmup: int, iters: int, fn) -> float:
     return statistics.median(times)
 
 
+def build_model(preset: str, vocab: int = OPENAI_VOCAB) -> open_clip.model.CLIP:
+    cfg = PRESETS[preset]
+    text_cfg = dict(cfg["text_cfg"], vocab_size=vocab)
+    return open_clip.model.CLIP(
+        embed_dim=cfg["embed_dim"],
+        vision_cfg=open_clip.model.CLIPVisionCfg(**cfg["vision_cfg"]),
+        text_cfg=open_clip.model.CLIPTextCfg(**text_cfg),
+        quick_gelu=cfg["quick_gelu"],
+    )
+
+
+def random_tokens(batch: int, context: int, vocab: int, seed: int) -> torch.Tensor:
+    """Rows as the tokenizer makes them: start id, random words, end id (the highest), padding."""
+    tokens = torch.zeros(batch, context, dtype=torch.long)
+    g = torch.Generator().manual_seed(seed)
+    for row in tokens:
+        words = int(torch.randint(1, context - 1, (1,), generator=g))
+        row[0] = vocab - 2
+        row[1:words + 1] = torch.randint(1, vocab - 2, (words,), generator=g)
+        row[words + 1] = vocab - 1
+    return tokens
+
+
 def forward(args) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     cfg = PRESETS[args.preset]
-    model = open_clip.model.CLIP(
-        embed_dim=cfg["embed_dim"],
-        vision_cfg=open_clip.model.CLIPVisionCfg(**cfg["vision_cfg"]),
-        text_cfg=open_clip.model.CLIPTextCfg(**cfg["text_cfg"]),
-        quick_gelu=cfg["quick_gelu"],
-    ).eval()
+    model = build_model(args.preset).eval()
     size = cfg["vision_cfg"]["image_size"]
     context = cfg["text_cfg"]["context_length"]
     pixels = torch.randn(args.batch, 3, size, size)
-    tokens = torch.zeros(args.batch, context, dtype=torch.long)
-    g = torch.Generator().manual_seed(args.seed)
-    for row in tokens:
-        words = int(torch.randint(1, context - 1, (1,), generator=g))
-        row[0] = OPENAI_VOCAB - 2
-        row[1:words + 1] = torch.randint(1, OPENAI_VOCAB - 2, (words,), generator=g)
-        row[words + 1] = OPENAI_VOCAB - 1
+    tokens = random_tokens(args.batch, context, OPENAI_VOCAB, args.seed)
     params = sum(p.numel() for p in model.parameters())
     print(f"preset {args.preset} ({params} parameters), batch {args.batch}, {args.warmup} warm-up + "
           f"{args.iters} timed passes, torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -87,6 +107,67 @@ def forward(args) -> None:
         text_s = time_per_pass(args.warmup, args.iters, lambda: model.encode_text(tokens))
     print(f"image tower: {image_s * 1e3:.1f} ms/batch (median), {args.batch / image_s:.1f} images/s")
     print(f"text tower: {text_s * 1e3:.1f} ms/batch (median), {args.batch / text_s:.1f} texts/s")
+
+
+def negclip_loss(image_emb, text_emb, neg_text_emb, logit_scale):
+    """NegCLIP's loss (vinid/neg_clip): image→text over positives and hard negatives,
+    text→image over positives only, mean of the two cross-entropies."""
+    images = F.normalize(image_emb, dim=-1)
+    positives = F.normalize(text_emb, dim=-1)
+    all_texts = torch.cat([positives, F.normalize(neg_text_emb, dim=-1)])
+    scale = logit_scale.exp()
+    per_image = scale * images @ all_texts.T
+    per_text = scale * positives @ images.T
+    labels = torch.arange(images.shape[0])
+    return (F.cross_entropy(per_image, labels) + F.cross_entropy(per_text, labels)) / 2
+
+
+def adamw(model: torch.nn.Module, lr: float) -> torch.optim.AdamW:
+    """open_clip's groups: no decay for 1-D parameters and gains, biases, the logit scale."""
+    def exempt(name, p):
+        return p.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
+    named = list(model.named_parameters())
+    decay = [p for n, p in named if not exempt(n, p) and p.requires_grad]
+    rest = [p for n, p in named if exempt(n, p) and p.requires_grad]
+    return torch.optim.AdamW(
+        [{"params": rest, "weight_decay": 0.0}, {"params": decay, "weight_decay": 0.2}],
+        lr=lr, betas=(0.9, 0.98), eps=1e-6,
+    )
+
+
+def train_step(args) -> None:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    cfg = PRESETS[args.preset]
+    model = build_model(args.preset, args.vocab).train()
+    size = cfg["vision_cfg"]["image_size"]
+    context = cfg["text_cfg"]["context_length"]
+    pixels = torch.randn(args.batch, 3, size, size)
+    tokens = torch.cat([
+        random_tokens(args.batch, context, args.vocab, args.seed),
+        random_tokens(args.batch, context, args.vocab, args.seed + 1),
+    ])
+    optimizer = adamw(model, args.lr)
+    losses = []
+
+    def step():
+        optimizer.zero_grad()
+        image_emb = model.encode_image(pixels)
+        text_emb = model.encode_text(tokens)
+        loss = negclip_loss(image_emb, text_emb[:args.batch], text_emb[args.batch:], model.logit_scale)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        losses.append(loss.item())
+
+    params = sum(p.numel() for p in model.parameters())
+    print(f"preset {args.preset} ({params} parameters, vocab {args.vocab}), batch {args.batch} "
+          f"({args.batch} images, {2 * args.batch} captions), {args.warmup} warm-up + {args.iters} timed "
+          f"steps, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    seconds = time_per_pass(args.warmup, args.iters, step)
+    print(f"train step: {seconds * 1e3:.1f} ms/step (median), {args.batch / seconds:.1f} samples/s")
+    print(f"loss: {losses[0]:.4f} at the first step, {losses[-1]:.4f} at the last")
 
 
 def main() -> None:
@@ -99,9 +180,21 @@ def main() -> None:
     fwd.add_argument("--iters", type=int, default=5)
     fwd.add_argument("--seed", type=int, default=0)
     fwd.add_argument("--threads", type=int, default=2)
+    step = sub.add_parser("train-step", help="one NegCLIP training step (forward, loss, backward, AdamW)")
+    step.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    step.add_argument("--batch", type=int, default=32)
+    step.add_argument("--warmup", type=int, default=3)
+    step.add_argument("--iters", type=int, default=20)
+    step.add_argument("--seed", type=int, default=0)
+    step.add_argument("--threads", type=int, default=2)
+    step.add_argument("--lr", type=float, default=5e-4)
+    step.add_argument("--vocab", type=int, default=OPENAI_VOCAB,
+                      help="text vocabulary (negclip's presets: 49408; the reference table also used 1000)")
     args = parser.parse_args()
     if args.what == "forward":
         forward(args)
+    else:
+        train_step(args)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
 //! `negclip bench …`: throughput figures (`forward`: the image and text towers on random
-//! inputs; `negatives`: tagging and rewriting captions).
+//! inputs; `train-step`: one full NegCLIP optimisation step; `negatives`: tagging and
+//! rewriting captions).
 
 use std::time::Instant;
 
 use anyhow::Context;
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use negclip_model::ClipConfig;
+use negclip_model::{Clip, ClipConfig};
+use negclip_train::loss::negclip_loss;
+use negclip_train::optim::{clip_global_norm, AdamW, AdamWSettings};
+use negclip_train::trainer::negclip_step;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -20,6 +25,8 @@ pub struct BenchArgs {
 pub enum BenchKind {
     /// Forward pass of each tower (no gradients): images/s and texts/s.
     Forward(ForwardArgs),
+    /// One training step (both towers, NegCLIP loss, backward, AdamW): ms/step, samples/s.
+    TrainStep(TrainStepArgs),
     /// Captions per second of tagging and the negative rewriters.
     Negatives(crate::cmd_bench_negatives::BenchNegativesArgs),
 }
@@ -43,9 +50,41 @@ pub struct ForwardArgs {
     pub seed: u64,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct TrainStepArgs {
+    /// Model preset (tiny, small, vit-b-32, vit-b-16, vit-l-14, vit-l-14-336).
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// Samples per step: B images, B positive and B hard-negative captions.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Untimed steps before measuring.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    pub iters: usize,
+    /// Seed of the random weights and inputs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Learning rate of every step (open_clip's default).
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    /// Clip the global gradient norm to this value, as `optim.grad_clip_norm` does.
+    #[arg(long)]
+    pub grad_clip_norm: Option<f64>,
+    /// Device (cpu; cuda[:N], wgpu or vulkan in builds with those features).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Also time the parts of a step (forward, loss + backward, optimiser) one by one.
+    #[arg(long)]
+    pub phases: bool,
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchKind::Forward(forward) => run_forward(forward),
+        BenchKind::TrainStep(step) => run_train_step(step),
         BenchKind::Negatives(negatives) => crate::cmd_bench_negatives::run(negatives),
     }
 }
@@ -85,6 +124,161 @@ fn run_forward(args: ForwardArgs) -> anyhow::Result<()> {
     report("image tower", args.batch, image_s, "images");
     report("text tower", args.batch, text_s, "texts");
     Ok(())
+}
+
+/// Times `negclip_train::trainer::negclip_step`, the trainer's own step, on one fixed random
+/// batch: the weights change every step but the work per step does not.
+fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.batch > 0 && args.iters > 0,
+        "--batch and --iters must be positive"
+    );
+    let config = ClipConfig::preset(&args.preset).context("choosing the preset")?;
+    let device = negclip_train::device::select(&args.device)?.autodiff();
+    device.seed(args.seed);
+    let model = config.init(&device);
+    let size = config.vision.image_size;
+    let pixels = Tensor::<4>::random(
+        [args.batch, 3, size, size],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let positives = random_tokens(&config, args.batch, args.seed, &device);
+    let negatives = random_tokens(&config, args.batch, args.seed.wrapping_add(1), &device);
+    // The trainer's optimiser settings (open_clip's defaults).
+    let mut optimizer = AdamW::new(AdamWSettings {
+        betas: [0.9, 0.98],
+        eps: 1e-6,
+        weight_decay: 0.2,
+    });
+
+    println!(
+        "preset {} ({} parameters), batch {} ({} images, {} captions), {} warm-up + {} timed steps, device {}, {} CPU threads available",
+        args.preset,
+        model.num_params(),
+        args.batch,
+        args.batch,
+        2 * args.batch,
+        args.warmup,
+        args.iters,
+        args.device,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    let mut model = Some(model);
+    let mut losses = Vec::new();
+    let seconds = time_per_pass(args.warmup, args.iters, || {
+        let current = model
+            .take()
+            .expect("the model is put back after every step");
+        let (next, stats) = negclip_step(
+            current,
+            &mut optimizer,
+            pixels.clone(),
+            positives.clone(),
+            Some(negatives.clone()),
+            args.lr,
+            args.grad_clip_norm,
+        );
+        losses.push(stats.loss);
+        model = Some(next);
+    });
+    println!(
+        "train step: {:.1} ms/step (median), {:.1} samples/s",
+        seconds * 1e3,
+        args.batch as f64 / seconds
+    );
+    // On one fixed batch the loss must fall; a flat loss would mean the step does no update.
+    println!(
+        "loss: {:.4} at the first step, {:.4} at the last",
+        losses.first().copied().unwrap_or(f64::NAN),
+        losses.last().copied().unwrap_or(f64::NAN)
+    );
+    if args.phases {
+        let model = model.take().expect("the model is back after the last step");
+        let inputs = StepInputs {
+            pixels,
+            positives,
+            negatives,
+        };
+        time_phases(model, &mut optimizer, &inputs, &args, &device)?;
+    }
+    Ok(())
+}
+
+/// One fixed batch for the step: B images, B positive and B hard-negative captions.
+struct StepInputs {
+    pixels: Tensor<4>,
+    positives: Tensor<2, Int>,
+    negatives: Tensor<2, Int>,
+}
+
+/// Where the time of a step goes: the calls of `negclip_step`, one phase at a time with a
+/// device sync after each, so the phases add up to slightly more than a step.
+fn time_phases(
+    mut model: Clip,
+    optimizer: &mut AdamW,
+    inputs: &StepInputs,
+    args: &TrainStepArgs,
+    device: &Device,
+) -> anyhow::Result<()> {
+    let mut times: [Vec<f64>; 3] = Default::default();
+    let n = args.batch;
+    for iter in 0..args.warmup + args.iters {
+        let mut lap = Lap::start(device);
+        let tokens = Tensor::cat(vec![inputs.positives.clone(), inputs.negatives.clone()], 0);
+        let image_emb = model.encode_image(inputs.pixels.clone());
+        let text_emb = model.encode_text(tokens);
+        let forward = lap.split()?;
+        let positives = text_emb.clone().slice(0..n);
+        let negatives = text_emb.slice(n..2 * n);
+        let out = negclip_loss(image_emb, positives, Some(negatives), model.logit_scale());
+        let mut grads = GradientsParams::from_grads(out.loss.backward(), &model);
+        if let Some(max) = args.grad_clip_norm {
+            clip_global_norm(&model, &mut grads, max);
+        }
+        let backward = lap.split()?;
+        model = optimizer
+            .step(args.lr, model, grads)
+            .clamp_logit_scale(0.0, 100f32.ln());
+        let optimise = lap.split()?;
+        if iter >= args.warmup {
+            for (list, t) in times.iter_mut().zip([forward, backward, optimise]) {
+                list.push(t);
+            }
+        }
+    }
+    let names = ["forward (both towers)", "loss + backward", "AdamW + clamp"];
+    for (name, mut list) in names.into_iter().zip(times) {
+        list.sort_by(f64::total_cmp);
+        println!("  {name}: {:.1} ms (median)", list[list.len() / 2] * 1e3);
+    }
+    Ok(())
+}
+
+/// A stopwatch that waits for the device before each reading.
+struct Lap<'a> {
+    device: &'a Device,
+    last: Instant,
+}
+
+impl<'a> Lap<'a> {
+    fn start(device: &'a Device) -> Self {
+        Lap {
+            device,
+            last: Instant::now(),
+        }
+    }
+
+    /// Seconds since the previous reading, once the device has finished its queued work.
+    fn split(&mut self) -> anyhow::Result<f64> {
+        self.device
+            .sync()
+            .map_err(|e| anyhow::anyhow!("device sync failed: {e:?}"))?;
+        let now = Instant::now();
+        let seconds = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        Ok(seconds)
+    }
 }
 
 /// Token rows as the tokenizer makes them: start id, random words, end id, zero padding.

@@ -448,9 +448,42 @@ fn train_step(
     let n = batch.n_images;
     let m = batch.n_negatives;
     let images = Tensor::<4>::from_data(TensorData::new(batch.pixels, [n, 3, s, s]), device);
-    let mut ids: Vec<i64> = batch.positives.into_iter().map(i64::from).collect();
-    ids.extend(batch.negatives.into_iter().map(i64::from));
-    let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [n + m, l]), device);
+    let tokens = |ids: Vec<u32>, rows: usize| {
+        let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
+        Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, l]), device)
+    };
+    let positives = tokens(batch.positives, n);
+    let negatives = (m > 0).then(|| tokens(batch.negatives, m));
+    negclip_step(
+        model,
+        optimizer,
+        images,
+        positives,
+        negatives,
+        lr,
+        config.optim.grad_clip_norm,
+    )
+}
+
+/// One optimisation step on a NegCLIP batch already on the model's (autodiff) device: both
+/// towers (all captions in one text pass), the loss, backward, optional global-norm clipping,
+/// AdamW and the logit-scale clamp. `images` N×3×S×S, `positives` N×L token ids, `negatives`
+/// M×L (`None`: plain CLIP loss). Public so that `negclip bench train-step` times exactly this.
+pub fn negclip_step(
+    model: Clip,
+    optimizer: &mut AdamW,
+    images: Tensor<4>,
+    positives: Tensor<2, Int>,
+    negatives: Option<Tensor<2, Int>>,
+    lr: f64,
+    grad_clip_norm: Option<f64>,
+) -> (Clip, StepStats) {
+    let n = positives.dims()[0];
+    let m = negatives.as_ref().map_or(0, |t| t.dims()[0]);
+    let tokens = match negatives {
+        Some(negatives) => Tensor::cat(vec![positives, negatives], 0),
+        None => positives,
+    };
 
     let image_emb = model.encode_image(images);
     let text_emb = model.encode_text(tokens);
@@ -458,10 +491,7 @@ fn train_step(
     let negatives = (m > 0).then(|| text_emb.narrow(0, n, m));
     let out = negclip_loss(image_emb, positives, negatives, model.logit_scale());
     let mut grads = GradientsParams::from_grads(out.loss.backward(), &model);
-    let grad_norm = config
-        .optim
-        .grad_clip_norm
-        .map(|max| clip_global_norm(&model, &mut grads, max));
+    let grad_norm = grad_clip_norm.map(|max| clip_global_norm(&model, &mut grads, max));
     let model = optimizer.step(lr, model, grads);
     let model = model.clamp_logit_scale(0.0, 100f32.ln());
     let stats = StepStats {

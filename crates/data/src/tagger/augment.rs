@@ -239,6 +239,22 @@ fn caption(rng: &mut ChaCha8Rng) -> Vec<Word> {
     out
 }
 
+/// The shipped model's training data: the treebank files, then `caption_augment`
+/// generated caption-style sentences (seeded), as `negclip tagger train` and
+/// `scripts/train_tagger.sh` use it.
+pub fn training_sentences(
+    treebanks: &[std::path::PathBuf],
+    caption_augment: usize,
+    seed: u64,
+) -> Result<Vec<super::Sentence>, super::ConlluError> {
+    let mut sentences = Vec::new();
+    for path in treebanks {
+        sentences.extend(super::read_conllu(path)?);
+    }
+    sentences.extend(caption_sentences(caption_augment, seed));
+    Ok(sentences)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,20 +271,4 @@ mod tests {
             .find(|w| w.form == "red" || w.form == "blue");
         assert!(colour.is_none_or(|w| w.upos == "ADJ" && w.xpos == "JJ"));
     }
-}
-
-/// The shipped model's training data: the treebank files, then `caption_augment`
-/// generated caption-style sentences (seeded), as `negclip tagger train` and
-/// `scripts/train_tagger.sh` use it.
-pub fn training_sentences(
-    treebanks: &[std::path::PathBuf],
-    caption_augment: usize,
-    seed: u64,
-) -> Result<Vec<super::Sentence>, super::ConlluError> {
-    let mut sentences = Vec::new();
-    for path in treebanks {
-        sentences.extend(super::read_conllu(path)?);
-    }
-    sentences.extend(caption_sentences(caption_augment, seed));
-    Ok(sentences)
 }
