@@ -94,17 +94,8 @@ fn run_forward(args: ForwardArgs) -> anyhow::Result<()> {
         args.batch > 0 && args.iters > 0,
         "--batch and --iters must be positive"
     );
-    let config = ClipConfig::preset(&args.preset).context("choosing the preset")?;
     let device = Device::flex();
-    device.seed(args.seed);
-    let model = config.init(&device);
-    let size = config.vision.image_size;
-    let pixels = Tensor::<4>::random(
-        [args.batch, 3, size, size],
-        Distribution::Normal(0.0, 1.0),
-        &device,
-    );
-    let tokens = random_tokens(&config, args.batch, args.seed, &device);
+    let (_, model, pixels, tokens) = random_setup(&args.preset, args.batch, args.seed, &device)?;
 
     println!(
         "preset {} ({} parameters), batch {}, {} warm-up + {} timed passes, {} CPU threads available",
@@ -133,17 +124,9 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
         args.batch > 0 && args.iters > 0,
         "--batch and --iters must be positive"
     );
-    let config = ClipConfig::preset(&args.preset).context("choosing the preset")?;
     let device = negclip_train::device::select(&args.device)?.autodiff();
-    device.seed(args.seed);
-    let model = config.init(&device);
-    let size = config.vision.image_size;
-    let pixels = Tensor::<4>::random(
-        [args.batch, 3, size, size],
-        Distribution::Normal(0.0, 1.0),
-        &device,
-    );
-    let positives = random_tokens(&config, args.batch, args.seed, &device);
+    let (config, model, pixels, positives) =
+        random_setup(&args.preset, args.batch, args.seed, &device)?;
     let negatives = random_tokens(&config, args.batch, args.seed.wrapping_add(1), &device);
     // The trainer's optimiser settings (open_clip's defaults).
     let mut optimizer = AdamW::new(AdamWSettings {
@@ -282,6 +265,27 @@ impl<'a> Lap<'a> {
 }
 
 /// Token rows as the tokenizer makes them: start id, random words, end id, zero padding.
+/// A preset's model with seeded random weights, and a random batch of normalised-looking
+/// pixels and token rows.
+fn random_setup(
+    preset: &str,
+    batch: usize,
+    seed: u64,
+    device: &Device,
+) -> anyhow::Result<(ClipConfig, Clip, Tensor<4>, Tensor<2, Int>)> {
+    let config = ClipConfig::preset(preset).context("choosing the preset")?;
+    device.seed(seed);
+    let model = config.init(device);
+    let size = config.vision.image_size;
+    let pixels = Tensor::<4>::random(
+        [batch, 3, size, size],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let tokens = random_tokens(&config, batch, seed, device);
+    Ok((config, model, pixels, tokens))
+}
+
 fn random_tokens(config: &ClipConfig, batch: usize, seed: u64, device: &Device) -> Tensor<2, Int> {
     let (context, vocab) = (config.text.context_length, config.text.vocab_size as i64);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{BenchmarkError, LoadReport};
-use crate::suite::{ChoiceSuite, CropBox, ImageSource};
+use crate::suite::{ChoiceItem, ChoiceSuite, CropBox, ImageSource};
 
 /// Deduplicates images so that items sharing a file and crop are encoded once.
 #[derive(Debug, Default)]
@@ -82,16 +82,20 @@ pub fn subsample_choice(
     };
     report.subsampled_from = Some(suite.items.len());
     let keep = sample_indices(suite.items.len(), n, seed);
+    let items = keep.into_iter().map(|i| suite.items[i].clone()).collect();
+    with_items(suite, items)
+}
+
+/// The suite with `items` (indices into its images) and only the images they use,
+/// renumbered in order of first use.
+pub fn with_items(suite: ChoiceSuite, mut items: Vec<ChoiceItem>) -> ChoiceSuite {
     let mut remap: HashMap<usize, usize> = HashMap::new();
     let mut images = Vec::new();
-    let mut items = Vec::with_capacity(keep.len());
-    for i in keep {
-        let mut item = suite.items[i].clone();
+    for item in &mut items {
         item.image = *remap.entry(item.image).or_insert_with(|| {
             images.push(suite.images[item.image].clone());
             images.len() - 1
         });
-        items.push(item);
     }
     ChoiceSuite {
         images,

@@ -7,7 +7,7 @@ use std::path::Path;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::images::{image_present, sample_indices, ImageTable};
+use super::images::{image_present, sample_indices, with_items, ImageTable};
 use super::karpathy::read_karpathy_test;
 use super::{BenchmarkError, LoadOptions, LoadReport, LoadedSuite, Perturber};
 use crate::suite::{Averaging, ChoiceItem, ChoiceSuite, Decision, Suite};
@@ -66,12 +66,13 @@ pub fn load_order_suites(
             let suite = ChoiceSuite {
                 name: format!("{name}@seed{seed}"),
                 images: images.clone(),
-                items,
+                items: Vec::new(),
                 decision: Decision::FirstArgmax,
                 averaging: Averaging::Micro,
             };
+            // After subsampling some images may have no caption left: keep only used ones.
             Ok(LoadedSuite {
-                suite: Suite::Choice(drop_unused_images(suite)),
+                suite: Suite::Choice(with_items(suite, items)),
                 report: report.clone(),
             })
         })
@@ -165,25 +166,6 @@ fn perturb_all(
             })
         })
         .collect()
-}
-
-/// After subsampling some images may have no caption left; drop them.
-fn drop_unused_images(suite: ChoiceSuite) -> ChoiceSuite {
-    let mut remap = vec![usize::MAX; suite.images.len()];
-    let mut images = Vec::new();
-    let mut items = suite.items;
-    for item in &mut items {
-        if remap[item.image] == usize::MAX {
-            remap[item.image] = images.len();
-            images.push(suite.images[item.image].clone());
-        }
-        item.image = remap[item.image];
-    }
-    ChoiceSuite {
-        images,
-        items,
-        ..suite
-    }
 }
 
 #[cfg(test)]
