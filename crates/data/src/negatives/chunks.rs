@@ -57,6 +57,8 @@ const COMPLEX_PREPOSITIONS: &[&[&str]] = &[
     &["at", "the", "edge", "of"],
     &["on", "the", "back", "of"],
     &["on", "the", "front", "of"],
+    &["left", "of"],
+    &["right", "of"],
     &["next", "to"],
     &["close", "to"],
     &["because", "of"],
@@ -143,6 +145,14 @@ fn noun_phrase_at(words: &[TaggedWord], blocked: &[bool], start: usize) -> Optio
             break;
         }
     }
+    if adjective_head_before_preposition(words, blocked, body_start, k, after_determiner) {
+        let adjectives = first_adjective_run(words, body_start..k - 1, after_determiner);
+        return Some(NounPhrase {
+            span: start..k,
+            adjectives,
+            head: k - 1..k,
+        });
+    }
     // Trim trailing modifiers: the phrase must end on a noun.
     while k > body_start && !is_noun(&words[k - 1]) {
         k -= 1;
@@ -160,6 +170,25 @@ fn noun_phrase_at(words: &[TaggedWord], blocked: &[bool], start: usize) -> Optio
         adjectives,
         head: head_start..k,
     })
+}
+
+/// "a small blue square right of ...": the tagger reads "square right" as
+/// adjective + noun, so once "right of" is known to be a preposition the phrase
+/// before it ends on an adjective. A determiner-led run of two or more
+/// adjectives directly before a multi-word preposition is a noun phrase whose
+/// last word is the head.
+fn adjective_head_before_preposition(
+    words: &[TaggedWord],
+    blocked: &[bool],
+    body_start: usize,
+    end: usize,
+    after_determiner: bool,
+) -> bool {
+    after_determiner
+        && end < words.len()
+        && blocked[end]
+        && end >= body_start + 2
+        && (body_start..end).all(|k| is_adjective(&words[k]))
 }
 
 fn first_adjective_run(
@@ -194,6 +223,29 @@ fn is_predicate(words: &[TaggedWord], blocked: &[bool], range: Range<usize>) -> 
     range.clone().all(allowed) && range.clone().any(anchor)
 }
 
+/// Nouns that name a picture: "a photo of a dog" is a frame around the
+/// caption, not a relation between a photo and a dog.
+const PICTURE_NOUNS: &[&str] = &[
+    "photo",
+    "photograph",
+    "picture",
+    "image",
+    "snapshot",
+    "shot",
+    "view",
+    "closeup",
+    "painting",
+    "drawing",
+];
+
+/// `NP of NP` where the first phrase is a picture noun ("a photo of ...").
+fn is_picture_frame(words: &[TaggedWord], subject: &NounPhrase, predicate: &Range<usize>) -> bool {
+    let head = &words[subject.head.end - 1].word.to_lowercase();
+    predicate.len() == 1
+        && words[predicate.start].word.eq_ignore_ascii_case("of")
+        && PICTURE_NOUNS.contains(&head.trim_end_matches('s'))
+}
+
 /// Noun phrases and the relations between neighbouring noun phrases.
 pub fn chunk(words: &[TaggedWord]) -> Chunks {
     let noun_phrases = noun_phrases(words);
@@ -203,7 +255,9 @@ pub fn chunk(words: &[TaggedWord]) -> Chunks {
         .enumerate()
         .filter_map(|(i, pair)| {
             let predicate = pair[0].span.end..pair[1].span.start;
-            is_predicate(words, &blocked, predicate.clone()).then_some(Relation {
+            let relates = is_predicate(words, &blocked, predicate.clone())
+                && !is_picture_frame(words, &pair[0], &predicate);
+            relates.then_some(Relation {
                 subject: i,
                 predicate,
                 object: i + 1,
@@ -286,6 +340,32 @@ mod tests {
         let c = chunk(&w);
         assert_eq!(c.noun_phrases.len(), 2);
         assert_eq!(c.relations[0].predicate, 2..6);
+    }
+
+    #[test]
+    fn picture_frame_is_not_a_relation() {
+        let w = tagged(
+            "a/DT/DET photo/NN/NOUN of/IN/ADP a/DT/DET cross/NN/NOUN under/IN/ADP a/DT/DET circle/NN/NOUN",
+        );
+        let c = chunk(&w);
+        assert_eq!(c.relations.len(), 1);
+        assert_eq!((c.relations[0].subject, c.relations[0].object), (1, 2));
+
+        let w = tagged("the/DT/DET handle/NN/NOUN of/IN/ADP the/DT/DET door/NN/NOUN");
+        assert_eq!(chunk(&w).relations.len(), 1);
+    }
+
+    #[test]
+    fn adjective_tagged_head_before_left_of_still_heads_a_phrase() {
+        // The shipped tagger reads "square right" as adjective + noun.
+        let w = tagged(
+            "a/DT/DET blue/JJ/ADJ square/JJ/ADJ right/NN/NOUN of/IN/ADP a/DT/DET red/JJ/ADJ circle/NN/NOUN",
+        );
+        let c = chunk(&w);
+        assert_eq!(c.noun_phrases[0].span, 0..3);
+        assert_eq!(c.noun_phrases[0].adjectives, 1..2);
+        assert_eq!(c.noun_phrases[0].head, 2..3);
+        assert_eq!(c.relations[0].predicate, 3..5);
     }
 
     #[test]
