@@ -122,4 +122,32 @@ mod tests {
         let first = |t: Tensor<3>| attn.forward(t, true).slice([0..1, 0..3, 0..8]).into_data();
         first(changed).assert_approx_eq::<f32>(&first(x), Tolerance::absolute(1e-6));
     }
+
+    /// Training relies on the fused kernel's backward: its gradients must be those of
+    /// the written-out attention, for the input and for the projections.
+    #[test]
+    fn fused_attention_gradients_match_written_out_attention() {
+        let device = Device::flex().autodiff();
+        device.seed(11);
+        let attn = SelfAttention::new(64, 4, 0.3, 0.3, &device);
+        let x = Tensor::<3>::random([3, 17, 64], Distribution::Normal(0.0, 1.0), &device);
+        let weights = Tensor::<3>::random([3, 17, 64], Distribution::Normal(0.0, 1.0), &device);
+        for causal in [false, true] {
+            let grads_of = |out: Tensor<3>, x: Tensor<3>| {
+                let grads = (out * weights.clone()).sum().backward();
+                let dx = x.grad(&grads).unwrap().into_data();
+                let dw = attn.in_proj.weight.val().grad(&grads).unwrap().into_data();
+                let db = attn.in_proj.bias.as_ref().unwrap().val().grad(&grads).unwrap();
+                (dx, dw, db.into_data())
+            };
+            let x_ref = x.clone().detach().require_grad();
+            let expected = grads_of(reference(&attn, x_ref.clone(), causal), x_ref);
+            let x_fused = x.clone().detach().require_grad();
+            let got = grads_of(attn.forward(x_fused.clone(), causal), x_fused);
+            let tol = Tolerance::absolute(1e-4);
+            got.0.assert_approx_eq::<f32>(&expected.0, tol);
+            got.1.assert_approx_eq::<f32>(&expected.1, tol);
+            got.2.assert_approx_eq::<f32>(&expected.2, tol);
+        }
+    }
 }
