@@ -137,7 +137,14 @@ mod tests {
                 let grads = (out * weights.clone()).sum().backward();
                 let dx = x.grad(&grads).unwrap().into_data();
                 let dw = attn.in_proj.weight.val().grad(&grads).unwrap().into_data();
-                let db = attn.in_proj.bias.as_ref().unwrap().val().grad(&grads).unwrap();
+                let db = attn
+                    .in_proj
+                    .bias
+                    .as_ref()
+                    .unwrap()
+                    .val()
+                    .grad(&grads)
+                    .unwrap();
                 (dx, dw, db.into_data())
             };
             let x_ref = x.clone().detach().require_grad();

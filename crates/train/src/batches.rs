@@ -49,11 +49,19 @@ impl SampleSource {
         self.len() == 0
     }
 
-    /// The sample's image and positive caption.
+    /// The sample's image and positive caption. For the synthetic world, indices from
+    /// `len()` on are the counterfactual twins of the scenes ([`SampleSource::twin_index`]).
     pub fn get(&self, index: usize) -> Result<(RgbImage, String), TrainError> {
         match self {
-            SampleSource::Synthetic { world, seed, .. } => {
-                let sample = synth::sample(Split::Train, index as u64, world, *seed);
+            SampleSource::Synthetic {
+                world,
+                seed,
+                samples,
+            } => {
+                let sample = match index.checked_sub(*samples) {
+                    None => synth::sample(Split::Train, index as u64, world, *seed),
+                    Some(twin) => synth::twin_sample(Split::Train, twin as u64, world, *seed),
+                };
                 Ok((sample.image, sample.caption))
             }
             SampleSource::Table { rows, image_root } => {
@@ -63,6 +71,12 @@ impl SampleSource {
                 Ok((image.to_rgb8(), row.caption.clone()))
             }
         }
+    }
+
+    /// Where [`SampleSource::get`] finds the counterfactual twin of synthetic sample `index`
+    /// (hard-negative images drawn by the world instead of mined).
+    pub fn twin_index(&self, index: usize) -> usize {
+        self.len() + index
     }
 
     /// Hard captions stored with the sample (tables only).

@@ -154,12 +154,25 @@ impl Default for NegativesSection {
     }
 }
 
-/// Nearest-neighbour hard-negative images (the second half of NegCLIP's image batch).
+/// Where hard-negative images come from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum HardImageSource {
+    /// Nearest neighbours by image embedding (NegCLIP's choice), mined or from the table.
+    #[default]
+    Nearest,
+    /// The synthetic world's twin of each scene, with the related objects exchanged.
+    Counterfactual,
+}
+
+/// Hard-negative images (the second half of NegCLIP's image batch).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HardImagesSection {
     #[serde(default)]
     pub enabled: bool,
+    #[serde(default)]
+    pub source: HardImageSource,
     /// Neighbours kept per image; one is drawn at random per step.
     #[serde(default = "default_k")]
     pub k: usize,
@@ -176,6 +189,7 @@ impl Default for HardImagesSection {
     fn default() -> Self {
         HardImagesSection {
             enabled: false,
+            source: HardImageSource::default(),
             k: default_k(),
             remine_each_epoch: true,
         }
@@ -361,6 +375,23 @@ impl RunConfig {
                 "augment.scale = [{lo}, {hi}] must satisfy 0 < lo <= hi <= 1"
             ));
         }
+        if self.hard_images.enabled
+            && self.hard_images.source == HardImageSource::Counterfactual
+            && self.data.source != DataSource::Synthetic
+        {
+            return Err(
+                "hard_images.source = \"counterfactual\" needs data.source = \"synthetic\"".into(),
+            );
+        }
+        if self.hard_images.enabled
+            && self.hard_images.source == HardImageSource::Nearest
+            && !self.hard_images.remine_each_epoch
+            && self.data.source == DataSource::Synthetic
+        {
+            return Err(
+                "hard_images.remine_each_epoch = false reads the table's neighbour lists; the synthetic world has none (mine them, or use source = \"counterfactual\")".into(),
+            );
+        }
         if self.hard_images.enabled && self.hard_images.k == 0 {
             return Err("hard_images.k must be at least 1".into());
         }
@@ -466,5 +497,29 @@ epochs = 1
     fn missing_model_is_an_error() {
         let err = parse(&MINIMAL.replace("preset = \"tiny\"", ""), &[]).unwrap_err();
         assert!(err.contains("[model]"), "{err}");
+    }
+
+    #[test]
+    fn counterfactual_hard_images_need_the_synthetic_world() {
+        let on = [
+            "hard_images.enabled=true",
+            "hard_images.source=counterfactual",
+        ];
+        let config = parse(MINIMAL, &on).unwrap();
+        assert_eq!(config.hard_images.source, HardImageSource::Counterfactual);
+        let table = MINIMAL.replace(
+            "source = \"synthetic\"",
+            "source = \"table\"\ntable = \"t.tsv\"",
+        );
+        let err = parse(&table, &on).unwrap_err();
+        assert!(err.contains("counterfactual"), "{err}");
+        let once = [
+            "hard_images.enabled=true",
+            "hard_images.remine_each_epoch=false",
+        ];
+        let err = parse(MINIMAL, &once).unwrap_err();
+        assert!(err.contains("remine_each_epoch"), "{err}");
+        let err = parse(MINIMAL, &["hard_images.source=twin"]).unwrap_err();
+        assert!(err.contains("twin") && err.contains("source"), "{err}");
     }
 }

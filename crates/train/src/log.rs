@@ -102,6 +102,7 @@ impl MetricsLog {
             "lr": lr,
             "logit_scale": stats.logit_scale,
             "grad_norm": stats.grad_norm,
+            "images": stats.images,
             "hard_captions": stats.negatives,
             "samples_per_sec": samples_per_sec,
         }))

@@ -22,7 +22,7 @@ use crate::batches::{
     nearest_neighbours, Batch, BatchPlan, BatchStream, NegativePolicy, SampleSource,
 };
 use crate::checkpoint::{self, TrainerState, MODEL_FILE};
-use crate::config::{DataSource, LossKind, NegativeSource, RunConfig};
+use crate::config::{DataSource, HardImageSource, LossKind, NegativeSource, RunConfig};
 use crate::error::TrainError;
 use crate::evaluate::{
     add_seed_means, evaluate_suite, load_pixels, EvalOptions, Evaluations, ModelEmbedder,
@@ -95,6 +95,7 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
     while run.state.epoch < config.optim.epochs {
         let epoch = run.state.epoch;
         if config.hard_images.enabled
+            && config.hard_images.source == HardImageSource::Nearest
             && run.state.batch == 0
             && config.hard_images.remine_each_epoch
         {
@@ -106,8 +107,8 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
                 &options.device,
                 config.hard_images.k,
             )?;
+            plan.neighbours = run.neighbours.clone();
         }
-        plan.neighbours = run.neighbours.clone();
         let shared = Arc::new(plan);
         let stream = BatchStream::start(
             shared.clone(),
@@ -388,12 +389,14 @@ fn batch_plan(
             fresh: config.negatives.regenerate_each_epoch,
         },
     };
-    let neighbours = if config.hard_images.enabled && !config.hard_images.remine_each_epoch {
-        (0..source.len())
-            .map(|i| source.stored_neighbours(i))
-            .collect()
-    } else {
-        neighbours
+    let hard = &config.hard_images;
+    let neighbours = match hard.source {
+        _ if !hard.enabled => neighbours,
+        HardImageSource::Counterfactual => (0..source.len())
+            .map(|i| vec![source.twin_index(i)])
+            .collect(),
+        HardImageSource::Nearest if !hard.remine_each_epoch => stored_neighbours(&source)?,
+        HardImageSource::Nearest => neighbours,
     };
     Ok(BatchPlan {
         source,
@@ -409,6 +412,22 @@ fn batch_plan(
             .then_some((config.augment.scale[0], config.augment.scale[1])),
         seed: config.seed,
     })
+}
+
+/// The table's `neg_image` lists, every row needing at least one in range.
+fn stored_neighbours(source: &SampleSource) -> Result<Vec<Vec<usize>>, TrainError> {
+    (0..source.len())
+        .map(|i| {
+            let list = source.stored_neighbours(i);
+            if list.is_empty() || list.iter().any(|&j| j >= source.len()) {
+                return Err(TrainError::Data(format!(
+                    "training table row {i} (counted from 0, as neg_image is): hard images from the table need neg_image indices in 0..{} (got {list:?}); or set hard_images.remine_each_epoch = true",
+                    source.len()
+                )));
+            }
+            Ok(list)
+        })
+        .collect()
 }
 
 fn parse_kinds(names: &[String]) -> Result<Vec<NegativeKind>, TrainError> {
@@ -431,6 +450,8 @@ pub struct StepStats {
     pub text_to_image: f64,
     pub grad_norm: Option<f64>,
     pub logit_scale: f64,
+    /// N: anchors plus hard-negative images.
+    pub images: usize,
     pub negatives: usize,
 }
 
@@ -500,6 +521,7 @@ pub fn negclip_step(
         text_to_image: out.text_to_image.into_scalar::<f64>(),
         grad_norm,
         logit_scale: model.logit_scale().into_scalar::<f64>(),
+        images: n,
         negatives: m,
     };
     (model, stats)

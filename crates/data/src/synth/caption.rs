@@ -178,14 +178,41 @@ pub fn attribution_pair(scene: &Scene) -> Option<(String, String)> {
     Some((truth, false_))
 }
 
+/// What a training caption says about its scene.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptionForm {
+    /// A relation sentence: "a red circle to the left of a blue square".
+    Relation,
+    /// Only which objects there are: "a photo of a red circle and a blue square".
+    List,
+}
+
+/// Draws the form of a training caption: a relation sentence for four in five scenes
+/// that have a relation, else a list.
+pub fn caption_form(scene: &Scene, rng: &mut ChaCha8Rng) -> CaptionForm {
+    if scene.relation.is_some() && rng.random_bool(0.8) {
+        CaptionForm::Relation
+    } else {
+        CaptionForm::List
+    }
+}
+
+/// A caption of the given form in a random phrasing. [`CaptionForm::Relation`] needs a
+/// scene with a relation.
+pub fn caption_in_form(scene: &Scene, form: CaptionForm, rng: &mut ChaCha8Rng) -> String {
+    match form {
+        CaptionForm::Relation => {
+            relation_caption(scene, Phrasing::random(rng)).expect("scene has a relation")
+        }
+        CaptionForm::List => list_caption(scene, rng),
+    }
+}
+
 /// A training caption: usually a relation sentence in a random phrasing, sometimes
 /// a plain list of the objects ("a photo of a red circle and a blue square").
 pub fn caption(scene: &Scene, rng: &mut ChaCha8Rng) -> String {
-    if scene.relation.is_some() && rng.random_bool(0.8) {
-        let phrasing = Phrasing::random(rng);
-        return relation_caption(scene, phrasing).expect("scene has a relation");
-    }
-    list_caption(scene, rng)
+    let form = caption_form(scene, rng);
+    caption_in_form(scene, form, rng)
 }
 
 /// "there is a small red circle", "a red circle and a blue square", ...

@@ -6,10 +6,13 @@
 //! - [`scene`]: the world and its seeded generator (`scene(split, index, cfg, seed)`).
 //! - [`render`]: scene → `RgbImage`.
 //! - [`caption`]: captions and exact swapped negatives.
+//! - [`counterfactual`]: each scene's twin with the related objects exchanged,
+//!   a hard-negative image.
 //! - [`suites`]: evaluation suites built as [`crate::suite::Suite`].
 //! - [`disk`]: the same items written in the ARO file formats.
 
 pub mod caption;
+pub mod counterfactual;
 pub mod disk;
 pub mod render;
 pub mod scene;
@@ -19,6 +22,7 @@ use std::path::PathBuf;
 
 use image::RgbImage;
 
+pub use counterfactual::twin_sample;
 pub use disk::write_suite_dir;
 pub use scene::{scene, Colour, Object, Pair, Relation, Scene, Shape, Size, Split, WorldConfig};
 pub use suites::{build_suite, suite_names, OrderFn};

@@ -332,7 +332,7 @@ impl WorldConfig {
         fraction * self.image_size as f32
     }
 
-    fn is_held_out(&self, pair: Pair) -> bool {
+    pub(crate) fn is_held_out(&self, pair: Pair) -> bool {
         self.held_out_pairs.contains(&pair)
     }
 }

@@ -1,0 +1,76 @@
+//! Hard-negative images reach every training step: each step's image batch is B anchors
+//! plus B hard images, whichever way the hard images are found.
+
+use std::path::Path;
+use std::process::Command;
+
+const CONFIG: &str = r#"
+seed = 1
+[model]
+preset = "tiny"
+[data]
+source = "synthetic"
+samples_per_epoch = 64
+workers = 1
+[negatives]
+kinds = ["swap-relation"]
+[hard_images]
+enabled = true
+[optim]
+lr = 1e-4
+batch_size = 16
+epochs = 2
+[eval]
+suites = ["Synth-Relation"]
+items = 8
+[log]
+every_steps = 1
+"#;
+
+/// Runs `CONFIG` with `overrides` and returns the `images` field of every train record.
+fn images_per_step(dir: &Path, name: &str, overrides: &[&str]) -> Vec<u64> {
+    let config = dir.join("run.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let output = dir.join(name);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_negclip"));
+    command
+        .args(["train", "--quiet", "--config"])
+        .arg(&config)
+        .arg("--output")
+        .arg(&output);
+    for item in overrides {
+        command.args(["--set", item]);
+    }
+    let run = command.output().expect("run negclip train");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    std::fs::read_to_string(output.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|record| record["kind"] == "train")
+        .map(|record| {
+            record["images"]
+                .as_u64()
+                .expect("train records hold images")
+        })
+        .collect()
+}
+
+#[test]
+fn every_step_holds_anchors_and_hard_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = 2 * 64 / 16;
+    for (name, overrides) in [
+        ("nearest", &[][..]),
+        ("twins", &["hard_images.source=counterfactual"][..]),
+    ] {
+        let images = images_per_step(dir.path(), name, overrides);
+        assert_eq!(images, vec![32; steps], "{name}");
+    }
+    let images = images_per_step(dir.path(), "none", &["hard_images.enabled=false"]);
+    assert_eq!(images, vec![16; steps]);
+}
