@@ -540,7 +540,7 @@ fn random_centre(obj: &Object, side: f32, rng: &mut ChaCha8Rng) -> (f32, f32) {
 /// then the cross-axis offset within half the along-axis distance. Falls back to a
 /// fixed layout when the objects cannot fit (only for configs that fail
 /// [`WorldConfig::validate`]).
-fn place_pair(
+pub(crate) fn place_pair(
     subject: &mut Object,
     rel: Relation,
     object: &mut Object,
@@ -590,7 +590,7 @@ fn place_pair(
 
 /// Places an extra object clear of the others, shrinking it to small when a
 /// large one finds no room. Returns false when no spot was found.
-fn place_apart(
+pub(crate) fn place_apart(
     obj: &mut Object,
     placed: &[Object],
     cfg: &WorldConfig,
