@@ -29,7 +29,7 @@ const TWIN_STREAM: u64 = 4;
 /// stood relative to it, any third object placed clear of them, and a new background.
 /// A scene drawn afresh, not the same picture edited, so that nothing but who is
 /// where ties it to the original.
-pub fn exchanged(scene: &Scene, cfg: &WorldConfig, rng: &mut ChaCha8Rng) -> Option<Scene> {
+fn exchanged(scene: &Scene, cfg: &WorldConfig, rng: &mut ChaCha8Rng) -> Option<Scene> {
     let (a, rel, b) = scene.relation?;
     let side = cfg.image_size as f32;
     let (mut subject, mut object) = (scene.objects[b], scene.objects[a]);
@@ -50,8 +50,9 @@ pub fn exchanged(scene: &Scene, cfg: &WorldConfig, rng: &mut ChaCha8Rng) -> Opti
 }
 
 /// The scene with one object in a colour no other object has, never making a
-/// held-out pair (six colours, at most three objects: one always remains).
-pub fn recoloured(scene: &Scene, cfg: &WorldConfig, rng: &mut ChaCha8Rng) -> Scene {
+/// held-out pair. Six colours and at most three objects leave three free colours, so
+/// only a held-out list naming all three for the chosen shape leaves none.
+fn recoloured(scene: &Scene, cfg: &WorldConfig, rng: &mut ChaCha8Rng) -> Scene {
     let mut twin = scene.clone();
     let which = rng.random_range(0..twin.objects.len());
     let shape = twin.objects[which].shape;
@@ -60,6 +61,11 @@ pub fn recoloured(scene: &Scene, cfg: &WorldConfig, rng: &mut ChaCha8Rng) -> Sce
         .filter(|&colour| scene.objects.iter().all(|o| o.colour != colour))
         .filter(|&colour| !cfg.is_held_out(Pair { colour, shape }))
         .collect();
+    assert!(
+        !options.is_empty(),
+        "held_out_pairs name every free colour of a {}: no counterfactual twin",
+        shape.name()
+    );
     twin.objects[which].colour = options[rng.random_range(0..options.len())];
     twin
 }
