@@ -74,3 +74,33 @@ fn every_step_holds_anchors_and_hard_images() {
     let images = images_per_step(dir.path(), "none", &["hard_images.enabled=false"]);
     assert_eq!(images, vec![16; steps]);
 }
+
+#[test]
+fn a_table_row_without_a_hard_image_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("table.jsonl");
+    let row = |neg: &str| {
+        format!(
+            r#"{{"image": "a.png", "caption": "a red circle", "negatives": [], "neg_images": {neg}}}"#
+        )
+    };
+    std::fs::write(&table, format!("{}\n{}\n", row("[1]"), row("[]"))).unwrap();
+    let config = dir.path().join("run.toml");
+    let source = format!(
+        "source = \"table\"\ntable = {:?}",
+        table.display().to_string()
+    );
+    std::fs::write(&config, CONFIG.replace("source = \"synthetic\"", &source)).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_negclip"))
+        .args(["train", "--quiet", "--config"])
+        .arg(&config)
+        .arg("--output")
+        .arg(dir.path().join("out"))
+        .args(["--set", "hard_images.remine_each_epoch=false"])
+        .output()
+        .expect("run negclip train");
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("table.jsonl: row 1"), "{stderr}");
+    assert!(stderr.contains("neg_image"), "{stderr}");
+}

@@ -395,7 +395,10 @@ fn batch_plan(
         HardImageSource::Counterfactual => (0..source.len())
             .map(|i| vec![source.twin_index(i)])
             .collect(),
-        HardImageSource::Nearest if !hard.remine_each_epoch => stored_neighbours(&source)?,
+        HardImageSource::Nearest if !hard.remine_each_epoch => {
+            let table = config.data.table.as_deref().expect("validated: table");
+            stored_neighbours(&source, table)?
+        }
         HardImageSource::Nearest => neighbours,
     };
     Ok(BatchPlan {
@@ -415,13 +418,14 @@ fn batch_plan(
 }
 
 /// The table's `neg_image` lists, every row needing at least one in range.
-fn stored_neighbours(source: &SampleSource) -> Result<Vec<Vec<usize>>, TrainError> {
+fn stored_neighbours(source: &SampleSource, table: &Path) -> Result<Vec<Vec<usize>>, TrainError> {
     (0..source.len())
         .map(|i| {
             let list = source.stored_neighbours(i);
             if list.is_empty() || list.iter().any(|&j| j >= source.len()) {
                 return Err(TrainError::Data(format!(
-                    "training table row {i} (counted from 0, as neg_image is): hard images from the table need neg_image indices in 0..{} (got {list:?}); or set hard_images.remine_each_epoch = true",
+                    "{}: row {i} (counted from 0, as neg_image is): hard images from the table need neg_image indices in 0..{} (got {list:?}); or set hard_images.remine_each_epoch = true",
+                    table.display(),
                     source.len()
                 )));
             }
