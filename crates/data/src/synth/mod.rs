@@ -8,12 +8,15 @@
 //! - [`caption`]: captions and exact swapped negatives.
 //! - [`counterfactual`]: each scene's twin with the related objects exchanged,
 //!   a hard-negative image.
+//! - [`partners`]: the training scenes that show each caption's relation with the
+//!   arguments exchanged, hard-negative images from the stream itself.
 //! - [`suites`]: evaluation suites built as [`crate::suite::Suite`].
 //! - [`disk`]: the same items written in the ARO file formats.
 
 pub mod caption;
 pub mod counterfactual;
 pub mod disk;
+pub mod partners;
 pub mod render;
 pub mod scene;
 pub mod suites;
@@ -24,6 +27,7 @@ use image::RgbImage;
 
 pub use counterfactual::twin_sample;
 pub use disk::write_suite_dir;
+pub use partners::{partner_lists, relation_caption_indices};
 pub use scene::{scene, Colour, Object, Pair, Relation, Scene, Shape, Size, Split, WorldConfig};
 pub use suites::{build_suite, suite_names, OrderFn};
 
