@@ -27,8 +27,8 @@ items = 8
 every_steps = 1
 "#;
 
-/// Runs `CONFIG` with `overrides` and returns the `images` field of every train record.
-fn images_per_step(dir: &Path, name: &str, overrides: &[&str]) -> Vec<u64> {
+/// Runs `CONFIG` with `overrides` and returns `field` of every train record.
+fn per_step(dir: &Path, name: &str, overrides: &[&str], field: &str) -> Vec<u64> {
     let config = dir.join("run.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let output = dir.join(name);
@@ -53,9 +53,9 @@ fn images_per_step(dir: &Path, name: &str, overrides: &[&str]) -> Vec<u64> {
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
         .filter(|record| record["kind"] == "train")
         .map(|record| {
-            record["images"]
+            record[field]
                 .as_u64()
-                .expect("train records hold images")
+                .unwrap_or_else(|| panic!("train records hold {field}"))
         })
         .collect()
 }
@@ -67,12 +67,26 @@ fn every_step_holds_anchors_and_hard_images() {
     for (name, overrides) in [
         ("nearest", &[][..]),
         ("twins", &["hard_images.source=counterfactual"][..]),
+        ("partners", &["hard_images.source=partner"][..]),
     ] {
-        let images = images_per_step(dir.path(), name, overrides);
+        let images = per_step(dir.path(), name, overrides, "images");
         assert_eq!(images, vec![32; steps], "{name}");
     }
-    let images = images_per_step(dir.path(), "none", &["hard_images.enabled=false"]);
+    let images = per_step(dir.path(), "none", &["hard_images.enabled=false"], "images");
     assert_eq!(images, vec![16; steps]);
+}
+
+#[test]
+fn relation_captions_get_one_hard_caption_of_each_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let two_kinds = [
+        "hard_images.enabled=false",
+        "data.relation_captions_only=true",
+        r#"negatives.kinds=["swap-relation", "swap-attribute"]"#,
+        "negatives.per_caption=2",
+    ];
+    let captions = per_step(dir.path(), "two", &two_kinds, "hard_captions");
+    assert_eq!(captions, vec![32; 2 * 64 / 16]);
 }
 
 #[test]

@@ -24,11 +24,11 @@ use crate::error::TrainError;
 
 /// Where training samples come from.
 pub enum SampleSource {
-    /// The synthetic world's train split, `samples` scenes per epoch.
+    /// The synthetic world's train split: sample `i` is scene `scenes[i]`.
     Synthetic {
         world: WorldConfig,
         seed: u64,
-        samples: usize,
+        scenes: Vec<u64>,
     },
     /// Rows of a training table, image paths relative to `image_root`.
     Table {
@@ -40,7 +40,7 @@ pub enum SampleSource {
 impl SampleSource {
     pub fn len(&self) -> usize {
         match self {
-            SampleSource::Synthetic { samples, .. } => *samples,
+            SampleSource::Synthetic { scenes, .. } => scenes.len(),
             SampleSource::Table { rows, .. } => rows.len(),
         }
     }
@@ -56,11 +56,11 @@ impl SampleSource {
             SampleSource::Synthetic {
                 world,
                 seed,
-                samples,
+                scenes,
             } => {
-                let sample = match index.checked_sub(*samples) {
-                    None => synth::sample(Split::Train, index as u64, world, *seed),
-                    Some(twin) => synth::twin_sample(Split::Train, twin as u64, world, *seed),
+                let sample = match index.checked_sub(scenes.len()) {
+                    None => synth::sample(Split::Train, scenes[index], world, *seed),
+                    Some(twin) => synth::twin_sample(Split::Train, scenes[twin], world, *seed),
                 };
                 Ok((sample.image, sample.caption))
             }
@@ -77,6 +77,27 @@ impl SampleSource {
     /// (hard-negative images drawn by the world instead of mined).
     pub fn twin_index(&self, index: usize) -> usize {
         self.len() + index
+    }
+
+    /// Each synthetic scene's partner scenes ([`synth::partner_lists`], first `k`), or its
+    /// counterfactual twin where it has none. A table has no world to ask: no lists.
+    pub fn partners(&self, k: usize) -> Vec<Vec<usize>> {
+        let SampleSource::Synthetic {
+            world,
+            seed,
+            scenes,
+        } = self
+        else {
+            return Vec::new();
+        };
+        synth::partner_lists(Split::Train, scenes, k, world, *seed)
+            .into_iter()
+            .enumerate()
+            .map(|(i, partners)| match partners.is_empty() {
+                true => vec![self.twin_index(i)],
+                false => partners,
+            })
+            .collect()
     }
 
     /// Hard captions stored with the sample (tables only).
@@ -104,14 +125,16 @@ impl SampleSource {
 pub enum NegativePolicy {
     /// No hard captions (plain CLIP loss).
     None,
-    /// Rewrite the caption with these rewriters; `fresh` draws new ones every epoch.
+    /// Rewrite the caption with these rewriters, keeping up to `per_caption`; `fresh` draws
+    /// new ones every epoch.
     Rewrite {
         kinds: Vec<NegativeKind>,
         tagger: &'static dyn PosTagger,
         fresh: bool,
+        per_caption: usize,
     },
-    /// The negatives stored in the table.
-    Stored,
+    /// Up to `per_caption` of the negatives stored in the table.
+    Stored { per_caption: usize },
 }
 
 /// Everything fixed for the run that batch building needs.
@@ -133,7 +156,7 @@ pub struct BatchPlan {
 ///
 /// Images: B anchors, then (with hard images) one neighbour per anchor: N rows.
 /// Positives: the caption of each image, same order: N rows.
-/// Negatives: one hard caption per positive where the rewriters found one: M rows.
+/// Negatives: up to `per_caption` hard captions per positive, as many as were found: M rows.
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub epoch: usize,
@@ -190,7 +213,7 @@ impl BatchPlan {
         }
         // Positions in the batch matter for the seed: an image that is both an anchor and a
         // neighbour is augmented twice, differently.
-        let prepared: Vec<(Vec<f32>, String, Option<String>)> = members
+        let prepared: Vec<(Vec<f32>, String, Vec<String>)> = members
             .par_iter()
             .enumerate()
             .map(|(slot, &sample)| self.prepare(epoch, slot, sample))
@@ -220,13 +243,13 @@ impl BatchPlan {
         })
     }
 
-    /// One member of a batch: its pixels, its caption and maybe one hard caption.
+    /// One member of a batch: its pixels, its caption and its hard captions.
     fn prepare(
         &self,
         epoch: usize,
         slot: usize,
         sample: usize,
-    ) -> Result<(Vec<f32>, String, Option<String>), TrainError> {
+    ) -> Result<(Vec<f32>, String, Vec<String>), TrainError> {
         let (image, caption) = self.source.get(sample)?;
         let pixels = match self.crop_scale {
             Some(scale) => {
@@ -246,31 +269,35 @@ impl BatchPlan {
             }
             None => preprocess_rgb(&image, self.image_size),
         };
-        let negative = self.hard_caption(epoch, sample, &caption);
-        Ok((pixels, caption, negative))
+        let negatives = self.hard_captions(epoch, sample, &caption);
+        Ok((pixels, caption, negatives))
     }
 
-    fn hard_caption(&self, epoch: usize, sample: usize, caption: &str) -> Option<String> {
+    fn hard_captions(&self, epoch: usize, sample: usize, caption: &str) -> Vec<String> {
         match &self.negatives {
-            NegativePolicy::None => None,
-            NegativePolicy::Stored => {
+            NegativePolicy::None => Vec::new(),
+            NegativePolicy::Stored { per_caption } => {
                 let stored = self.source.stored_negatives(sample);
                 let mut rng =
                     ChaCha8Rng::seed_from_u64(derive_seed(self.seed, epoch, sample, NEGATIVE));
-                stored.choose(&mut rng).cloned()
+                stored
+                    .choose_multiple(&mut rng, *per_caption)
+                    .cloned()
+                    .collect()
             }
             NegativePolicy::Rewrite {
                 kinds,
                 tagger,
                 fresh,
+                per_caption,
             } => {
                 let round = if *fresh { epoch } else { 0 };
                 let mut rng =
                     ChaCha8Rng::seed_from_u64(derive_seed(self.seed, round, sample, NEGATIVE));
-                negatives::generate(caption, *tagger, kinds, 1, &mut rng)
+                negatives::generate(caption, *tagger, kinds, *per_caption, &mut rng)
                     .into_iter()
-                    .next()
                     .map(|n| n.text)
+                    .collect()
             }
         }
     }

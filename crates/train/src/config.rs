@@ -76,6 +76,10 @@ pub struct DataSection {
     /// Seed of the synthetic world (scenes are a pure function of it and the index).
     #[serde(default)]
     pub world_seed: u64,
+    /// Stream only the scenes whose caption states a relation, skipping list captions
+    /// ("a red circle and a blue square"), which are true of every layout.
+    #[serde(default)]
+    pub relation_captions_only: bool,
     /// The synthetic world's parameters (image size, noise, held-out pairs, …).
     #[serde(default)]
     pub world: WorldConfig,
@@ -132,6 +136,9 @@ pub struct NegativesSection {
     /// Draw new negatives every epoch (with `source = "rewrite"`).
     #[serde(default = "yes")]
     pub regenerate_each_epoch: bool,
+    /// Hard captions per caption, one of each kind before a second of any (NegCLIP: 1).
+    #[serde(default = "one")]
+    pub per_caption: usize,
 }
 
 fn default_kinds() -> Vec<String> {
@@ -150,6 +157,7 @@ impl Default for NegativesSection {
             source: NegativeSource::default(),
             kinds: default_kinds(),
             regenerate_each_epoch: true,
+            per_caption: one(),
         }
     }
 }
@@ -163,6 +171,9 @@ pub enum HardImageSource {
     Nearest,
     /// The synthetic world's twin of each scene, with the related objects exchanged.
     Counterfactual,
+    /// The first `k` training scenes showing the caption's relation with the arguments
+    /// exchanged (synthetic world); the twin where there is none.
+    Partner,
 }
 
 /// Hard-negative images (the second half of NegCLIP's image batch).
@@ -363,6 +374,9 @@ impl RunConfig {
         if self.data.source == DataSource::Table && self.data.table.is_none() {
             return Err("[data] source = \"table\" needs `table`".into());
         }
+        if self.data.relation_captions_only && self.data.source != DataSource::Synthetic {
+            return Err("data.relation_captions_only needs data.source = \"synthetic\"".into());
+        }
         if self.optim.batch_size < 2 {
             return Err("optim.batch_size must be at least 2 for a contrastive loss".into());
         }
@@ -375,13 +389,17 @@ impl RunConfig {
                 "augment.scale = [{lo}, {hi}] must satisfy 0 < lo <= hi <= 1"
             ));
         }
-        if self.hard_images.enabled
-            && self.hard_images.source == HardImageSource::Counterfactual
-            && self.data.source != DataSource::Synthetic
+        let from_world = match self.hard_images.source {
+            HardImageSource::Counterfactual => Some("counterfactual"),
+            HardImageSource::Partner => Some("partner"),
+            HardImageSource::Nearest => None,
+        };
+        if let (true, Some(name), DataSource::Table) =
+            (self.hard_images.enabled, from_world, &self.data.source)
         {
-            return Err(
-                "hard_images.source = \"counterfactual\" needs data.source = \"synthetic\"".into(),
-            );
+            return Err(format!(
+                "hard_images.source = \"{name}\" needs data.source = \"synthetic\""
+            ));
         }
         if self.hard_images.enabled
             && self.hard_images.source == HardImageSource::Nearest
@@ -389,7 +407,13 @@ impl RunConfig {
             && self.data.source == DataSource::Synthetic
         {
             return Err(
-                "hard_images.remine_each_epoch = false reads the table's neighbour lists; the synthetic world has none (mine them, or use source = \"counterfactual\")".into(),
+                "hard_images.remine_each_epoch = false reads the table's neighbour lists; the synthetic world has none (mine them, or use source = \"partner\")".into(),
+            );
+        }
+        if self.negatives.per_caption == 0 {
+            return Err(
+                "negatives.per_caption must be at least 1 (plain CLIP: loss.kind = \"clip\")"
+                    .into(),
             );
         }
         if self.hard_images.enabled && self.hard_images.k == 0 {
@@ -500,19 +524,39 @@ epochs = 1
     }
 
     #[test]
-    fn counterfactual_hard_images_need_the_synthetic_world() {
-        let on = [
-            "hard_images.enabled=true",
-            "hard_images.source=counterfactual",
-        ];
-        let config = parse(MINIMAL, &on).unwrap();
-        assert_eq!(config.hard_images.source, HardImageSource::Counterfactual);
+    fn synthetic_only_keys_and_zero_negatives_are_errors() {
         let table = MINIMAL.replace(
             "source = \"synthetic\"",
             "source = \"table\"\ntable = \"t.tsv\"",
         );
-        let err = parse(&table, &on).unwrap_err();
-        assert!(err.contains("counterfactual"), "{err}");
+        let only = ["data.relation_captions_only=true"];
+        assert!(parse(MINIMAL, &only).unwrap().data.relation_captions_only);
+        let err = parse(&table, &only).unwrap_err();
+        assert!(err.contains("relation_captions_only"), "{err}");
+        assert_eq!(parse(MINIMAL, &[]).unwrap().negatives.per_caption, 1);
+        let err = parse(MINIMAL, &["negatives.per_caption=0"]).unwrap_err();
+        assert!(err.contains("per_caption"), "{err}");
+    }
+
+    #[test]
+    fn hard_images_from_the_world_need_the_synthetic_world() {
+        let table = MINIMAL.replace(
+            "source = \"synthetic\"",
+            "source = \"table\"\ntable = \"t.tsv\"",
+        );
+        for (name, source) in [
+            ("counterfactual", HardImageSource::Counterfactual),
+            ("partner", HardImageSource::Partner),
+        ] {
+            let on = [
+                "hard_images.enabled=true".to_string(),
+                format!("hard_images.source={name}"),
+            ];
+            let on: Vec<&str> = on.iter().map(String::as_str).collect();
+            assert_eq!(parse(MINIMAL, &on).unwrap().hard_images.source, source);
+            let err = parse(&table, &on).unwrap_err();
+            assert!(err.contains(name) && err.contains("synthetic"), "{err}");
+        }
         let once = [
             "hard_images.enabled=true",
             "hard_images.remine_each_epoch=false",

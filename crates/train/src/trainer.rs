@@ -13,6 +13,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use negclip_data::negatives::NegativeKind;
 use negclip_data::suite::ImageSource;
+use negclip_data::synth::{self, Split};
 use negclip_data::tables::read_training_table;
 use negclip_data::tokenizer::ClipTokenizer;
 use negclip_model::checkpoint::{self as model_checkpoint, Naming};
@@ -364,11 +365,19 @@ fn batch_plan(
     neighbours: Vec<Vec<usize>>,
 ) -> Result<BatchPlan, TrainError> {
     let source = match config.data.source {
-        DataSource::Synthetic => SampleSource::Synthetic {
-            world: config.data.world.clone(),
-            seed: config.data.world_seed,
-            samples: config.data.samples_per_epoch,
-        },
+        DataSource::Synthetic => {
+            let (world, seed) = (&config.data.world, config.data.world_seed);
+            let n = config.data.samples_per_epoch;
+            let scenes = match config.data.relation_captions_only {
+                true => synth::relation_caption_indices(Split::Train, n, world, seed),
+                false => (0..n as u64).collect(),
+            };
+            SampleSource::Synthetic {
+                world: world.clone(),
+                seed,
+                scenes,
+            }
+        }
         DataSource::Table => {
             let table = config.data.table.as_ref().expect("validated: table");
             let rows = read_training_table(table).map_err(|e| TrainError::Data(e.to_string()))?;
@@ -382,11 +391,14 @@ fn batch_plan(
     };
     let negatives = match (config.loss.kind, config.negatives.source) {
         (LossKind::Clip, _) => NegativePolicy::None,
-        (LossKind::Negclip, NegativeSource::Table) => NegativePolicy::Stored,
+        (LossKind::Negclip, NegativeSource::Table) => NegativePolicy::Stored {
+            per_caption: config.negatives.per_caption,
+        },
         (LossKind::Negclip, NegativeSource::Rewrite) => NegativePolicy::Rewrite {
             kinds: parse_kinds(&config.negatives.kinds)?,
             tagger: negclip_data::negatives::shipped_tagger(),
             fresh: config.negatives.regenerate_each_epoch,
+            per_caption: config.negatives.per_caption,
         },
     };
     let hard = &config.hard_images;
@@ -395,6 +407,7 @@ fn batch_plan(
         HardImageSource::Counterfactual => (0..source.len())
             .map(|i| vec![source.twin_index(i)])
             .collect(),
+        HardImageSource::Partner => source.partners(hard.k),
         HardImageSource::Nearest if !hard.remine_each_epoch => {
             let table = config.data.table.as_deref().expect("validated: table");
             stored_neighbours(&source, table)?
