@@ -523,12 +523,17 @@ epochs = 1
         assert!(err.contains("[model]"), "{err}");
     }
 
-    #[test]
-    fn synthetic_only_keys_and_zero_negatives_are_errors() {
-        let table = MINIMAL.replace(
+    /// `MINIMAL` training from a table instead of the synthetic world.
+    fn table_run() -> String {
+        MINIMAL.replace(
             "source = \"synthetic\"",
             "source = \"table\"\ntable = \"t.tsv\"",
-        );
+        )
+    }
+
+    #[test]
+    fn synthetic_only_keys_and_zero_negatives_are_errors() {
+        let table = table_run();
         let only = ["data.relation_captions_only=true"];
         assert!(parse(MINIMAL, &only).unwrap().data.relation_captions_only);
         let err = parse(&table, &only).unwrap_err();
@@ -540,10 +545,7 @@ epochs = 1
 
     #[test]
     fn hard_images_from_the_world_need_the_synthetic_world() {
-        let table = MINIMAL.replace(
-            "source = \"synthetic\"",
-            "source = \"table\"\ntable = \"t.tsv\"",
-        );
+        let table = table_run();
         for (name, source) in [
             ("counterfactual", HardImageSource::Counterfactual),
             ("partner", HardImageSource::Partner),
