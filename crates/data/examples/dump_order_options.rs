@@ -10,32 +10,18 @@
 //!     tests/fixtures/aro tests/fixtures/aro/order_options.json
 //! ```
 
+use negclip_data::benchmarks::{load_suite, LoadOptions};
+use negclip_data::suite::Suite;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-
-use negclip_data::benchmarks::{load_suite, LoadOptions};
-use negclip_data::negatives::{order_perturbations, shipped_tagger};
-use negclip_data::suite::Suite;
-use rand_chacha::ChaCha8Rng;
-
-/// The perturber the evaluation uses (`negclip_train::suites::order_fn`).
-fn perturb(caption: &str, rng: &mut ChaCha8Rng) -> Vec<String> {
-    order_perturbations(caption, shipped_tagger(), rng)
-        .into_iter()
-        .map(|p| p.text)
-        .collect()
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [root, out] = args.as_slice() else {
         return Err("usage: dump_order_options DATA_ROOT OUT.json".into());
     };
-    let options = LoadOptions {
-        perturber: Some(Arc::new(perturb)),
-        ..LoadOptions::default()
-    };
+    // The default perturber: the one the evaluation uses.
+    let options = LoadOptions::default();
     let mut dump: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
     for name in ["coco-order", "flickr30k-order"] {
         for loaded in load_suite(name, Path::new(root), &options)? {

@@ -300,33 +300,6 @@ pub fn mean_std(values: &[f64]) -> MeanStd {
     }
 }
 
-/// The seeds of one order set summarised: per-seed accuracies and their mean/std.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SeedSummary {
-    /// The suite name without its `@seed<k>` suffix.
-    pub suite: String,
-    pub per_seed: BTreeMap<String, f64>,
-    pub accuracy: MeanStd,
-}
-
-/// Summarises the reports of one suite's seeds (`coco-order@seed1`, …).
-pub fn aggregate_seeds(reports: &[ChoiceReport]) -> SeedSummary {
-    let base = reports
-        .first()
-        .map(|r| r.suite.split('@').next().unwrap_or(&r.suite).to_string())
-        .unwrap_or_default();
-    let per_seed = reports
-        .iter()
-        .map(|r| (r.suite.clone(), r.accuracy))
-        .collect();
-    let accs: Vec<f64> = reports.iter().map(|r| r.accuracy).collect();
-    SeedSummary {
-        suite: base,
-        per_seed,
-        accuracy: mean_std(&accs),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,8 +80,6 @@ pub enum BenchmarkError {
     },
     #[error("unknown benchmark suite {name:?}; known: {known}")]
     UnknownSuite { name: String, known: String },
-    #[error("order suite {name} needs a caption perturber (LoadOptions::perturber)")]
-    NoPerturber { name: String },
     #[error("{path}, row {row}: the perturber returned {got} captions, expected 4")]
     BadPerturbation {
         path: PathBuf,
@@ -101,7 +99,8 @@ pub struct LoadOptions {
     pub subsample: Option<(usize, u64)>,
     /// Seeds of the order sets; empty means [`DEFAULT_ORDER_SEEDS`].
     pub order_seeds: Vec<u64>,
-    /// The order-set perturbation function; required for the order suites.
+    /// The order-set perturbation function; `None`:
+    /// [`crate::negatives::default_order_perturbations`].
     pub perturber: Option<Arc<Perturber>>,
 }
 
@@ -163,7 +162,7 @@ pub fn load_suite(
             let perturber = options
                 .perturber
                 .as_deref()
-                .ok_or_else(|| BenchmarkError::NoPerturber { name: name.into() })?;
+                .unwrap_or(&crate::negatives::default_order_perturbations);
             let (json, images) = karpathy_paths(name, data_root);
             order::load_order_suites(name, &json, &images, perturber, &options.seeds(), options)
         }

@@ -58,6 +58,19 @@ pub fn shipped_tagger() -> &'static dyn PosTagger {
     crate::tagger::Tagger::shipped()
 }
 
+/// ARO's four order perturbations of `caption` by the shipped tagger, as texts: the
+/// perturbation every order suite (COCO-Order, Flickr30k-Order, Synth-Order) uses unless a
+/// test supplies its own.
+pub fn default_order_perturbations(
+    caption: &str,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Vec<String> {
+    order_perturbations(caption, shipped_tagger(), rng)
+        .into_iter()
+        .map(|p| p.text)
+        .collect()
+}
+
 /// One hard-negative caption and the rewrite that produced it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Negative {

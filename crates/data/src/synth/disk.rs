@@ -12,7 +12,7 @@
 //! half-written file under the final name.
 
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
 
@@ -129,17 +129,12 @@ fn write_json(path: &Path, value: &Value) -> Result<(), SynthError> {
     write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to `path.tmp` and renames it over `path`.
+/// [`crate::atomic::write_atomic`], its error naming `path`.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SynthError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let io = |source| SynthError::Io {
+    crate::atomic::write_atomic(path, bytes).map_err(|source| SynthError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }
 
 #[cfg(test)]

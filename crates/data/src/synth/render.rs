@@ -4,7 +4,8 @@
 
 use image::{Rgb, RgbImage};
 
-use super::scene::{mix, Object, Scene, Shape};
+use super::scene::{Object, Scene, Shape};
+use crate::seed::splitmix64;
 
 /// Renders `scene` at `size × size` pixels with noise of `±noise_amplitude` per channel.
 pub fn render(scene: &Scene, size: u32, noise_amplitude: u8) -> RgbImage {
@@ -63,7 +64,7 @@ fn add_noise(img: &mut RgbImage, seed: u64, amplitude: u8) {
     }
     let span = 2 * amplitude as u64 + 1;
     for (i, px) in img.pixels_mut().enumerate() {
-        let bits = mix(seed ^ (i as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93));
+        let bits = splitmix64(seed ^ (i as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93));
         for (c, channel) in px.0.iter_mut().enumerate() {
             let offset = ((bits >> (16 * c)) & 0xFFFF) % span;
             let value = *channel as i32 + offset as i32 - amplitude as i32;

@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::SynthError;
+use crate::seed::splitmix64;
 
 /// A shape the renderer can draw. Names are the nouns used in captions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -371,18 +372,10 @@ pub struct Scene {
     pub noise_seed: u64,
 }
 
-/// SplitMix64 finaliser: spreads nearby integers over the whole `u64` range.
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// The rng for one `(seed, split, index)` and purpose (`stream` 0 = scene,
 /// 1 = training caption, higher = evaluation suites).
 pub(crate) fn rng_for(seed: u64, split: Split, index: u64, stream: u64) -> ChaCha8Rng {
-    let key = mix(mix(mix(seed ^ split.salt()) ^ index) ^ stream);
+    let key = splitmix64(splitmix64(splitmix64(seed ^ split.salt()) ^ index) ^ stream);
     ChaCha8Rng::seed_from_u64(key)
 }
 

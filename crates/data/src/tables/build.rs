@@ -10,16 +10,6 @@ use rayon::prelude::*;
 use super::{CaptionRow, TrainingRow};
 use crate::negatives::{generate, NegativeKind, PosTagger};
 
-/// The seed of row `index`: a SplitMix64 mix of the table seed and the index,
-/// so each row's negatives depend on neither thread count nor chunking.
-pub fn row_seed(seed: u64, index: usize) -> u64 {
-    let mut z = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// How many captions got at least one negative of each kind, and how many
 /// got none.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,7 +95,7 @@ pub fn build_rows(
         .par_iter()
         .enumerate()
         .map(|(i, row)| {
-            let mut rng = ChaCha8Rng::seed_from_u64(row_seed(seed, first_index + i));
+            let mut rng = ChaCha8Rng::seed_from_u64(crate::seed::for_index(seed, first_index + i));
             TrainingRow {
                 image: row.image.clone(),
                 caption: row.caption.clone(),

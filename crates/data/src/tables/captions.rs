@@ -103,7 +103,7 @@ fn read_delimited(path: &Path, text: &str, delimiter: u8) -> Result<Vec<CaptionR
     let image_col = column("image");
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| csv_error(path, &e))?;
+        let record = record.map_err(|e| TableError::csv(path, &e))?;
         let line = record.position().map_or(0, |p| p.line());
         let caption = record
             .get(caption_col)
@@ -118,11 +118,6 @@ fn read_delimited(path: &Path, text: &str, delimiter: u8) -> Result<Vec<CaptionR
         });
     }
     Ok(rows)
-}
-
-pub(crate) fn csv_error(path: &Path, e: &csv::Error) -> TableError {
-    let line = e.position().map_or(0, |p| p.line());
-    TableError::row(path, line, e.to_string())
 }
 
 /// NegCLIP TSV (header `\ttitle\tfilepath...`) or a TSV with `caption`.

@@ -10,10 +10,26 @@ mod training;
 
 use std::path::{Path, PathBuf};
 
-pub use build::{build_rows, build_table, row_seed, Summary};
+use serde::{Deserialize, Serialize};
+
+use crate::negatives::Negative;
+
+pub use build::{build_rows, build_table, Summary};
 pub use captions::{read_captions, CaptionRow};
 pub use negclip_tsv::{read_negclip_tsv, write_negclip_tsv};
-pub use training::{read_training_table, write_training_jsonl, write_training_table, TrainingRow};
+pub use training::{read_training_table, write_training_jsonl, write_training_table};
+
+/// A caption, its image and its hard negatives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingRow {
+    pub image: String,
+    pub caption: String,
+    #[serde(default)]
+    pub negatives: Vec<Negative>,
+    /// Rows (0-based, in the same table) of nearest-neighbour images.
+    #[serde(default)]
+    pub neg_images: Vec<usize>,
+}
 
 /// Everything that can go wrong reading or writing a table; each message names
 /// the file and, where there is one, the line.
@@ -49,6 +65,12 @@ impl TableError {
             line,
             message: message.into(),
         }
+    }
+
+    /// A CSV/TSV reader error, at the line it reports.
+    pub(crate) fn csv(path: &Path, e: &csv::Error) -> Self {
+        let line = e.position().map_or(0, |p| p.line());
+        TableError::row(path, line, e.to_string())
     }
 
     pub(crate) fn file(path: &Path, message: impl Into<String>) -> Self {

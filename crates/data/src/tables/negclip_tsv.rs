@@ -9,7 +9,6 @@
 use std::fs;
 use std::path::Path;
 
-use super::captions::csv_error;
 use super::python_literal::{parse_int_list, parse_string_list, repr_int_list, repr_string_list};
 use super::{TableError, TrainingRow};
 use crate::negatives::{Negative, NegativeKind};
@@ -27,7 +26,10 @@ pub(crate) fn parse_negclip_tsv(path: &Path, text: &str) -> Result<Vec<TrainingR
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(b'\t')
         .from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| csv_error(path, &e))?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| TableError::csv(path, &e))?
+        .clone();
     let column = |name: &str| {
         headers
             .iter()
@@ -42,7 +44,7 @@ pub(crate) fn parse_negclip_tsv(path: &Path, text: &str) -> Result<Vec<TrainingR
     let neg_image = headers.iter().position(|h| h == "neg_image");
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| csv_error(path, &e))?;
+        let record = record.map_err(|e| TableError::csv(path, &e))?;
         let line = record.position().map_or(0, |p| p.line());
         let field = |i: usize| record.get(i).unwrap_or("");
         check_index(path, line, field(0), rows.len())?;
@@ -90,7 +92,7 @@ fn parse_indices(text: &str) -> Result<Vec<usize>, String> {
 /// and `ast.literal_eval` on the two list columns read them back.
 pub fn write_negclip_tsv(path: &Path, rows: &[TrainingRow]) -> Result<(), TableError> {
     let bytes = negclip_tsv_bytes(rows).map_err(|e| TableError::file(path, e.to_string()))?;
-    fs::write(path, bytes).map_err(|e| TableError::io(path, e))
+    crate::atomic::write_atomic(path, &bytes).map_err(|e| TableError::io(path, e))
 }
 
 pub(crate) fn negclip_tsv_bytes(rows: &[TrainingRow]) -> Result<Vec<u8>, csv::Error> {

@@ -3,26 +3,10 @@
 //! or a NegCLIP TSV.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use super::negclip_tsv::{parse_negclip_tsv, write_negclip_tsv};
-use super::{extension, TableError};
-use crate::negatives::Negative;
-
-/// A caption, its image and its hard negatives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrainingRow {
-    pub image: String,
-    pub caption: String,
-    #[serde(default)]
-    pub negatives: Vec<Negative>,
-    /// Rows (0-based, in the same table) of nearest-neighbour images.
-    #[serde(default)]
-    pub neg_images: Vec<usize>,
-}
+use super::{extension, TableError, TrainingRow};
 
 /// Reads a training table: JSONL (`.jsonl`) or NegCLIP TSV (`.tsv`); other
 /// names are recognised by their first line.
@@ -51,15 +35,14 @@ fn parse_jsonl(path: &Path, text: &str) -> Result<Vec<TrainingRow>, TableError> 
         .collect()
 }
 
-/// Writes JSONL, one row a line.
+/// Writes JSONL, one row a line, atomically.
 pub fn write_training_jsonl(path: &Path, rows: &[TrainingRow]) -> Result<(), TableError> {
-    let file = fs::File::create(path).map_err(|e| TableError::io(path, e))?;
-    let mut out = std::io::BufWriter::new(file);
+    let mut out = Vec::new();
     for row in rows {
         serde_json::to_writer(&mut out, row).map_err(|e| TableError::file(path, e.to_string()))?;
-        out.write_all(b"\n").map_err(|e| TableError::io(path, e))?;
+        out.push(b'\n');
     }
-    out.flush().map_err(|e| TableError::io(path, e))
+    crate::atomic::write_atomic(path, &out).map_err(|e| TableError::io(path, e))
 }
 
 /// Writes NegCLIP TSV for `.tsv`, JSONL otherwise.
@@ -74,7 +57,7 @@ pub fn write_training_table(path: &Path, rows: &[TrainingRow]) -> Result<(), Tab
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::negatives::NegativeKind;
+    use crate::negatives::{Negative, NegativeKind};
 
     #[test]
     fn jsonl_round_trip_and_schema() {

@@ -4,6 +4,8 @@
 //! (normalised word, prefixes, suffixes, shape); each feature is then one mix of a
 //! template id with one or two of those hashes. The perceptron never sees strings.
 
+use crate::seed::finalize;
+
 /// Per-word hashes the feature templates draw on.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WordInfo {
@@ -29,14 +31,7 @@ pub(crate) const START_TAG2: u64 = 0x5354_4152_5432_0002;
 
 /// History hash of a predicted class.
 pub(crate) fn tag_hash(class: u16) -> u64 {
-    mix(0x7461_6700_0000_0000 ^ u64::from(class))
-}
-
-/// SplitMix64 finaliser: a fast, well-distributed 64-bit mix.
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    finalize(0x7461_6700_0000_0000 ^ u64::from(class))
 }
 
 fn hash_chars(chars: &[char]) -> u64 {
@@ -49,11 +44,11 @@ fn hash_char_iter(chars: impl Iterator<Item = char>) -> u64 {
         h ^= u64::from(c);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    mix(h)
+    finalize(h)
 }
 
 fn sentinel(seed: u64) -> WordInfo {
-    let h = mix(seed);
+    let h = finalize(seed);
     WordInfo {
         norm: h,
         suf1: h,
@@ -107,7 +102,7 @@ fn normalised_hash(lower: &[char]) -> u64 {
     match lower.first() {
         Some(c) if c.is_ascii_digit() => {
             let year = lower.len() == 4 && lower.iter().all(char::is_ascii_digit);
-            mix(if year { 0x5945_4152 } else { 0x4449_4749_5453 })
+            finalize(if year { 0x5945_4152 } else { 0x4449_4749_5453 })
         }
         _ => hash_chars(lower),
     }
@@ -138,15 +133,15 @@ fn shape_hash(word: &str) -> u64 {
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
-    mix(h)
+    finalize(h)
 }
 
 fn f1(template: u64, a: u64) -> u64 {
-    mix(a ^ template.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    finalize(a ^ template.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
 fn f2(template: u64, a: u64, b: u64) -> u64 {
-    mix(f1(template, a) ^ b.rotate_left(17))
+    finalize(f1(template, a) ^ b.rotate_left(17))
 }
 
 /// Appends the feature hashes of the word at `ctx[i]` (`i >= PAD`) given the two

@@ -132,18 +132,13 @@ impl Tagger {
         })
     }
 
-    /// Writes the model atomically: a temporary file beside `path`, then a rename,
-    /// so a crash never leaves a half-written model behind.
+    /// Writes the model atomically ([`crate::atomic::write_atomic`]): a crash never leaves
+    /// a half-written model behind.
     pub fn save(&self, path: &Path) -> Result<(), TaggerError> {
-        let write_err = |source| TaggerError::Write {
+        crate::atomic::write_atomic(path, &self.to_bytes()).map_err(|source| TaggerError::Write {
             path: path.to_path_buf(),
             source,
-        };
-        let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-        tmp_name.push(".tmp");
-        let tmp = path.with_file_name(tmp_name);
-        std::fs::write(&tmp, self.to_bytes()).map_err(write_err)?;
-        std::fs::rename(&tmp, path).map_err(write_err)
+        })
     }
 
     /// Trains on gold sentences: `iterations` passes over them, shuffled by a

@@ -231,10 +231,6 @@ pub fn from_state_dict(
 }
 
 /// The weights file [`load`] reads for `path` (the file itself, or the one found in a directory).
-pub fn weights_file(path: &Path) -> Result<PathBuf, ModelError> {
-    resolve_weights_file(path)
-}
-
 fn resolve_weights_file(path: &Path) -> Result<PathBuf, ModelError> {
     if !path.exists() {
         return Err(ModelError::io(
