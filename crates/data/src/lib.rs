@@ -4,12 +4,15 @@
 //! No deep-learning framework lives here: everything is plain Rust over strings,
 //! pixels and files, so it builds in seconds and can run on background threads.
 
+pub mod atomic;
 pub mod benchmarks;
 pub mod metrics;
 pub mod negatives;
 pub mod preprocess;
+pub mod seed;
 pub mod suite;
 pub mod synth;
 pub mod tables;
 pub mod tagger;
 pub mod tokenizer;
+pub mod training;
