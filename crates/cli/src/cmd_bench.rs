@@ -10,7 +10,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use negclip_model::{Clip, ClipConfig};
 use negclip_train::loss::negclip_loss;
 use negclip_train::optim::{clip_global_norm, AdamW, AdamWSettings};
-use negclip_train::trainer::negclip_step;
+use negclip_train::step::negclip_step;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -151,6 +151,7 @@ fn write_embeddings(
     metadata.insert("images".to_string(), serde_json::to_string(&names)?);
     metadata.insert("texts".to_string(), serde_json::to_string(captions)?);
     let bytes = safetensors::serialize(views, Some(metadata))?;
-    negclip_train::checkpoint::write_atomic(out, &bytes)?;
+    negclip_data::atomic::write_atomic(out, &bytes)
+        .with_context(|| format!("writing {}", out.display()))?;
     Ok(())
 }

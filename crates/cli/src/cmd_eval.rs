@@ -1,17 +1,15 @@
 //! `negclip eval`: score saved checkpoints on benchmark suites, side by side.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use negclip_data::atomic::write_atomic;
 use negclip_data::synth::WorldConfig;
-use negclip_data::tokenizer::ClipTokenizer;
 use negclip_model::checkpoint;
 use negclip_train::device;
-use negclip_train::evaluate::{
-    add_seed_means, evaluate_suite, EvalOptions, ModelEmbedder, SuiteResult,
-};
-use negclip_train::suites::{build_suites, primary, SuiteOptions};
+use negclip_train::evaluate::{evaluate_model, EvalOptions, SuiteResult};
+use negclip_train::report::{Metrics, ResultsTable};
+use negclip_train::suites::{build_suites, SuiteOptions};
 use serde_json::json;
 
 #[derive(clap::Args)]
@@ -54,7 +52,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         world_seed: 0,
     };
     let suites = build_suites(&args.suite, &options).context("loading suites")?;
-    let tokenizer = ClipTokenizer::new();
     let eval_options = EvalOptions {
         batch_size: args.batch_size,
         show_progress: true,
@@ -63,16 +60,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     for path in &args.checkpoints {
         let loaded = checkpoint::load(path, &device)
             .with_context(|| format!("loading {}", path.display()))?;
-        let embedder = ModelEmbedder::new(&loaded.model, &loaded.config, &device)?;
-        let results = suites
-            .iter()
-            .map(|suite| evaluate_suite(&embedder, &tokenizer, suite, &eval_options))
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("evaluating {}", path.display()))?;
-        let results = add_seed_means(results);
+        let results = evaluate_model(
+            &loaded.model,
+            &loaded.config,
+            &suites,
+            &eval_options,
+            &device,
+        )
+        .with_context(|| format!("evaluating {}", path.display()))?;
         columns.push((path.display().to_string(), results));
     }
-    let table = markdown_table(&columns);
+    let table = ResultsTable::new(&columns, Metrics::All).markdown();
     println!("{table}");
     if let Some(out) = &args.out {
         let value = json!({
@@ -81,51 +79,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "seed": args.seed,
             "checkpoints": columns.iter().map(|(name, results)| json!({"checkpoint": name, "results": results})).collect::<Vec<_>>(),
         });
-        std::fs::write(out, serde_json::to_string_pretty(&value)?)
+        write_atomic(out, serde_json::to_string_pretty(&value)?.as_bytes())
             .with_context(|| format!("writing {}", out.display()))?;
         let md = out.with_extension("md");
-        std::fs::write(&md, &table).with_context(|| format!("writing {}", md.display()))?;
+        write_atomic(&md, table.as_bytes()).with_context(|| format!("writing {}", md.display()))?;
         println!("wrote {} and {}", out.display(), md.display());
     }
     Ok(())
-}
-
-/// Rows: each suite's metrics, its headline first; columns: checkpoints.
-fn markdown_table(columns: &[(String, Vec<SuiteResult>)]) -> String {
-    let mut values: BTreeMap<(String, String), Vec<Option<f64>>> = BTreeMap::new();
-    let mut rows: Vec<(String, String)> = Vec::new();
-    for (c, (_, results)) in columns.iter().enumerate() {
-        for result in results {
-            let headline = primary(result).map(|(m, _)| m);
-            let mut metrics: Vec<&String> = result.metrics.keys().collect();
-            metrics.sort_by_key(|m| (Some(*m) != headline.as_ref(), (*m).clone()));
-            for metric in metrics {
-                let key = (result.suite.clone(), metric.clone());
-                if !values.contains_key(&key) {
-                    rows.push(key.clone());
-                }
-                values
-                    .entry(key)
-                    .or_insert_with(|| vec![None; columns.len()])[c] = Some(result.metrics[metric]);
-            }
-        }
-    }
-    let mut out = String::from("| suite | metric |");
-    for (name, _) in columns {
-        out.push_str(&format!(" {name} |"));
-    }
-    out.push_str("\n|---|---|");
-    out.push_str(&"---:|".repeat(columns.len()));
-    out.push('\n');
-    for key in rows {
-        out.push_str(&format!("| {} | {} |", key.0, key.1));
-        for value in &values[&key] {
-            match value {
-                Some(v) => out.push_str(&format!(" {v:.4} |")),
-                None => out.push_str(" – |"),
-            }
-        }
-        out.push('\n');
-    }
-    out
 }

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use negclip_train::trainer::{summary_table, train, TrainOptions};
+use negclip_train::report::{epoch_label, Metrics, ResultsTable};
+use negclip_train::trainer::{train, TrainOptions};
 use negclip_train::{checkpoint, device, RunConfig};
 
 #[derive(clap::Args)]
@@ -62,7 +63,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         },
     )
     .with_context(|| format!("training run in {}", output.display()))?;
-    println!("\n{}", summary_table(&outcome.evaluations));
+    let columns: Vec<_> = outcome
+        .evaluations
+        .iter()
+        .map(|(epoch, results)| (epoch_label(*epoch), results.clone()))
+        .collect();
+    println!(
+        "\n{}",
+        ResultsTable::new(&columns, Metrics::Headline).console()
+    );
     println!("final model:   {}", outcome.final_model.display());
     println!(
         "metrics:       {}",

@@ -5,9 +5,10 @@
 //! A run killed at any moment leaves either the old or the new checkpoint, never half of one.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
+
+use negclip_data::atomic::sync_dir;
 
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::optim::NamedTensors;
+use crate::run::write_file;
 
 /// Where the run stands: enough to continue exactly where it stopped.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -31,6 +33,20 @@ pub struct TrainerState {
     /// Best value of the configured metric and the checkpoint that had it.
     pub best: Option<(f64, String)>,
     pub config: RunConfig,
+}
+
+impl TrainerState {
+    /// One more step taken.
+    pub fn advance(&mut self) {
+        self.step += 1;
+        self.batch += 1;
+    }
+
+    /// The epoch in progress is done.
+    pub fn finish_epoch(&mut self) {
+        self.epoch += 1;
+        self.batch = 0;
+    }
 }
 
 /// File names inside a checkpoint folder.
@@ -73,24 +89,23 @@ pub fn save(
     create_dir(&temp)?;
 
     write_model(&temp.join(MODEL_FILE))?;
-    write_synced(
+    write_file(
         &temp.join(OPTIMIZER_FILE),
         &serialize_tensors(optimizer, &temp)?,
     )?;
-    write_synced(
+    write_file(
         &temp.join(NEIGHBOURS_FILE),
         &serde_json::to_vec(neighbours).expect("lists serialise"),
     )?;
     let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
-    write_synced(&temp.join(STATE_FILE), &state_json)?;
-    sync_dir(&temp)?;
+    write_file(&temp.join(STATE_FILE), &state_json)?;
 
     if final_dir.exists() {
         fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
     }
     fs::rename(&temp, &final_dir).map_err(io(&final_dir))?;
-    sync_dir(&root)?;
-    write_atomic(&root.join(LATEST), name.as_bytes())?;
+    sync_dir(&root).map_err(io(&root))?;
+    write_file(&root.join(LATEST), name.as_bytes())?;
     Ok(final_dir)
 }
 
@@ -181,31 +196,6 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
 
 fn create_dir(path: &Path) -> Result<(), TrainError> {
     fs::create_dir_all(path).map_err(io(path))
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let mut file = File::create(path).map_err(io(path))?;
-    file.write_all(bytes).map_err(io(path))?;
-    file.sync_all().map_err(io(path))
-}
-
-fn sync_dir(path: &Path) -> Result<(), TrainError> {
-    File::open(path)
-        .and_then(|d| d.sync_all())
-        .map_err(io(path))
-}
-
-/// Replace `path` atomically: temp file in the same folder, fsync, rename, fsync the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{file_name}.tmp"));
-    write_synced(&temp, bytes)?;
-    fs::rename(&temp, path).map_err(io(path))?;
-    sync_dir(dir)
 }
 
 #[cfg(test)]

@@ -4,9 +4,12 @@
 //! overrides are applied to the parsed document before it is checked, so a sweep can change
 //! any key without copying the file.
 
-use negclip_data::synth::WorldConfig;
-use serde::{Deserialize, Serialize};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+
+use negclip_data::negatives::NegativeKind;
+use negclip_data::training::SourceConfig;
+use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
 
@@ -20,13 +23,14 @@ pub struct RunConfig {
     #[serde(default = "default_output_dir")]
     pub output_dir: PathBuf,
     pub model: ModelSection,
-    pub data: DataSection,
+    /// The training source and its own options (defined in `negclip_data::training`).
+    pub data: SourceConfig,
+    #[serde(default)]
+    pub loader: LoaderSection,
     #[serde(default)]
     pub loss: LossSection,
     #[serde(default)]
     pub negatives: NegativesSection,
-    #[serde(default)]
-    pub hard_images: HardImagesSection,
     #[serde(default)]
     pub augment: AugmentSection,
     pub optim: OptimSection,
@@ -42,6 +46,28 @@ fn default_output_dir() -> PathBuf {
     PathBuf::from("runs/default")
 }
 
+/// How batches are prepared.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoaderSection {
+    /// Batches built ahead of the training step on the background thread (each batch's
+    /// members are prepared in parallel).
+    #[serde(default = "default_prefetch")]
+    pub prefetch: NonZeroUsize,
+}
+
+fn default_prefetch() -> NonZeroUsize {
+    NonZeroUsize::new(2).expect("2 is not zero")
+}
+
+impl Default for LoaderSection {
+    fn default() -> Self {
+        LoaderSection {
+            prefetch: default_prefetch(),
+        }
+    }
+}
+
 /// The model to train: a preset initialised from the seed, or a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
@@ -50,50 +76,6 @@ pub struct ModelSection {
     pub preset: Option<String>,
     /// A checkpoint in any format the model crate reads (HF, open_clip, PyTorch, negclip).
     pub checkpoint: Option<PathBuf>,
-}
-
-/// Where training samples come from.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "kebab-case")]
-pub enum DataSource {
-    /// Scenes streamed from the synthetic world generator.
-    Synthetic,
-    /// A table written by `negclip negatives` (JSONL) or NegCLIP's TSV.
-    Table,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DataSection {
-    pub source: DataSource,
-    /// The training table (for `source = "table"`).
-    pub table: Option<PathBuf>,
-    /// Folder the table's image paths are relative to.
-    pub image_root: Option<PathBuf>,
-    /// Synthetic samples per epoch.
-    #[serde(default = "default_synthetic_samples")]
-    pub samples_per_epoch: usize,
-    /// Seed of the synthetic world (scenes are a pure function of it and the index).
-    #[serde(default)]
-    pub world_seed: u64,
-    /// Stream only the scenes whose caption states a relation, skipping list captions
-    /// ("a red circle and a blue square"), which are true of every layout.
-    #[serde(default)]
-    pub relation_captions_only: bool,
-    /// The synthetic world's parameters (image size, noise, held-out pairs, …).
-    #[serde(default)]
-    pub world: WorldConfig,
-    /// Background threads that load images and build batches.
-    #[serde(default = "default_workers")]
-    pub workers: usize,
-}
-
-fn default_synthetic_samples() -> usize {
-    8192
-}
-
-fn default_workers() -> usize {
-    2
 }
 
 /// Which contrastive loss.
@@ -114,97 +96,64 @@ pub struct LossSection {
     pub kind: LossKind,
 }
 
-/// Where hard-negative captions come from.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum NegativeSource {
-    /// Rewrite each caption with the data crate's rewriters (fresh every epoch if asked).
-    #[default]
-    Rewrite,
-    /// Use the negatives stored in the training table.
-    Table,
+/// Where hard-negative captions come from (`[negatives]`, tagged by `source`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "source", rename_all = "kebab-case")]
+pub enum NegativesSection {
+    /// Rewrite each caption with the data crate's rewriters.
+    Rewrite(RewriteNegatives),
+    /// Draw from the negatives stored with each example (a training table).
+    Table(StoredNegatives),
 }
 
+impl Default for NegativesSection {
+    fn default() -> Self {
+        NegativesSection::Rewrite(RewriteNegatives {
+            kinds: default_kinds(),
+            regenerate_each_epoch: true,
+            per_caption: one(),
+        })
+    }
+}
+
+/// `[negatives]` with `source = "rewrite"`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct NegativesSection {
-    #[serde(default)]
-    pub source: NegativeSource,
+pub struct RewriteNegatives {
     /// Rewriter kinds (`swap-attribute`, `swap-relation`, `shuffle-order`, …).
     #[serde(default = "default_kinds")]
-    pub kinds: Vec<String>,
-    /// Draw new negatives every epoch (with `source = "rewrite"`).
+    pub kinds: Vec<NegativeKind>,
+    /// Draw new negatives every epoch (else the same ones every epoch).
     #[serde(default = "yes")]
     pub regenerate_each_epoch: bool,
     /// Hard captions per caption, one of each kind before a second of any (NegCLIP: 1).
     #[serde(default = "one")]
-    pub per_caption: usize,
+    pub per_caption: NonZeroUsize,
 }
 
-fn default_kinds() -> Vec<String> {
-    ["swap-attribute", "swap-relation", "shuffle-order"]
-        .map(String::from)
-        .to_vec()
+/// `[negatives]` with `source = "table"`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoredNegatives {
+    /// Hard captions per caption, drawn from the stored ones (NegCLIP: 1).
+    #[serde(default = "one")]
+    pub per_caption: NonZeroUsize,
+}
+
+fn default_kinds() -> Vec<NegativeKind> {
+    vec![
+        NegativeKind::SwapAttribute,
+        NegativeKind::SwapRelation,
+        NegativeKind::ShuffleOrder,
+    ]
 }
 
 fn yes() -> bool {
     true
 }
 
-impl Default for NegativesSection {
-    fn default() -> Self {
-        NegativesSection {
-            source: NegativeSource::default(),
-            kinds: default_kinds(),
-            regenerate_each_epoch: true,
-            per_caption: one(),
-        }
-    }
-}
-
-/// Where hard-negative images come from.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum HardImageSource {
-    /// Nearest neighbours by image embedding (NegCLIP's choice), mined or from the table.
-    #[default]
-    Nearest,
-    /// The synthetic world's twin of each scene, with the related objects exchanged.
-    Counterfactual,
-    /// The first `k` training scenes showing the caption's relation with the arguments
-    /// exchanged (synthetic world); the twin where there is none.
-    Partner,
-}
-
-/// Hard-negative images (the second half of NegCLIP's image batch).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct HardImagesSection {
-    #[serde(default)]
-    pub enabled: bool,
-    #[serde(default)]
-    pub source: HardImageSource,
-    /// Neighbours kept per image; one is drawn at random per step.
-    #[serde(default = "default_k")]
-    pub k: usize,
-    /// Re-mine neighbours by image embedding before each epoch (else: from the table).
-    #[serde(default = "yes")]
-    pub remine_each_epoch: bool,
-}
-
-fn default_k() -> usize {
-    3
-}
-
-impl Default for HardImagesSection {
-    fn default() -> Self {
-        HardImagesSection {
-            enabled: false,
-            source: HardImageSource::default(),
-            k: default_k(),
-            remine_each_epoch: true,
-        }
-    }
+fn one() -> NonZeroUsize {
+    NonZeroUsize::MIN
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -274,7 +223,7 @@ pub struct EvalSection {
     pub data_root: Option<PathBuf>,
     /// Evaluate every this many epochs (and always before the first step and at the end).
     #[serde(default = "one")]
-    pub every_epochs: usize,
+    pub every_epochs: NonZeroUsize,
     #[serde(default = "default_eval_batch")]
     pub batch_size: usize,
     /// The metric (`suite` or `suite/metric`) that picks the best checkpoint.
@@ -289,17 +238,13 @@ fn default_eval_batch() -> usize {
     128
 }
 
-fn one() -> usize {
-    1
-}
-
 impl Default for EvalSection {
     fn default() -> Self {
         EvalSection {
             suites: Vec::new(),
             items: default_eval_items(),
             data_root: None,
-            every_epochs: 1,
+            every_epochs: one(),
             batch_size: default_eval_batch(),
             best_metric: None,
         }
@@ -350,32 +295,28 @@ impl RunConfig {
             path: origin.to_path_buf(),
             message,
         };
-        // Checked once as written, so that errors carry the file's own line numbers.
-        let config: RunConfig = toml::from_str(text).map_err(|e| config_error(e.to_string()))?;
-        if overrides.is_empty() {
-            config.validate().map_err(config_error)?;
-            return Ok(config);
-        }
         let mut doc: toml::Table = toml::from_str(text).map_err(|e| config_error(e.to_string()))?;
-        for item in overrides {
-            apply_override(&mut doc, item).map_err(config_error)?;
+        moved_keys(&doc).map_err(config_error)?;
+        // Checked once as written, so that errors carry the file's own line numbers.
+        let mut config: RunConfig =
+            toml::from_str(text).map_err(|e| config_error(at_key_line(text, &e)))?;
+        if !overrides.is_empty() {
+            for item in overrides {
+                apply_override(&mut doc, item).map_err(config_error)?;
+            }
+            moved_keys(&doc).map_err(|e| config_error(format!("after --set: {e}")))?;
+            config = RunConfig::deserialize(toml::Value::Table(doc))
+                .map_err(|e| config_error(format!("after --set: {e}")))?;
         }
-        let config = RunConfig::deserialize(toml::Value::Table(doc))
-            .map_err(|e| config_error(format!("after --set: {e}")))?;
         config.validate().map_err(config_error)?;
         Ok(config)
     }
 
-    /// Checks that serde cannot express: values in range and keys that need each other.
+    /// Checks that the types cannot express: values in range and the one key that needs
+    /// another section (stored hard captions need a source that stores them).
     fn validate(&self) -> Result<(), String> {
-        if self.model.preset.is_none() && self.model.checkpoint.is_none() {
-            return Err("[model] needs `preset` or `checkpoint`".into());
-        }
-        if self.data.source == DataSource::Table && self.data.table.is_none() {
-            return Err("[data] source = \"table\" needs `table`".into());
-        }
-        if self.data.relation_captions_only && self.data.source != DataSource::Synthetic {
-            return Err("data.relation_captions_only needs data.source = \"synthetic\"".into());
+        if self.model.preset.is_none() == self.model.checkpoint.is_none() {
+            return Err("[model] needs exactly one of `preset` and `checkpoint`".into());
         }
         if self.optim.batch_size < 2 {
             return Err("optim.batch_size must be at least 2 for a contrastive loss".into());
@@ -389,41 +330,59 @@ impl RunConfig {
                 "augment.scale = [{lo}, {hi}] must satisfy 0 < lo <= hi <= 1"
             ));
         }
-        let from_world = match self.hard_images.source {
-            HardImageSource::Counterfactual => Some("counterfactual"),
-            HardImageSource::Partner => Some("partner"),
-            HardImageSource::Nearest => None,
-        };
-        if let (true, Some(name), DataSource::Table) =
-            (self.hard_images.enabled, from_world, &self.data.source)
-        {
-            return Err(format!(
-                "hard_images.source = \"{name}\" needs data.source = \"synthetic\""
-            ));
-        }
-        if self.hard_images.enabled
-            && self.hard_images.source == HardImageSource::Nearest
-            && !self.hard_images.remine_each_epoch
-            && self.data.source == DataSource::Synthetic
-        {
+        if matches!(self.negatives, NegativesSection::Table(_)) && !self.data.stores_negatives() {
             return Err(
-                "hard_images.remine_each_epoch = false reads the table's neighbour lists; the synthetic world has none (mine them, or use source = \"partner\")".into(),
+                "negatives.source = \"table\" draws the hard captions stored in a training table: it needs data.source = \"table\" (or use source = \"rewrite\")".into(),
             );
-        }
-        if self.negatives.per_caption == 0 {
-            return Err(
-                "negatives.per_caption must be at least 1 (plain CLIP: loss.kind = \"clip\")"
-                    .into(),
-            );
-        }
-        if self.hard_images.enabled && self.hard_images.k == 0 {
-            return Err("hard_images.k must be at least 1".into());
-        }
-        if self.eval.every_epochs == 0 {
-            return Err("eval.every_epochs must be at least 1".into());
         }
         Ok(())
     }
+}
+
+/// The error's text, pointing at the offending key's own line where toml points at its
+/// section: serde reads a tagged section (`[data]`, `[negatives]`) whole before it knows the
+/// variant, so toml can only report the section's header. The key (or quoted value) is the
+/// first `name` in backticks of the message, looked up among the section's lines.
+fn at_key_line(text: &str, error: &toml::de::Error) -> String {
+    let located = || {
+        let name = error.message().split('`').nth(1)?;
+        let start = error.span()?.start;
+        let first = text[..start].matches('\n').count();
+        let lines: Vec<&str> = text.lines().collect();
+        if !lines.get(first)?.trim_start().starts_with('[') {
+            return None; // toml already points into the section
+        }
+        let section = lines[first + 1..]
+            .iter()
+            .take_while(|line| !line.trim_start().starts_with('['));
+        let (offset, line) = section.enumerate().find(|(_, line)| {
+            let line = line.trim_start();
+            let key = line.split(['=', ' ']).next() == Some(name);
+            key || line.contains(&format!("\"{name}\""))
+        })?;
+        let number = first + 2 + offset;
+        let gutter = " ".repeat(number.to_string().len());
+        Some(format!(
+            "TOML parse error at line {number}\n{gutter} |\n{number} | {line}\n{gutter} |\n{}",
+            error.message().trim_end()
+        ))
+    };
+    located().unwrap_or_else(|| error.to_string())
+}
+
+/// Keys that earlier versions read and that now live elsewhere: an error that says where,
+/// rather than "unknown field".
+fn moved_keys(doc: &toml::Table) -> Result<(), String> {
+    if doc.contains_key("hard_images") {
+        return Err("[hard_images] is now part of [data]: write `hard_images = { partners = 3 }`, `\"twins\"` or `{ nearest = 3 }` under [data] for the synthetic world, `\"table\"` or `{ nearest = 3 }` for a table (docs/config.md)".into());
+    }
+    let data = doc.get("data").and_then(toml::Value::as_table);
+    if data.is_some_and(|d| d.contains_key("workers")) {
+        return Err(
+            "data.workers is now loader.prefetch (batches built ahead; docs/config.md)".into(),
+        );
+    }
+    Ok(())
 }
 
 /// Apply one `a.b.c=value` override; the value is TOML (`3`, `1e-5`, `"x"`, `[1, 2]`), and a
@@ -454,6 +413,7 @@ fn apply_override(doc: &mut toml::Table, item: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use negclip_data::training::{SyntheticHardImages, TableHardImages};
 
     const MINIMAL: &str = r#"
 seed = 7
@@ -472,6 +432,13 @@ epochs = 1
         RunConfig::parse(text, Path::new("run.toml"), &overrides).map_err(|e| e.to_string())
     }
 
+    fn synthetic(config: &RunConfig) -> &negclip_data::training::SyntheticConfig {
+        match &config.data {
+            SourceConfig::Synthetic(s) => s,
+            SourceConfig::Table(_) => panic!("synthetic data expected"),
+        }
+    }
+
     #[test]
     fn minimal_file_gets_documented_defaults() {
         let config = parse(MINIMAL, &[]).unwrap();
@@ -480,6 +447,10 @@ epochs = 1
         assert_eq!(config.optim.weight_decay, 0.2);
         assert_eq!(config.augment.scale, [0.9, 1.0]);
         assert_eq!(config.loss.kind, LossKind::Negclip);
+        assert_eq!(config.negatives, NegativesSection::default());
+        assert_eq!(synthetic(&config).samples_per_epoch, 8192);
+        assert_eq!(synthetic(&config).hard_images, SyntheticHardImages::None);
+        assert_eq!(config.loader.prefetch.get(), 2);
     }
 
     #[test]
@@ -503,12 +474,22 @@ epochs = 1
     fn overrides_change_single_keys() {
         let config = parse(
             MINIMAL,
-            &["optim.lr=3e-5", "loss.kind=clip", "output_dir=runs/x"],
+            &[
+                "optim.lr=3e-5",
+                "loss.kind=clip",
+                "output_dir=runs/x",
+                "data.hard_images.partners=3",
+            ],
         )
         .unwrap();
         assert_eq!(config.optim.lr, 3e-5);
         assert_eq!(config.loss.kind, LossKind::Clip);
         assert_eq!(config.output_dir, PathBuf::from("runs/x"));
+        let three = NonZeroUsize::new(3).unwrap();
+        assert_eq!(
+            synthetic(&config).hard_images,
+            SyntheticHardImages::Partners(three)
+        );
     }
 
     #[test]
@@ -518,8 +499,10 @@ epochs = 1
     }
 
     #[test]
-    fn missing_model_is_an_error() {
+    fn model_needs_one_preset_or_checkpoint() {
         let err = parse(&MINIMAL.replace("preset = \"tiny\"", ""), &[]).unwrap_err();
+        assert!(err.contains("[model]"), "{err}");
+        let err = parse(MINIMAL, &["model.checkpoint=m.safetensors"]).unwrap_err();
         assert!(err.contains("[model]"), "{err}");
     }
 
@@ -532,40 +515,94 @@ epochs = 1
     }
 
     #[test]
-    fn synthetic_only_keys_and_zero_negatives_are_errors() {
-        let table = table_run();
-        let only = ["data.relation_captions_only=true"];
-        assert!(parse(MINIMAL, &only).unwrap().data.relation_captions_only);
-        let err = parse(&table, &only).unwrap_err();
-        assert!(err.contains("relation_captions_only"), "{err}");
-        assert_eq!(parse(MINIMAL, &[]).unwrap().negatives.per_caption, 1);
-        let err = parse(MINIMAL, &["negatives.per_caption=0"]).unwrap_err();
-        assert!(err.contains("per_caption"), "{err}");
+    fn each_data_source_accepts_only_its_own_keys() {
+        let err = parse(
+            &table_run().replace("t.tsv\"", "t.tsv\"\nrelation_captions_only = true"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("relation_captions_only") && err.contains("line 8"),
+            "{err}"
+        );
+        let err = parse(
+            &MINIMAL.replace("synthetic\"", "synthetic\"\ntable = \"t.tsv\""),
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.contains("`table`") && err.contains("line 7"), "{err}");
+        let err = parse(&MINIMAL.replace("\"synthetic\"", "\"folder\""), &[]).unwrap_err();
+        assert!(
+            err.contains("folder") && err.contains("synthetic") && err.contains("table"),
+            "{err}"
+        );
+        let err = parse(&table_run().replace("source = \"table\"\n", ""), &[]).unwrap_err();
+        assert!(err.contains("source"), "{err}");
     }
 
     #[test]
-    fn hard_images_from_the_world_need_the_synthetic_world() {
-        let table = table_run();
-        for (name, source) in [
-            ("counterfactual", HardImageSource::Counterfactual),
-            ("partner", HardImageSource::Partner),
-        ] {
-            let on = [
-                "hard_images.enabled=true".to_string(),
-                format!("hard_images.source={name}"),
-            ];
-            let on: Vec<&str> = on.iter().map(String::as_str).collect();
-            assert_eq!(parse(MINIMAL, &on).unwrap().hard_images.source, source);
-            let err = parse(&table, &on).unwrap_err();
-            assert!(err.contains(name) && err.contains("synthetic"), "{err}");
+    fn hard_images_are_options_of_the_source() {
+        let twins = parse(MINIMAL, &["data.hard_images=twins"]).unwrap();
+        assert_eq!(synthetic(&twins).hard_images, SyntheticHardImages::Twins);
+        let stored = parse(&table_run(), &["data.hard_images=table"]).unwrap();
+        let SourceConfig::Table(table) = &stored.data else {
+            panic!()
+        };
+        assert_eq!(table.hard_images, TableHardImages::Table);
+        for bad in ["data.hard_images=partner", "data.hard_images=table"] {
+            let err = parse(MINIMAL, &[bad]).unwrap_err();
+            assert!(
+                err.contains("hard_images") || err.contains("variant"),
+                "{err}"
+            );
         }
-        let once = [
-            "hard_images.enabled=true",
-            "hard_images.remine_each_epoch=false",
-        ];
-        let err = parse(MINIMAL, &once).unwrap_err();
-        assert!(err.contains("remine_each_epoch"), "{err}");
-        let err = parse(MINIMAL, &["hard_images.source=twin"]).unwrap_err();
-        assert!(err.contains("twin") && err.contains("source"), "{err}");
+        let err = parse(&table_run(), &["data.hard_images.partners=3"]).unwrap_err();
+        assert!(err.contains("partners"), "{err}");
+        let err = parse(MINIMAL, &["data.hard_images.nearest=0"]).unwrap_err();
+        assert!(err.contains("nonzero"), "{err}");
+    }
+
+    #[test]
+    fn negatives_are_tagged_and_their_kinds_parsed() {
+        let text = format!("{MINIMAL}[negatives]\nsource = \"rewrite\"\nkinds = [\"swap-relation\", \"swap-colour\"]\n");
+        let err = parse(&text, &[]).unwrap_err();
+        assert!(
+            err.contains("swap-colour") && err.contains("line 13"),
+            "{err}"
+        );
+        let zero = ["negatives.source=rewrite", "negatives.per_caption=0"];
+        let err = parse(MINIMAL, &zero).unwrap_err();
+        assert!(
+            err.contains("per_caption") || err.contains("nonzero"),
+            "{err}"
+        );
+        let stored = ["negatives.source=table"];
+        let config = parse(&table_run(), &stored).unwrap();
+        assert!(matches!(config.negatives, NegativesSection::Table(_)));
+        let err = parse(MINIMAL, &stored).unwrap_err();
+        assert!(err.contains("data.source = \"table\""), "{err}");
+        let err = parse(
+            &table_run(),
+            &["negatives.source=table", "negatives.kinds=[]"],
+        )
+        .unwrap_err();
+        assert!(err.contains("kinds"), "{err}");
+    }
+
+    #[test]
+    fn moved_keys_say_where_they_went() {
+        let err = parse(&format!("{MINIMAL}[hard_images]\nenabled = true\n"), &[]).unwrap_err();
+        assert!(err.contains("[data]") && err.contains("partners"), "{err}");
+        let err = parse(MINIMAL, &["data.workers=4"]).unwrap_err();
+        assert!(err.contains("loader.prefetch"), "{err}");
+    }
+
+    #[test]
+    fn shipped_configs_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        for entry in std::fs::read_dir(root).unwrap() {
+            let path = entry.unwrap().path();
+            RunConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
     }
 }

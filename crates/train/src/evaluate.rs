@@ -48,11 +48,10 @@ impl<'a> ModelEmbedder<'a> {
     ) -> Result<Self, TrainError> {
         let needed = EOT as usize + 1;
         if config.text.vocab_size < needed {
-            return Err(TrainError::Model(format!(
-                "the text tower has {} tokens but CLIP's tokenizer produces ids up to {EOT}: \
-                 this checkpoint cannot read tokenized captions",
-                config.text.vocab_size
-            )));
+            return Err(TrainError::VocabularyTooSmall {
+                vocab: config.text.vocab_size,
+                max_id: EOT,
+            });
         }
         Ok(ModelEmbedder {
             model,
@@ -145,6 +144,24 @@ pub struct EvalOptions {
     pub show_progress: bool,
 }
 
+/// Score `model` on every suite, in order, with the seed means of the order suites appended
+/// ([`add_seed_means`]): what the trainer records each epoch and `negclip eval` prints.
+pub fn evaluate_model(
+    model: &Clip,
+    config: &ClipConfig,
+    suites: &[Suite],
+    options: &EvalOptions,
+    device: &Device,
+) -> Result<Vec<SuiteResult>, TrainError> {
+    let embedder = ModelEmbedder::new(model, config, device)?;
+    let tokenizer = ClipTokenizer::new();
+    let results = suites
+        .iter()
+        .map(|suite| evaluate_suite(&embedder, &tokenizer, suite, options))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(add_seed_means(results))
+}
+
 /// Score one suite.
 pub fn evaluate_suite(
     embedder: &dyn Embedder,
@@ -197,8 +214,10 @@ fn evaluate_choice(
     options: &EvalOptions,
 ) -> Result<SuiteResult, TrainError> {
     let scores = choice_scores(embedder, tokenizer, suite, options)?;
-    let report = score_choice(suite, &scores)
-        .map_err(|e| TrainError::Data(format!("{}: {e}", suite.name)))?;
+    let report = score_choice(suite, &scores).map_err(|source| TrainError::Metrics {
+        suite: suite.name.clone(),
+        source,
+    })?;
     let mut metrics = BTreeMap::new();
     metrics.insert("accuracy".to_string(), report.accuracy);
     if let Some(value) = report.macro_accuracy {
@@ -247,8 +266,11 @@ fn evaluate_retrieval(
     options: &EvalOptions,
 ) -> Result<SuiteResult, TrainError> {
     let similarity = retrieval_similarity(embedder, tokenizer, suite, options)?;
-    let report = score_retrieval(suite, &similarity, &[1, 5, 10])
-        .map_err(|e| TrainError::Data(format!("{}: {e}", suite.name)))?;
+    let report =
+        score_retrieval(suite, &similarity, &[1, 5, 10]).map_err(|source| TrainError::Metrics {
+            suite: suite.name.clone(),
+            source,
+        })?;
     let value = serde_json::to_value(&report).expect("reports serialise");
     let mut metrics = BTreeMap::new();
     flatten_numbers("", &value, &mut metrics);
@@ -327,7 +349,7 @@ pub fn load_pixels(source: &ImageSource, size: u32) -> Result<Vec<f32>, TrainErr
     match source {
         ImageSource::Memory(image) => Ok(preprocess_rgb(image, size)),
         ImageSource::File { path, crop: area } => {
-            let image = load_image(path).map_err(|e| TrainError::Data(e.to_string()))?;
+            let image = load_image(path)?;
             let image = match area {
                 Some(area) => crop(&image, *area),
                 None => image,

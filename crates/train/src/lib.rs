@@ -1,9 +1,12 @@
 //! negclip-train: the NegCLIP loss, optimiser and schedule, the training loop with
 //! checkpoints and resume, and evaluation.
 //!
-//! Reading order: `config` (the run file) → `batches` (NegCLIP's batch layout) → `loss` →
-//! `optim` and `schedule` → `trainer` (the loop) → `checkpoint`, `log`, `plot`;
-//! `evaluate` and `suites` score a model on benchmarks, during training or on their own.
+//! Reading order: `config` (the run file) → `trainer` (the loop, one screen) and the pieces it
+//! calls: `run` (state, checkpoints, resume), `batches` (NegCLIP's batch layout), `step`
+//! (one optimisation step: `loss`, `optim`, `schedule`), `mining` (hard images by
+//! embedding), `report`, `log` and `plot` (what is shown and kept); `evaluate` and `suites`
+//! score a model on benchmarks, during training or on their own. Training data comes from
+//! `negclip_data::training`. The map of the whole project: docs/architecture.md.
 
 pub mod batches;
 pub mod checkpoint;
@@ -13,9 +16,13 @@ pub mod error;
 pub mod evaluate;
 pub mod log;
 pub mod loss;
+pub mod mining;
 pub mod optim;
 pub mod plot;
+pub mod report;
+pub mod run;
 pub mod schedule;
+pub mod step;
 pub mod suites;
 pub mod trainer;
 

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::checkpoint::write_atomic;
 use crate::error::TrainError;
 use crate::evaluate::{Evaluations, SuiteResult};
-use crate::trainer::StepStats;
+use crate::run::write_file;
+use crate::step::StepStats;
 
 pub struct MetricsLog {
     path: PathBuf,
@@ -21,7 +21,7 @@ impl MetricsLog {
     /// A new, empty log in `output`.
     pub fn create(output: &Path) -> Result<MetricsLog, TrainError> {
         let path = output.join("metrics.jsonl");
-        write_atomic(&path, b"")?;
+        write_file(&path, b"")?;
         Ok(MetricsLog { path })
     }
 
@@ -40,7 +40,7 @@ impl MetricsLog {
             text.push_str(&record.to_string());
             text.push('\n');
         }
-        write_atomic(&log.path, text.as_bytes())?;
+        write_file(&log.path, text.as_bytes())?;
         Ok(log)
     }
 

@@ -6,9 +6,9 @@ use std::path::Path;
 use image::{Rgb, RgbImage};
 use serde_json::Value;
 
-use crate::checkpoint::write_atomic;
 use crate::error::TrainError;
 use crate::evaluate::SuiteResult;
+use crate::run::write_file;
 
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 360;
@@ -56,8 +56,11 @@ pub fn write_plot(path: &Path, records: &[Value]) -> Result<(), TrainError> {
             &mut std::io::Cursor::new(&mut bytes),
             image::ImageFormat::Png,
         )
-        .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
-    write_atomic(path, &bytes)
+        .map_err(|source| TrainError::Plot {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    write_file(path, &bytes)
 }
 
 /// One series per suite: its headline number at each evaluation (epoch 0 = before training).

@@ -16,6 +16,28 @@ pub fn cosine_with_warmup(base: f64, step: usize, warmup: usize, total: usize) -
     0.5 * (1.0 + (std::f64::consts::PI * progress).cos()) * base
 }
 
+/// The schedule of one run: `base` after `warmup` steps, `total` steps in all.
+pub struct Schedule {
+    base: f64,
+    warmup: usize,
+    total: usize,
+}
+
+impl Schedule {
+    pub fn new(base: f64, warmup: usize, total: u64) -> Schedule {
+        Schedule {
+            base,
+            warmup,
+            total: total as usize,
+        }
+    }
+
+    /// The learning rate of optimiser step `step` (0-based).
+    pub fn lr(&self, step: u64) -> f64 {
+        cosine_with_warmup(self.base, step as usize, self.warmup, self.total)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,25 +1,16 @@
 //! Evaluation suites by name: the synthetic world's (built in memory) and the real
 //! benchmarks' (read from `eval.data_root`), all scored through the same interface.
 
+use std::path::PathBuf;
+
 use negclip_data::benchmarks::{self, LoadOptions};
-use negclip_data::negatives::{order_perturbations, shipped_tagger};
+use negclip_data::negatives::default_order_perturbations;
 use negclip_data::suite::Suite;
 use negclip_data::synth::{self, WorldConfig};
-use rand_chacha::ChaCha8Rng;
-use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::evaluate::SuiteResult;
-
-/// The four ARO order perturbations of a caption, as the synthetic order suites need them.
-pub fn order_fn(caption: &str, rng: &mut ChaCha8Rng) -> Vec<String> {
-    order_perturbations(caption, shipped_tagger(), rng)
-        .into_iter()
-        .map(|p| p.text)
-        .collect()
-}
 
 /// What suites to build and how.
 #[derive(Debug, Clone)]
@@ -40,13 +31,14 @@ pub struct SuiteOptions {
 impl SuiteOptions {
     /// The evaluation settings of a run.
     pub fn from_run(config: &RunConfig) -> SuiteOptions {
+        let (world, world_seed) = config.data.world();
         SuiteOptions {
             items: config.eval.items,
             seed: config.seed,
             data_root: config.eval.data_root.clone(),
             skip_missing_images: false,
-            world: config.data.world.clone(),
-            world_seed: config.data.world_seed,
+            world,
+            world_seed,
         }
     }
 }
@@ -77,9 +69,12 @@ fn load_named(name: &str, options: &SuiteOptions) -> Result<Vec<Suite>, TrainErr
             items,
             &options.world,
             options.world_seed,
-            &order_fn,
+            &default_order_perturbations,
         )
-        .map_err(|e| TrainError::Data(format!("suite {name}: {e}")))?;
+        .map_err(|source| TrainError::Synthetic {
+            suite: name.to_string(),
+            source,
+        })?;
         return Ok(vec![suite]);
     }
     let root = options
@@ -96,10 +91,9 @@ fn load_named(name: &str, options: &SuiteOptions) -> Result<Vec<Suite>, TrainErr
         subsample: (options.items > 0).then_some((options.items, options.seed)),
         skip_missing_images: options.skip_missing_images,
         order_seeds: Vec::new(),
-        perturber: Some(Arc::new(order_fn)),
+        perturber: None,
     };
-    let loaded =
-        benchmarks::load_suite(name, root, &load).map_err(|e| TrainError::Data(e.to_string()))?;
+    let loaded = benchmarks::load_suite(name, root, &load)?;
     for suite in &loaded {
         if suite.report.skipped_missing > 0 {
             tracing::warn!(

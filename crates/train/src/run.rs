@@ -1,0 +1,206 @@
+//! The state of one run on disk and in memory: trainer state, optimiser, mined hard-image
+//! lists and the metrics log; opening a fresh run or resuming the newest checkpoint; saving
+//! checkpoints and keeping the best model.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use negclip_data::atomic::write_atomic;
+use negclip_model::checkpoint::{self as model_checkpoint, Naming};
+use negclip_model::{Clip, ClipConfig};
+
+use crate::checkpoint::{self, TrainerState, MODEL_FILE};
+use crate::config::RunConfig;
+use crate::error::TrainError;
+use crate::evaluate::SuiteResult;
+use crate::log::MetricsLog;
+use crate::optim::{AdamW, AdamWSettings};
+use crate::suites::headline;
+
+/// The mutable state of a run.
+pub struct Run {
+    pub state: TrainerState,
+    pub optimizer: AdamW,
+    /// Hard-image lists mined for the epoch in progress (sample indices; empty unless the
+    /// source mines). Saved with every checkpoint so a resumed epoch draws the same images.
+    pub mined: Vec<Vec<usize>>,
+    pub clip_config: ClipConfig,
+    pub log: MetricsLog,
+    pub output: PathBuf,
+}
+
+impl Run {
+    /// Start a fresh run in `config.output_dir`, or (`resume`) pick up its newest checkpoint.
+    pub fn open(
+        config: RunConfig,
+        resume: bool,
+        device: &Device,
+    ) -> Result<(Run, Clip), TrainError> {
+        let output = config.output_dir.clone();
+        let existing = checkpoint::latest(&output)?;
+        match (resume, existing) {
+            (true, Some(dir)) => Run::resume(&dir, output, device),
+            (true, None) => Err(TrainError::Checkpoint {
+                path: checkpoint::checkpoints_dir(&output),
+                message: "no checkpoint to resume from".into(),
+            }),
+            (false, Some(dir)) => Err(TrainError::Checkpoint {
+                path: dir,
+                message: "this output folder already holds a run: continue it with --resume, or choose another --output".into(),
+            }),
+            (false, None) => Run::fresh(config, device),
+        }
+    }
+
+    fn fresh(config: RunConfig, device: &Device) -> Result<(Run, Clip), TrainError> {
+        let output = config.output_dir.clone();
+        fs::create_dir_all(&output).map_err(|source| TrainError::Io {
+            path: output.clone(),
+            source,
+        })?;
+        let text = toml::to_string_pretty(&config).expect("config serialises");
+        write_file(&output.join("config.toml"), text.as_bytes())?;
+        device.seed(config.seed);
+        let (model, clip_config) = initial_model(&config, device)?;
+        let run = Run {
+            optimizer: AdamW::new(adamw_settings(&config)),
+            state: TrainerState {
+                epoch: 0,
+                batch: 0,
+                step: 0,
+                evaluated_start: false,
+                best: None,
+                config,
+            },
+            mined: Vec::new(),
+            clip_config,
+            log: MetricsLog::create(&output)?,
+            output,
+        };
+        Ok((run, model))
+    }
+
+    fn resume(dir: &Path, output: PathBuf, device: &Device) -> Result<(Run, Clip), TrainError> {
+        let saved = checkpoint::load(dir)?;
+        let loaded = load_model(&saved.model_path, device)?;
+        let mut state = saved.state;
+        // The output folder may have moved; everything else comes from the checkpoint.
+        state.config.output_dir = output.clone();
+        let settings = adamw_settings(&state.config);
+        let optimizer =
+            AdamW::restore(settings, state.step, &saved.optimizer, device).map_err(|message| {
+                TrainError::Checkpoint {
+                    path: dir.to_path_buf(),
+                    message,
+                }
+            })?;
+        tracing::info!(checkpoint = %dir.display(), step = state.step, "resuming");
+        let run = Run {
+            log: MetricsLog::resume(&output, state.step)?,
+            state,
+            optimizer,
+            mined: saved.neighbours,
+            clip_config: loaded.config,
+            output,
+        };
+        Ok((run, loaded.model))
+    }
+
+    /// Write checkpoint `name` (model, optimiser, mined lists, state).
+    pub fn save(&self, model: &Clip, name: &str) -> Result<PathBuf, TrainError> {
+        checkpoint::save(
+            &self.output,
+            name,
+            &self.state,
+            &self.optimizer.state(),
+            &self.mined,
+            |path| save_model(model, &self.clip_config, path),
+        )
+    }
+
+    /// Remember checkpoint `name` as best if the configured metric improved.
+    pub fn note_best(&mut self, results: &[SuiteResult], name: &str) {
+        let Some(metric) = &self.state.config.eval.best_metric else {
+            return;
+        };
+        let Some(value) = headline(results, metric) else {
+            tracing::warn!(metric, "best_metric names no evaluated suite or metric");
+            return;
+        };
+        if self
+            .state
+            .best
+            .as_ref()
+            .is_none_or(|(best, _)| value > *best)
+        {
+            self.state.best = Some((value, name.to_string()));
+        }
+    }
+
+    /// Copy checkpoint `dir`'s model to `OUTPUT/best.safetensors` if it is the best so far.
+    pub fn keep_if_best(&self, dir: &Path, name: &str) -> Result<(), TrainError> {
+        if self
+            .state
+            .best
+            .as_ref()
+            .is_none_or(|(_, best)| best != name)
+        {
+            return Ok(());
+        }
+        let model = dir.join(MODEL_FILE);
+        let bytes = fs::read(&model).map_err(|source| TrainError::Io {
+            path: model,
+            source,
+        })?;
+        write_file(&self.output.join("best.safetensors"), &bytes)
+    }
+}
+
+fn adamw_settings(config: &RunConfig) -> AdamWSettings {
+    AdamWSettings {
+        betas: config.optim.betas,
+        eps: config.optim.eps,
+        weight_decay: config.optim.weight_decay,
+    }
+}
+
+/// Save `model` as HuggingFace-named safetensors (what every `negclip` command reads).
+pub fn save_model(model: &Clip, config: &ClipConfig, path: &Path) -> Result<(), TrainError> {
+    Ok(model_checkpoint::save(
+        model,
+        config,
+        Naming::HuggingFace,
+        path,
+    )?)
+}
+
+/// The model a fresh run starts from: a checkpoint, or a preset initialised from the seed.
+fn initial_model(config: &RunConfig, device: &Device) -> Result<(Clip, ClipConfig), TrainError> {
+    if let Some(path) = &config.model.checkpoint {
+        let loaded = load_model(path, device)?;
+        return Ok((loaded.model, loaded.config));
+    }
+    let name = config
+        .model
+        .preset
+        .as_deref()
+        .expect("validated: preset or checkpoint");
+    let clip_config = ClipConfig::preset(name)?;
+    Ok((clip_config.init(device), clip_config))
+}
+
+fn load_model(path: &Path, device: &Device) -> Result<model_checkpoint::LoadedClip, TrainError> {
+    model_checkpoint::load(path, device).map_err(|source| TrainError::LoadModel {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// [`write_atomic`], its error naming `path`.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    write_atomic(path, bytes).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
