@@ -10,7 +10,7 @@ canonical caption is this scene's false caption). Only the standard library is u
     python3 scripts/relation_partner_table.py DIR [--negclip target/release/negclip]
 
 writes DIR/captions.txt, DIR/negatives.jsonl and DIR/table.jsonl (`data.table` for a
-run with `negatives.source = "table"` and `hard_images.remine_each_epoch = false`).
+run with `negatives.source = "table"` and `data.hard_images = "table"`).
 """
 import argparse
 import collections

@@ -11,11 +11,12 @@ preset = "tiny"
 [data]
 source = "synthetic"
 samples_per_epoch = 64
-workers = 1
+hard_images = { nearest = 3 }
+[loader]
+prefetch = 1
 [negatives]
+source = "rewrite"
 kinds = ["swap-relation"]
-[hard_images]
-enabled = true
 [optim]
 lr = 1e-4
 batch_size = 16
@@ -66,13 +67,13 @@ fn every_step_holds_anchors_and_hard_images() {
     let steps = 2 * 64 / 16;
     for (name, overrides) in [
         ("nearest", &[][..]),
-        ("twins", &["hard_images.source=counterfactual"][..]),
-        ("partners", &["hard_images.source=partner"][..]),
+        ("twins", &["data.hard_images=twins"][..]),
+        ("partners", &["data.hard_images={ partners = 3 }"][..]),
     ] {
         let images = per_step(dir.path(), name, overrides, "images");
         assert_eq!(images, vec![32; steps], "{name}");
     }
-    let images = per_step(dir.path(), "none", &["hard_images.enabled=false"], "images");
+    let images = per_step(dir.path(), "none", &["data.hard_images=none"], "images");
     assert_eq!(images, vec![16; steps]);
 }
 
@@ -80,7 +81,7 @@ fn every_step_holds_anchors_and_hard_images() {
 fn relation_captions_get_one_hard_caption_of_each_kind() {
     let dir = tempfile::tempdir().unwrap();
     let two_kinds = [
-        "hard_images.enabled=false",
+        "data.hard_images=none",
         "data.relation_captions_only=true",
         r#"negatives.kinds=["swap-relation", "swap-attribute"]"#,
         "negatives.per_caption=2",
@@ -100,17 +101,17 @@ fn a_table_row_without_a_hard_image_is_named() {
     };
     std::fs::write(&table, format!("{}\n{}\n", row("[1]"), row("[]"))).unwrap();
     let config = dir.path().join("run.toml");
-    let source = format!(
-        "source = \"table\"\ntable = {:?}",
+    let data = format!(
+        "source = \"table\"\ntable = {:?}\nhard_images = \"table\"",
         table.display().to_string()
     );
-    std::fs::write(&config, CONFIG.replace("source = \"synthetic\"", &source)).unwrap();
+    let synthetic = "source = \"synthetic\"\nsamples_per_epoch = 64\nhard_images = { nearest = 3 }";
+    std::fs::write(&config, CONFIG.replace(synthetic, &data)).unwrap();
     let run = Command::new(env!("CARGO_BIN_EXE_negclip"))
         .args(["train", "--quiet", "--config"])
         .arg(&config)
         .arg("--output")
         .arg(dir.path().join("out"))
-        .args(["--set", "hard_images.remine_each_epoch=false"])
         .output()
         .expect("run negclip train");
     assert!(!run.status.success());

@@ -13,14 +13,12 @@ preset = "tiny"
 [data]
 source = "synthetic"
 samples_per_epoch = 384
-workers = 2
+hard_images = { nearest = 3 }
 [loss]
 kind = "negclip"
 [negatives]
+source = "rewrite"
 kinds = ["swap-attribute", "swap-relation", "shuffle-order"]
-[hard_images]
-enabled = true
-k = 3
 [optim]
 lr = 1e-3
 warmup_steps = 5
@@ -156,7 +154,7 @@ fn config_error_names_key_and_line() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("bad.toml") && stderr.contains("lr") && stderr.contains("line 17"),
+        stderr.contains("bad.toml") && stderr.contains("lr") && stderr.contains("line 15"),
         "{stderr}"
     );
 }
