@@ -29,6 +29,8 @@ pub enum BenchKind {
     TrainStep(TrainStepArgs),
     /// Captions per second of tagging and the negative rewriters.
     Negatives(crate::cmd_bench_negatives::BenchNegativesArgs),
+    /// Hard-image mining (k nearest neighbours of every image): images/s.
+    Mine(crate::cmd_bench_mine::BenchMineArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -86,6 +88,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchKind::Forward(forward) => run_forward(forward),
         BenchKind::TrainStep(step) => run_train_step(step),
         BenchKind::Negatives(negatives) => crate::cmd_bench_negatives::run(negatives),
+        BenchKind::Mine(mine) => crate::cmd_bench_mine::run(mine),
     }
 }
 

@@ -2,6 +2,7 @@
 //! on ARO. One file per subcommand; this one only dispatches.
 
 mod cmd_bench;
+mod cmd_bench_mine;
 mod cmd_bench_negatives;
 mod cmd_embed;
 mod cmd_eval;
