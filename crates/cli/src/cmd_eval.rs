@@ -8,6 +8,7 @@ use negclip_data::synth::WorldConfig;
 use negclip_model::checkpoint;
 use negclip_train::device;
 use negclip_train::evaluate::{evaluate_model, EvalOptions, SuiteResult};
+use negclip_train::plot::write_comparison_plot;
 use negclip_train::report::{Metrics, ResultsTable};
 use negclip_train::suites::{build_suites, SuiteOptions};
 use serde_json::json;
@@ -34,7 +35,8 @@ pub struct EvalArgs {
     /// Skip items whose image file is missing (they are counted) instead of failing.
     #[arg(long)]
     skip_missing_images: bool,
-    /// Write results as JSON here (and Markdown beside it, `.md`).
+    /// Write results as JSON here, with Markdown (`.md`) and a bar chart per suite (`.png`)
+    /// beside it.
     #[arg(long)]
     out: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
@@ -83,7 +85,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", out.display()))?;
         let md = out.with_extension("md");
         write_atomic(&md, table.as_bytes()).with_context(|| format!("writing {}", md.display()))?;
-        println!("wrote {} and {}", out.display(), md.display());
+        let png = out.with_extension("png");
+        write_comparison_plot(&png, &columns)?;
+        println!(
+            "wrote {}, {} and {}",
+            out.display(),
+            md.display(),
+            png.display()
+        );
     }
     Ok(())
 }

@@ -98,6 +98,8 @@ fn two_checkpoints_in_one_table_with_json_and_markdown() {
     );
     let markdown = std::fs::read_to_string(format!("{tmp}/results.md")).unwrap();
     assert!(markdown.starts_with("| suite | metric |"), "{markdown}");
+    let chart = image::open(format!("{tmp}/results.png")).expect("a bar chart beside the JSON");
+    assert_eq!(chart.width(), negclip_train::plot::WIDTH);
 
     let synthetic_run = negclip(&[
         "eval",

@@ -44,6 +44,9 @@ pub enum TrainError {
     VocabularyTooSmall { vocab: usize, max_id: u32 },
     #[error("{samples} samples make no full batch of {batch_size}")]
     NoFullBatch { samples: usize, batch_size: usize },
+    /// Drawing a plot (plotters reports its errors as text).
+    #[error("drawing {path}: {message}")]
+    Draw { path: PathBuf, message: String },
     #[error("{path}: encoding PNG")]
     Plot {
         path: PathBuf,
