@@ -361,22 +361,7 @@ mod tests {
         let (n, dim) = (300, 16);
         let rows = unit_vectors(n, dim, 7);
         let device = Device::flex();
-        for k in [1, 3, 10] {
-            let expected = brute_force(&rows, n, dim, k);
-            for chunk in [0, 7, 64, 299] {
-                for selection in SELECTIONS {
-                    let got = nearest_neighbours_with(
-                        &rows,
-                        n,
-                        dim,
-                        k,
-                        &device,
-                        &options(chunk, selection),
-                    );
-                    assert_eq!(got, expected, "k {k}, chunk {chunk}, {selection:?}");
-                }
-            }
-        }
+        matches_brute_force(&rows, n, dim, &[1, 3, 10], &[0, 7, 64, 299]);
         assert_eq!(
             nearest_neighbours(&rows, n, dim, 3, &device),
             brute_force(&rows, n, dim, 3)
@@ -389,19 +374,18 @@ mod tests {
         // hold many equal scores and some duplicate rows.
         let (n, dim) = (200, 4);
         let rows = exact_rows(n, dim, 3);
+        matches_brute_force(&rows, n, dim, &[1, 5, 12, 100], &[0, 13]);
+    }
+
+    /// Every (k, chunk, selection) gives the brute-force reference's lists.
+    fn matches_brute_force(rows: &[f32], n: usize, dim: usize, ks: &[usize], chunks: &[usize]) {
         let device = Device::flex();
-        for k in [1, 5, 12, 100] {
-            let expected = brute_force(&rows, n, dim, k);
-            for chunk in [0, 13] {
+        for &k in ks {
+            let expected = brute_force(rows, n, dim, k);
+            for &chunk in chunks {
                 for selection in SELECTIONS {
-                    let got = nearest_neighbours_with(
-                        &rows,
-                        n,
-                        dim,
-                        k,
-                        &device,
-                        &options(chunk, selection),
-                    );
+                    let options = options(chunk, selection);
+                    let got = nearest_neighbours_with(rows, n, dim, k, &device, &options);
                     assert_eq!(got, expected, "k {k}, chunk {chunk}, {selection:?}");
                 }
             }
