@@ -1,5 +1,5 @@
 //! The evaluation interface shared by every benchmark: synthetic suites, ARO,
-//! SugarCrepe and retrieval all become one of the two suite kinds below, and the
+//! SugarCrepe, retrieval and zero-shot classification all become one of the suite kinds below, and the
 //! trainer scores them the same way (encode each image once, each text once).
 
 use std::path::PathBuf;
@@ -82,11 +82,60 @@ pub struct RetrievalSuite {
     pub caption_image: Vec<usize>,
 }
 
+/// A zero-shot classification suite: labelled images, class names, and the prompt templates
+/// that turn a class name into text (several templates form an ensemble whose text
+/// embeddings are averaged, as CLIP does for ImageNet).
+#[derive(Debug, Clone)]
+pub struct ClassificationSuite {
+    pub name: String,
+    pub images: Vec<ImageSource>,
+    /// `labels[i]` is image `i`'s class, an index into [`Self::classes`].
+    pub labels: Vec<usize>,
+    /// Display names, the text put into the templates, in label order.
+    pub classes: Vec<String>,
+    /// Prompt templates, each with one `{}` where the class name goes.
+    pub templates: Vec<String>,
+    /// Attribute–object metrics, when the classes are compositions.
+    pub compositions: Option<Compositions>,
+    /// Out-of-distribution images scored against the same classes; empty: no OOD metrics.
+    pub ood: Vec<ImageSource>,
+    /// Seed of the split that fits the calibration temperature on one part of the items
+    /// and measures it on the other.
+    pub calibration_seed: u64,
+}
+
+/// Classes named "attribute object" ("red circle"): each class's two parts, and which
+/// compositions training saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compositions {
+    /// `(attribute, object)` per class: the display name split at its first space.
+    pub parts: Vec<(String, String)>,
+    /// Per class: seen in training; `None` when no list of seen compositions was given.
+    pub seen: Option<Vec<bool>>,
+}
+
+impl Compositions {
+    /// Splits each class name at its first space; a name without one is an error
+    /// returned as that name.
+    pub fn from_names(classes: &[String], seen: Option<Vec<bool>>) -> Result<Self, String> {
+        let parts = classes
+            .iter()
+            .map(|name| {
+                name.split_once(' ')
+                    .map(|(a, o)| (a.to_string(), o.to_string()))
+                    .ok_or_else(|| name.clone())
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Compositions { parts, seen })
+    }
+}
+
 /// Any evaluation suite.
 #[derive(Debug, Clone)]
 pub enum Suite {
     Choice(ChoiceSuite),
     Retrieval(RetrievalSuite),
+    Classification(ClassificationSuite),
 }
 
 impl Suite {
@@ -95,6 +144,7 @@ impl Suite {
         match self {
             Suite::Choice(suite) => &suite.name,
             Suite::Retrieval(suite) => &suite.name,
+            Suite::Classification(suite) => &suite.name,
         }
     }
 }
