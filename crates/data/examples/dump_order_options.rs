@@ -10,10 +10,9 @@
 //!     tests/fixtures/aro tests/fixtures/aro/order_options.json
 //! ```
 
-use negclip_data::benchmarks::{load_suite, LoadOptions};
+use negclip_data::benchmarks::{load_suite, DataPaths, LoadOptions};
 use negclip_data::suite::Suite;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = LoadOptions::default();
     let mut dump: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
     for name in ["coco-order", "flickr30k-order"] {
-        for loaded in load_suite(name, Path::new(root), &options)? {
+        for loaded in load_suite(name, &DataPaths::root(root), &options)? {
             let Suite::Choice(suite) = loaded.suite else {
                 return Err(format!("{name} is not a choice suite").into());
             };

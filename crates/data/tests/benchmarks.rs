@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use negclip_data::benchmarks::vg::{read_vg_rows, VgKind};
-use negclip_data::benchmarks::{load_suite, LoadOptions, LoadedSuite, Perturber};
+use negclip_data::benchmarks::{load_suite, DataPaths, LoadOptions, LoadedSuite, Perturber};
 use negclip_data::metrics::{score_choice, score_retrieval};
 use negclip_data::suite::{ChoiceSuite, ImageSource, RetrievalSuite, Suite};
 use rand::seq::SliceRandom;
@@ -43,19 +43,19 @@ fn options() -> LoadOptions {
 fn choice(loaded: &LoadedSuite) -> &ChoiceSuite {
     match &loaded.suite {
         Suite::Choice(c) => c,
-        Suite::Retrieval(r) => panic!("{} is a retrieval suite", r.name),
+        other => panic!("{} is not a choice suite", other.name()),
     }
 }
 
 fn retrieval(loaded: &LoadedSuite) -> &RetrievalSuite {
     match &loaded.suite {
         Suite::Retrieval(r) => r,
-        Suite::Choice(c) => panic!("{} is a choice suite", c.name),
+        other => panic!("{} is not a retrieval suite", other.name()),
     }
 }
 
 fn one(name: &str, opts: &LoadOptions) -> LoadedSuite {
-    let mut suites = load_suite(name, &fixtures(), opts).unwrap();
+    let mut suites = load_suite(name, &DataPaths::root(fixtures()), opts).unwrap();
     assert_eq!(suites.len(), 1, "{name}");
     suites.remove(0)
 }
@@ -110,7 +110,7 @@ fn vg_attribution_groups_by_attribute_pair() {
 
 #[test]
 fn sugarcrepe_gives_seven_subsets_in_key_order() {
-    let suites = load_suite("sugarcrepe", &fixtures(), &options()).unwrap();
+    let suites = load_suite("sugarcrepe", &DataPaths::root(fixtures()), &options()).unwrap();
     let names: Vec<&str> = suites.iter().map(|s| choice(s).name.as_str()).collect();
     assert_eq!(names[0], "sugarcrepe/add_att");
     assert_eq!(names.len(), 7);
@@ -133,7 +133,7 @@ fn retrieval_keeps_the_test_split_with_cleaned_captions() {
         "{}",
         suite.captions[1]
     );
-    let all = load_suite("retrieval", &fixtures(), &options()).unwrap();
+    let all = load_suite("retrieval", &DataPaths::root(fixtures()), &options()).unwrap();
     assert_eq!(retrieval(&all[1]).name, "flickr30k-retrieval");
 }
 
@@ -143,7 +143,7 @@ fn order_suites_one_per_seed_with_cleaned_perturbations() {
         order_seeds: vec![1, 2],
         ..options()
     };
-    let suites = load_suite("flickr30k-order", &fixtures(), &opts).unwrap();
+    let suites = load_suite("flickr30k-order", &DataPaths::root(fixtures()), &opts).unwrap();
     let (s1, s2) = (choice(&suites[0]), choice(&suites[1]));
     assert_eq!(
         (s1.name.as_str(), s2.name.as_str()),
@@ -157,7 +157,7 @@ fn order_suites_one_per_seed_with_cleaned_perturbations() {
         .options
         .iter()
         .all(|o| !o.contains('(') && o == &o.to_lowercase()));
-    let again = load_suite("flickr30k-order", &fixtures(), &opts).unwrap();
+    let again = load_suite("flickr30k-order", &DataPaths::root(fixtures()), &opts).unwrap();
     assert_eq!(choice(&again[0]).items[1].options, item.options, "seeded");
     let differs = s1
         .items
@@ -169,9 +169,9 @@ fn order_suites_one_per_seed_with_cleaned_perturbations() {
 
 #[test]
 fn group_alias_aro_gives_twelve_suites() {
-    let suites = load_suite("aro", &fixtures(), &options()).unwrap();
+    let suites = load_suite("aro", &DataPaths::root(fixtures()), &options()).unwrap();
     assert_eq!(suites.len(), 2 + 5 + 5);
-    let unknown = load_suite("vg-relations", &fixtures(), &options()).unwrap_err();
+    let unknown = load_suite("vg-relations", &DataPaths::root(fixtures()), &options()).unwrap_err();
     assert!(unknown.to_string().contains("vg-relation"));
 }
 
@@ -227,7 +227,7 @@ fn copy_tree(from: &Path, to: &Path) {
 fn missing_image_names_file_and_row_unless_skipped() {
     let scratch = Scratch::new("missing");
     std::fs::remove_file(scratch.0.join("coco/val2017/000000000002.png")).unwrap();
-    let err = load_suite("sugarcrepe", &scratch.0, &options()).unwrap_err();
+    let err = load_suite("sugarcrepe", &DataPaths::root(&scratch.0), &options()).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("add_att.json") && msg.contains("row 1"),
@@ -238,7 +238,7 @@ fn missing_image_names_file_and_row_unless_skipped() {
         skip_missing_images: true,
         ..options()
     };
-    let suites = load_suite("sugarcrepe", &scratch.0, &opts).unwrap();
+    let suites = load_suite("sugarcrepe", &DataPaths::root(&scratch.0), &opts).unwrap();
     // add_att rows use images 1, 2, 3: one row dropped and counted.
     assert_eq!(suites[0].report.skipped_missing, 1);
     assert_eq!(choice(&suites[0]).items.len(), 2);
@@ -252,7 +252,7 @@ fn malformed_row_names_file_and_row() {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     rows[3].as_object_mut().unwrap().remove("bbox_w");
     std::fs::write(&path, serde_json::to_string(&rows).unwrap()).unwrap();
-    let msg = load_suite("vg-relation", &scratch.0, &options())
+    let msg = load_suite("vg-relation", &DataPaths::root(&scratch.0), &options())
         .unwrap_err()
         .to_string();
     assert!(
@@ -329,7 +329,7 @@ fn metrics_match_the_python_reference() {
         "coco-order",
         "flickr30k-order",
     ] {
-        for loaded in load_suite(name, &fixtures(), &opts).unwrap() {
+        for loaded in load_suite(name, &DataPaths::root(fixtures()), &opts).unwrap() {
             let suite = choice(&loaded);
             let want = &expected["choice"][&suite.name];
             let report = score_choice(suite, &matrix(&scores["choice"][&suite.name])).unwrap();
@@ -381,7 +381,7 @@ fn metrics_match_the_python_reference() {
 fn order_set_counts_every_caption_of_a_missing_image() {
     let scratch = Scratch::new("order-missing");
     std::fs::remove_file(scratch.0.join("flickr30k/images/1003.png")).unwrap();
-    let err = load_suite("flickr30k-order", &scratch.0, &options()).unwrap_err();
+    let err = load_suite("flickr30k-order", &DataPaths::root(&scratch.0), &options()).unwrap_err();
     assert!(
         err.to_string()
             .contains("dataset_flickr30k.json, row image 3"),
@@ -392,7 +392,7 @@ fn order_set_counts_every_caption_of_a_missing_image() {
         order_seeds: vec![1],
         ..options()
     };
-    let suites = load_suite("flickr30k-order", &scratch.0, &opts).unwrap();
+    let suites = load_suite("flickr30k-order", &DataPaths::root(&scratch.0), &opts).unwrap();
     assert_eq!(suites[0].report.skipped_missing, 2);
     assert_eq!(choice(&suites[0]).items.len(), 18);
     assert_eq!(choice(&suites[0]).images.len(), 9);

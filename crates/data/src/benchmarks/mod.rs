@@ -1,19 +1,14 @@
-//! Loaders for the real benchmark files (ARO, SugarCrepe, Karpathy retrieval).
+//! Loaders for the real benchmark files (ARO, SugarCrepe, Karpathy retrieval, zero-shot
+//! classification folders).
 //!
 //! Each loader reads the files in their original schema and produces the shared
-//! suite types of [`crate::suite`]. Default layout under a data root (see
-//! `docs/evaluation.md`):
-//!
-//! ```text
-//! <root>/aro/visual_genome_relation.json      <root>/aro/images/<image_path>
-//! <root>/aro/visual_genome_attribution.json
-//! <root>/sugarcrepe/<subset>.json             <root>/coco/val2017/<filename>
-//! <root>/coco/dataset_coco.json               <root>/coco/<filepath>/<filename>
-//! <root>/flickr30k/dataset_flickr30k.json     <root>/flickr30k/images/<filename>
-//! ```
+//! suite types of [`crate::suite`]. Where the files are: [`layout`] (a data root in the
+//! default layout, every path overridable by key; `docs/evaluation.md`).
 
+pub mod classification;
 pub mod images;
 pub mod karpathy;
+pub mod layout;
 pub mod order;
 pub mod retrieval;
 pub mod sugarcrepe;
@@ -27,6 +22,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::suite::Suite;
+pub use layout::DataPaths;
 
 /// Produces the four order perturbations of a raw caption (shuffle nouns and
 /// adjectives, shuffle the rest, shuffle within trigrams, shuffle trigrams).
@@ -36,7 +32,7 @@ pub type Perturber = dyn Fn(&str, &mut ChaCha8Rng) -> Vec<String> + Send + Sync;
 pub const DEFAULT_ORDER_SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
 
 /// Every suite name [`load_suite`] accepts, group aliases last.
-pub const SUITE_NAMES: [&str; 10] = [
+pub const SUITE_NAMES: [&str; 15] = [
     "vg-relation",
     "vg-attribution",
     "coco-order",
@@ -45,6 +41,11 @@ pub const SUITE_NAMES: [&str; 10] = [
     "coco-retrieval",
     "coco-val-retrieval",
     "flickr30k-retrieval",
+    "imagenet",
+    "imagenet-v2",
+    "imagenet-r",
+    "imagenet-a",
+    "imagenet-sketch",
     "aro",
     "retrieval",
 ];
@@ -78,6 +79,13 @@ pub enum BenchmarkError {
         row: String,
         image: PathBuf,
     },
+    #[error("unknown data path key {key:?}; known: {known}")]
+    UnknownPathKey { key: String, known: String },
+    #[error(
+        "{what} has no path: give a data root (eval.data_root, --data-root) \
+         or the path itself (eval.paths.{key}, --data {key}=PATH)"
+    )]
+    NoPath { key: String, what: String },
     #[error("unknown benchmark suite {name:?}; known: {known}")]
     UnknownSuite { name: String, known: String },
     #[error("{path}, row {row}: the perturber returned {got} captions, expected 4")]
@@ -102,6 +110,8 @@ pub struct LoadOptions {
     /// The order-set perturbation function; `None`:
     /// [`crate::negatives::default_order_perturbations`].
     pub perturber: Option<Arc<Perturber>>,
+    /// Seed of the classification suites' calibration split.
+    pub calibration_seed: u64,
 }
 
 impl LoadOptions {
@@ -134,28 +144,25 @@ pub struct LoadedSuite {
     pub report: LoadReport,
 }
 
-/// Loads the named suite (or group alias) from `data_root` in the default layout.
+/// Loads the named suite (or group alias) from the data layout `paths`.
 /// Returns one entry per produced suite: SugarCrepe gives seven, an order set one
 /// per seed, `aro` the four ARO suites, `retrieval` both retrieval suites.
 pub fn load_suite(
     name: &str,
-    data_root: &Path,
+    paths: &DataPaths,
     options: &LoadOptions,
 ) -> Result<Vec<LoadedSuite>, BenchmarkError> {
-    let aro = data_root.join("aro");
-    let coco = data_root.join("coco");
-    let flickr = data_root.join("flickr30k");
     match name {
         "vg-relation" => Ok(vec![vg::load_vg(
             vg::VgKind::Relation,
-            &aro.join("visual_genome_relation.json"),
-            &aro.join("images"),
+            &paths.get("vg-relation")?,
+            &paths.get("vg-images")?,
             options,
         )?]),
         "vg-attribution" => Ok(vec![vg::load_vg(
             vg::VgKind::Attribution,
-            &aro.join("visual_genome_attribution.json"),
-            &aro.join("images"),
+            &paths.get("vg-attribution")?,
+            &paths.get("vg-images")?,
             options,
         )?]),
         "coco-order" | "flickr30k-order" => {
@@ -163,35 +170,36 @@ pub fn load_suite(
                 .perturber
                 .as_deref()
                 .unwrap_or(&crate::negatives::default_order_perturbations);
-            let (json, images) = karpathy_paths(name, data_root);
+            let (json, images) = karpathy_paths(name, "test", paths)?;
             order::load_order_suites(name, &json, &images, perturber, &options.seeds(), options)
         }
         "sugarcrepe" => sugarcrepe::load_sugarcrepe(
-            &data_root.join("sugarcrepe"),
-            &coco.join("val2017"),
+            &paths.folder_with("sugarcrepe", "add_att.json")?,
+            &paths.get("coco-val2017")?,
             options,
         ),
-        "coco-retrieval" => Ok(vec![retrieval::load_retrieval(
-            name,
-            &coco.join("dataset_coco.json"),
-            &coco,
-            "test",
-            options,
-        )?]),
-        "coco-val-retrieval" => Ok(vec![retrieval::load_retrieval(
-            name,
-            &coco.join("dataset_coco.json"),
-            &coco,
-            "val",
-            options,
-        )?]),
-        "flickr30k-retrieval" => Ok(vec![retrieval::load_retrieval(
-            name,
-            &flickr.join("dataset_flickr30k.json"),
-            &flickr.join("images"),
-            "test",
-            options,
-        )?]),
+        "coco-retrieval" | "flickr30k-retrieval" | "coco-val-retrieval" => {
+            let split = if name == "coco-val-retrieval" { "val" } else { "test" };
+            let (json, images) = karpathy_paths(name, split, paths)?;
+            Ok(vec![retrieval::load_retrieval(
+                name, &json, &images, split, options,
+            )?])
+        }
+        "imagenet" | "imagenet-v2" | "imagenet-r" | "imagenet-a" | "imagenet-sketch" => {
+            let spec = classification::ClassificationSpec {
+                name: name.to_string(),
+                images: paths.get(name)?,
+                names: classification::ClassNames::ImageNet,
+                templates: classification::Templates::ImageNet,
+                compositions: None,
+                ood: None,
+            };
+            Ok(vec![classification::load_classification(
+                &spec,
+                options,
+                options.calibration_seed,
+            )?])
+        }
         "aro" => load_all(
             &[
                 "vg-relation",
@@ -199,14 +207,10 @@ pub fn load_suite(
                 "coco-order",
                 "flickr30k-order",
             ],
-            data_root,
+            paths,
             options,
         ),
-        "retrieval" => load_all(
-            &["coco-retrieval", "flickr30k-retrieval"],
-            data_root,
-            options,
-        ),
+        "retrieval" => load_all(&["coco-retrieval", "flickr30k-retrieval"], paths, options),
         _ => Err(BenchmarkError::UnknownSuite {
             name: name.into(),
             known: SUITE_NAMES.join(", "),
@@ -214,25 +218,26 @@ pub fn load_suite(
     }
 }
 
-/// The Karpathy JSON and image root of an order or retrieval set.
-fn karpathy_paths(name: &str, data_root: &Path) -> (PathBuf, PathBuf) {
-    if name.starts_with("coco") {
-        let coco = data_root.join("coco");
-        (coco.join("dataset_coco.json"), coco)
-    } else {
-        let flickr = data_root.join("flickr30k");
-        (flickr.join("dataset_flickr30k.json"), flickr.join("images"))
-    }
+/// The Karpathy split file and image root of an order or retrieval set.
+fn karpathy_paths(
+    name: &str,
+    split: &str,
+    paths: &DataPaths,
+) -> Result<(PathBuf, PathBuf), BenchmarkError> {
+    let dataset = if name.starts_with("coco") { "coco" } else { "flickr30k" };
+    let json = paths.get(&format!("{dataset}-{split}"))?;
+    let images = paths.karpathy_images(&json, &format!("{dataset}-images"))?;
+    Ok((json, images))
 }
 
 fn load_all(
     names: &[&str],
-    data_root: &Path,
+    paths: &DataPaths,
     options: &LoadOptions,
 ) -> Result<Vec<LoadedSuite>, BenchmarkError> {
     let mut out = Vec::new();
     for name in names {
-        out.extend(load_suite(name, data_root, options)?);
+        out.extend(load_suite(name, paths, options)?);
     }
     Ok(out)
 }
