@@ -38,7 +38,7 @@ fn draw(img: &mut RgbImage, obj: &Object) {
 }
 
 /// Whether offset `(dx, dy)` from the centre lies inside a shape of half-extent `r`.
-/// Proportions keep the four shapes' areas within a factor of about 1.6 of each
+/// Proportions keep the shapes' areas within a factor of about 1.6 of each
 /// other, so size stays a property of the word "large", not of the shape.
 fn inside(shape: Shape, dx: f32, dy: f32, r: f32) -> bool {
     match shape {
@@ -52,6 +52,11 @@ fn inside(shape: Shape, dx: f32, dy: f32, r: f32) -> bool {
         Shape::Cross => {
             let arm = 0.36 * r;
             (dx.abs() <= arm && dy.abs() <= r) || (dy.abs() <= arm && dx.abs() <= r)
+        }
+        Shape::Diamond => dx.abs() + dy.abs() <= r,
+        Shape::Ring => {
+            let d2 = dx * dx + dy * dy;
+            d2 <= r * r && d2 >= 0.3 * r * r
         }
     }
 }

@@ -20,10 +20,17 @@ pub enum Shape {
     Square,
     Triangle,
     Cross,
+    /// Never in a generated scene: drawn only as out-of-distribution images (`Synth-OOD`).
+    Diamond,
+    /// Never in a generated scene, like [`Shape::Diamond`].
+    Ring,
 }
 
 impl Shape {
+    /// The shapes of the world.
     pub const ALL: [Shape; 4] = [Shape::Circle, Shape::Square, Shape::Triangle, Shape::Cross];
+    /// Shapes the world never generates, for out-of-distribution tests.
+    pub const NOVEL: [Shape; 2] = [Shape::Diamond, Shape::Ring];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -31,6 +38,8 @@ impl Shape {
             Shape::Square => "square",
             Shape::Triangle => "triangle",
             Shape::Cross => "cross",
+            Shape::Diamond => "diamond",
+            Shape::Ring => "ring",
         }
     }
 }

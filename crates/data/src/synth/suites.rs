@@ -8,6 +8,14 @@
 //! | `Synth-Order` | test | [caption, 4 perturbations] | first argmax | micro |
 //! | `…-heldout` | heldout | as above | | |
 //! | `Synth-Retrieval` | test | one caption per image | | |
+//! | `Synth-Classify` | test + heldout | 24 colour–shape classes, 3 templates | zero-shot | top-1, seen / unseen, ECE |
+//! | `Synth-OOD` | test vs val | the same classes; OOD: novel shapes | MSP / MCM | AUROC, FPR95 |
+//!
+//! The classification suites show one object per image: `n` seen compositions from the test
+//! split and (`Synth-Classify`) `n` held-out ones from the held-out split. `Synth-OOD`'s
+//! out-of-distribution images are `n` one-object scenes of the val split with the shape
+//! replaced by one the world never draws (diamond, ring), colour, size, place and background
+//! unchanged.
 
 use std::sync::Arc;
 
@@ -15,10 +23,11 @@ use rand_chacha::ChaCha8Rng;
 
 use super::caption::{self, Phrasing};
 use super::render::render;
-use super::scene::{rng_for, scene, Scene, Split, WorldConfig};
+use super::scene::{rng_for, scene, Colour, Pair, Scene, Shape, Split, WorldConfig};
 use super::SynthError;
 use crate::suite::{
-    Averaging, ChoiceItem, ChoiceSuite, Decision, ImageSource, RetrievalSuite, Suite,
+    Averaging, ChoiceItem, ChoiceSuite, ClassificationSuite, Compositions, Decision, ImageSource,
+    RetrievalSuite, Suite,
 };
 
 /// A caption-order perturbation: given a caption, the perturbed captions
@@ -30,7 +39,10 @@ pub type OrderFn<'a> = &'a dyn Fn(&str, &mut ChaCha8Rng) -> Vec<String>;
 const PHRASING_STREAM: u64 = 2;
 const ORDER_STREAM: u64 = 3;
 
-const NAMES: [&str; 7] = [
+/// The prompt ensemble of the classification suites: frames the training captions use.
+const TEMPLATES: [&str; 3] = ["a {}", "a photo of a {}", "there is a {}"];
+
+const NAMES: [&str; 9] = [
     "Synth-Relation",
     "Synth-Attribution",
     "Synth-Order",
@@ -38,6 +50,8 @@ const NAMES: [&str; 7] = [
     "Synth-Attribution-heldout",
     "Synth-Order-heldout",
     "Synth-Retrieval",
+    "Synth-Classify",
+    "Synth-OOD",
 ];
 
 /// Names accepted by [`build_suite`].
@@ -72,6 +86,8 @@ pub fn build_suite(
         ("Synth-Attribution", _) => Ok(Suite::Choice(build.attribution(n_items))),
         ("Synth-Order", _) => Ok(Suite::Choice(build.order(n_items, order_fn)?)),
         ("Synth-Retrieval", Split::Test) => Ok(Suite::Retrieval(build.retrieval(n_items))),
+        ("Synth-Classify", Split::Test) => Ok(Suite::Classification(build.classify(n_items))),
+        ("Synth-OOD", Split::Test) => Ok(Suite::Classification(build.ood(n_items))),
         _ => Err(SynthError::UnknownSuite {
             name: name.to_string(),
             known: NAMES.join(", "),
@@ -216,6 +232,76 @@ impl Builder<'_> {
     }
 }
 
+impl Builder<'_> {
+    /// The first `n` one-object scenes of `split`: the world's generator with every scene
+    /// drawn with one object, so their pairs follow the split's rules (held-out pairs only in
+    /// the held-out split).
+    fn single_objects(&self, split: Split, n: usize) -> Vec<Scene> {
+        let single = WorldConfig {
+            p_one_object: 1.0,
+            p_three_objects: 0.0,
+            ..self.cfg.clone()
+        };
+        (0..n as u64)
+            .map(|i| scene(split, i, &single, self.seed))
+            .collect()
+    }
+
+    /// Every colour–shape pair of the world, in colour then shape order, and its name.
+    fn classes(&self) -> (Vec<Pair>, Vec<String>) {
+        let pairs: Vec<Pair> = Colour::ALL
+            .into_iter()
+            .flat_map(|colour| Shape::ALL.into_iter().map(move |shape| Pair { colour, shape }))
+            .collect();
+        let names = pairs.iter().map(|p| p.to_string()).collect();
+        (pairs, names)
+    }
+
+    fn classification(&self, scenes: &[Scene], ood: Vec<ImageSource>) -> ClassificationSuite {
+        let (pairs, classes) = self.classes();
+        let seen = pairs.iter().map(|&p| !self.cfg.is_held_out(p)).collect();
+        ClassificationSuite {
+            name: self.name.to_string(),
+            images: scenes.iter().map(|s| self.image(s)).collect(),
+            labels: scenes
+                .iter()
+                .map(|s| {
+                    let pair = s.objects[0].pair();
+                    pairs.iter().position(|&p| p == pair).expect("a world pair")
+                })
+                .collect(),
+            compositions: Some(
+                Compositions::from_names(&classes, Some(seen)).expect("pairs are two words"),
+            ),
+            classes,
+            templates: TEMPLATES.iter().map(|t| t.to_string()).collect(),
+            ood,
+            calibration_seed: self.seed,
+        }
+    }
+
+    /// `n` seen and `n` held-out compositions.
+    fn classify(&self, n: usize) -> ClassificationSuite {
+        let mut scenes = self.single_objects(Split::Test, n);
+        scenes.extend(self.single_objects(Split::Heldout, n));
+        self.classification(&scenes, Vec::new())
+    }
+
+    /// `n` seen compositions against `n` objects of shapes the world never draws.
+    fn ood(&self, n: usize) -> ClassificationSuite {
+        let ood = self
+            .single_objects(Split::Val, n)
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut s)| {
+                s.objects[0].shape = Shape::NOVEL[i % Shape::NOVEL.len()];
+                self.image(&s)
+            })
+            .collect();
+        self.classification(&self.single_objects(Split::Test, n), ood)
+    }
+}
+
 /// The caption [`super::sample`] pairs with this scene.
 fn training_caption(s: &Scene, seed: u64, split: Split, index: u64) -> String {
     caption::caption(s, &mut rng_for(seed, split, index, 1))
@@ -237,7 +323,7 @@ mod tests {
     fn choice(name: &str, n: usize) -> ChoiceSuite {
         match build_suite(name, n, &WorldConfig::default(), 5, &reverse_and_shuffle).unwrap() {
             Suite::Choice(c) => c,
-            Suite::Retrieval(_) => panic!("{name} should be a choice suite"),
+            _ => panic!("{name} should be a choice suite"),
         }
     }
 
@@ -255,6 +341,10 @@ mod tests {
                 Suite::Retrieval(r) => {
                     assert_eq!(r.images.len(), 12);
                     assert_eq!(r.captions.len(), 12);
+                }
+                Suite::Classification(c) => {
+                    assert_eq!(c.name, *name);
+                    assert!(c.images.len() >= 12 && c.labels.len() == c.images.len());
                 }
             }
         }
@@ -320,5 +410,39 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(options(&a), options(&b));
+    }
+
+    fn classification(name: &str, n: usize) -> ClassificationSuite {
+        match build_suite(name, n, &WorldConfig::default(), 5, &reverse_and_shuffle).unwrap() {
+            Suite::Classification(c) => c,
+            _ => panic!("{name} should be a classification suite"),
+        }
+    }
+
+    #[test]
+    fn classify_shows_seen_then_held_out_compositions_one_object_each() {
+        let suite = classification("Synth-Classify", 20);
+        assert_eq!(suite.classes.len(), 24);
+        assert_eq!(suite.images.len(), 40);
+        let seen = suite.compositions.as_ref().unwrap().seen.clone().unwrap();
+        assert_eq!(seen.iter().filter(|s| !**s).count(), 4, "four held-out pairs");
+        assert!(suite.labels[..20].iter().all(|&l| seen[l]));
+        assert!(suite.labels[20..].iter().all(|&l| !seen[l]));
+        assert_eq!(suite.classes[suite.labels[0]].split(' ').count(), 2);
+        assert!(suite.ood.is_empty());
+    }
+
+    #[test]
+    fn ood_images_differ_from_in_distribution_by_a_novel_shape() {
+        let suite = classification("Synth-OOD", 10);
+        assert_eq!((suite.images.len(), suite.ood.len()), (10, 10));
+        let seen = suite.compositions.as_ref().unwrap().seen.clone().unwrap();
+        assert!(suite.labels.iter().all(|&l| seen[l]));
+        let again = classification("Synth-OOD", 10);
+        let pixels = |s: &ImageSource| match s {
+            ImageSource::Memory(image) => image.as_raw().clone(),
+            ImageSource::File { .. } => unreachable!("in memory"),
+        };
+        assert_eq!(pixels(&suite.ood[3]), pixels(&again.ood[3]), "deterministic");
     }
 }
