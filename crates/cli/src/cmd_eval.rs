@@ -4,11 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use negclip_data::atomic::write_atomic;
+use negclip_data::benchmarks::classification::ClassificationSpec;
+use negclip_data::benchmarks::DataPaths;
 use negclip_data::synth::WorldConfig;
 use negclip_model::checkpoint;
 use negclip_train::device;
 use negclip_train::evaluate::{evaluate_model, EvalOptions, SuiteResult};
-use negclip_train::plot::write_comparison_plot;
+use negclip_train::plot::{write_comparison_plot, write_reliability_plot};
 use negclip_train::report::{Metrics, ResultsTable};
 use negclip_train::suites::{build_suites, SuiteOptions};
 use serde_json::json;
@@ -18,12 +20,21 @@ pub struct EvalArgs {
     /// A checkpoint in any supported format (repeat to compare several).
     #[arg(long = "checkpoint", required = true)]
     checkpoints: Vec<PathBuf>,
-    /// Suites, comma-separated: aro, sugarcrepe, retrieval, vg-relation, …, synth-relation, …
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// Suites, comma-separated: aro, sugarcrepe, retrieval, vg-relation, imagenet, …,
+    /// synth-relation, synth-classify, synth-ood, …
+    #[arg(long, value_delimiter = ',')]
     suite: Vec<String>,
     /// Root folder of the benchmark files (see docs/evaluation.md).
     #[arg(long)]
     data_root: Option<PathBuf>,
+    /// A benchmark file or folder by key, overriding the data root's layout (repeatable):
+    /// `--data coco-test=/data/coco_karpathy_test.json`. Keys: docs/evaluation.md.
+    #[arg(long = "data", value_name = "KEY=PATH", value_parser = parse_path_override)]
+    data: Vec<(String, PathBuf)>,
+    /// A zero-shot classification suite (repeatable): a TOML file, or an inline table such as
+    /// `{ name = "pets", images = "/data/pets/test", templates = "imagenet" }`.
+    #[arg(long, value_name = "SPEC")]
+    classification: Vec<String>,
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
     /// Items per suite, a seeded subsample (0 = all).
@@ -43,12 +54,42 @@ pub struct EvalArgs {
     device: String,
 }
 
+fn parse_path_override(text: &str) -> Result<(String, PathBuf), String> {
+    let (key, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=PATH, got {text:?}"))?;
+    Ok((key.trim().to_string(), PathBuf::from(path)))
+}
+
+/// A classification suite from a TOML file or an inline TOML table.
+fn classification_spec(text: &str) -> anyhow::Result<ClassificationSpec> {
+    let path = std::path::Path::new(text);
+    if path.is_file() {
+        let body = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return toml::from_str(&body).with_context(|| format!("{}", path.display()));
+    }
+    toml::from_str(&format!("spec = {text}"))
+        .map(|wrapped: std::collections::BTreeMap<String, ClassificationSpec>| wrapped["spec"].clone())
+        .with_context(|| format!("--classification {text:?}: neither a file nor an inline table"))
+}
+
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let device = device::select(&args.device)?;
+    let classification = args
+        .classification
+        .iter()
+        .map(|spec| classification_spec(spec))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.suite.is_empty() && classification.is_empty() {
+        anyhow::bail!("nothing to evaluate: give --suite and/or --classification");
+    }
     let options = SuiteOptions {
         items: args.items,
         seed: args.seed,
-        data_root: args.data_root.clone(),
+        paths: DataPaths::new(args.data_root.clone(), args.data.iter().cloned().collect())
+            .context("--data")?,
+        classification,
         skip_missing_images: args.skip_missing_images,
         world: WorldConfig::default(),
         world_seed: 0,
@@ -93,6 +134,42 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             md.display(),
             png.display()
         );
+        for path in write_reliability_plots(out, &columns)? {
+            println!("wrote {}", path.display());
+        }
     }
     Ok(())
+}
+
+/// One reliability diagram per classification suite, `<out>-reliability-<suite>.png`, with a
+/// curve per checkpoint.
+fn write_reliability_plots(
+    out: &std::path::Path,
+    columns: &[(String, Vec<SuiteResult>)],
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let Some((_, first)) = columns.first() else {
+        return Ok(written);
+    };
+    for suite in first.iter().filter(|r| r.report.get("calibration").is_some()) {
+        let curves = columns
+            .iter()
+            .filter_map(|(label, results)| {
+                let result = results.iter().find(|r| r.suite == suite.suite)?;
+                let calibration = result.report.get("calibration")?;
+                let bins = serde_json::from_value(calibration.get("bins")?.clone()).ok()?;
+                Some((label.clone(), calibration.get("ece")?.as_f64()?, bins))
+            })
+            .collect::<Vec<_>>();
+        let stem = out.file_stem().unwrap_or_default().to_string_lossy();
+        let name: String = suite
+            .suite
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .collect();
+        let path = out.with_file_name(format!("{stem}-reliability-{name}.png"));
+        write_reliability_plot(&path, &suite.suite, &curves)?;
+        written.push(path);
+    }
+    Ok(written)
 }

@@ -185,3 +185,179 @@ fn small_vocabulary_checkpoint_is_refused_with_a_reason() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("256 tokens"), "{stderr}");
 }
+
+/// Copies every file of `from` into `to` (one level: the fixtures' image folders).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+/// The test split of a Karpathy file as the ARO code's per-split file:
+/// `[{"image": "<folder>/<filename>", "caption": [...]}]`.
+fn aro_split_file(karpathy: &Path, folder: &str, out: &Path) {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(karpathy).unwrap()).unwrap();
+    let rows: Vec<serde_json::Value> = json["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|image| image["split"] == "test")
+        .map(|image| {
+            let captions: Vec<&serde_json::Value> = image["sentences"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| &s["raw"])
+                .collect();
+            serde_json::json!({
+                "image": format!("{folder}/{}", image["filename"].as_str().unwrap()),
+                "caption": captions,
+            })
+        })
+        .collect();
+    std::fs::write(out, serde_json::to_string(&rows).unwrap()).unwrap();
+}
+
+fn results(path: &Path) -> Vec<(String, serde_json::Value)> {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    json["checkpoints"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["suite"].as_str().unwrap().to_string(), r["metrics"].clone()))
+        .collect()
+}
+
+#[test]
+fn the_aro_codes_files_and_sugarcrepes_repository_layout_read_as_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = workspace().join("tests/fixtures/aro");
+    // The ARO code's layout: per-split Karpathy files beside the image folders they name,
+    // SugarCrepe's JSONs in its repository's `data/`, and COCO 2017 val given by key.
+    let root = dir.path().join("aro-layout");
+    copy_dir(&fixture.join("coco/val2014"), &root.join("coco/val2014"));
+    aro_split_file(
+        &fixture.join("coco/dataset_coco.json"),
+        "val2014",
+        &root.join("coco/coco_karpathy_test.json"),
+    );
+    copy_dir(
+        &fixture.join("flickr30k/images"),
+        &root.join("flickr30k/flickr30k-images"),
+    );
+    aro_split_file(
+        &fixture.join("flickr30k/dataset_flickr30k.json"),
+        "flickr30k-images",
+        &root.join("flickr30k/flickr30k_test.json"),
+    );
+    copy_dir(&fixture.join("sugarcrepe"), &root.join("sugarcrepe/data"));
+    let suites = "coco-order,flickr30k-order,retrieval,sugarcrepe";
+    let theirs = dir.path().join("aro-layout.json");
+    let run = negclip(&[
+        "eval",
+        "--checkpoint",
+        MODEL,
+        "--suite",
+        suites,
+        "--data-root",
+        root.to_str().unwrap(),
+        "--data",
+        &format!("coco-val2017={}", fixture.join("coco/val2017").display()),
+        "--out",
+        theirs.to_str().unwrap(),
+    ]);
+    let table = String::from_utf8_lossy(&run.stdout);
+    for needle in ["coco-order", "flickr30k-order", "coco-retrieval", "flickr30k-retrieval"] {
+        assert!(table.contains(needle), "table lacks {needle}:\n{table}");
+    }
+    let ours = dir.path().join("default-layout.json");
+    negclip(&[
+        "eval",
+        "--checkpoint",
+        MODEL,
+        "--suite",
+        suites,
+        "--data-root",
+        "tests/fixtures/aro",
+        "--out",
+        ours.to_str().unwrap(),
+    ]);
+    let (theirs, ours) = (results(&theirs), results(&ours));
+    assert_eq!(theirs.len(), ours.len());
+    assert_eq!(theirs, ours, "the same items in either layout score the same");
+}
+
+#[test]
+fn unknown_path_keys_and_missing_paths_are_named() {
+    let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
+        .args([
+            "eval", "--checkpoint", MODEL, "--suite", "coco-order", "--data", "coco=/x",
+        ])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("\"coco\"") && stderr.contains("coco-test"), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
+        .args(["eval", "--checkpoint", MODEL, "--suite", "vg-relation"])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("--data vg-relation=PATH"), "{stderr}");
+}
+
+#[test]
+fn a_classification_folder_evaluates_with_calibration_ood_and_a_reliability_diagram() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cls.json");
+    let spec = "{ name = \"shapes\", images = \"tests/fixtures/classification/images\", \
+                templates = \"tests/fixtures/classification/templates.txt\", \
+                compositions = { seen = \"tests/fixtures/classification/seen.txt\" }, \
+                ood = \"tests/fixtures/classification/ood\" }";
+    negclip(&[
+        "eval",
+        "--checkpoint",
+        "tests/fixtures/model/open_clip_full_vocab",
+        "--classification",
+        spec,
+        "--suite",
+        "synth-ood",
+        "--items",
+        "50",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let results = results(&out);
+    let shapes = &results.iter().find(|(s, _)| s == "shapes").unwrap().1;
+    for metric in [
+        "top1",
+        "top5",
+        "mean_per_class_recall",
+        "ece",
+        "ece_after_scaling",
+        "temperature",
+        "seen_top1",
+        "unseen_top1",
+        "attribute_accuracy",
+        "msp_auroc",
+        "mcm_fpr95",
+    ] {
+        assert!(shapes[metric].is_number(), "shapes lacks {metric}: {shapes}");
+    }
+    // The reference's top-1 on the whole fixture (tests/fixtures/classification/expected.json).
+    assert!((shapes["top1"].as_f64().unwrap() - 1.0 / 6.0).abs() < 1e-12);
+    let synthetic = &results.iter().find(|(s, _)| s == "Synth-OOD").unwrap().1;
+    assert!(synthetic["msp_auroc"].is_number());
+    for suite in ["shapes", "Synth-OOD"] {
+        let png = dir.path().join(format!("cls-reliability-{suite}.png"));
+        let image = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+        assert!(image.width() > 0);
+    }
+}

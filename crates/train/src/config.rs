@@ -4,9 +4,12 @@
 //! overrides are applied to the parsed document before it is checked, so a sweep can change
 //! any key without copying the file.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
+use negclip_data::benchmarks::classification::ClassificationSpec;
+use negclip_data::benchmarks::DataPaths;
 use negclip_data::negatives::NegativeKind;
 use negclip_data::training::SourceConfig;
 use serde::{Deserialize, Serialize};
@@ -219,8 +222,15 @@ pub struct EvalSection {
     /// Items per choice suite (seeded subsample); 0 = all.
     #[serde(default = "default_eval_items")]
     pub items: usize,
-    /// Root of the real benchmark files (ARO, SugarCrepe, COCO, Flickr30k).
+    /// Root of the real benchmark files (ARO, SugarCrepe, COCO, Flickr30k, ImageNet).
     pub data_root: Option<PathBuf>,
+    /// Benchmark files by key, overriding the data root's default layout
+    /// (`coco-test = "/data/coco/coco_karpathy_test.json"`; keys in docs/evaluation.md).
+    #[serde(default)]
+    pub paths: BTreeMap<String, PathBuf>,
+    /// Zero-shot classification suites from image folders or lists, evaluated with `suites`.
+    #[serde(default)]
+    pub classification: Vec<ClassificationSpec>,
     /// Evaluate every this many epochs (and always before the first step and at the end).
     #[serde(default = "one")]
     pub every_epochs: NonZeroUsize,
@@ -244,6 +254,8 @@ impl Default for EvalSection {
             suites: Vec::new(),
             items: default_eval_items(),
             data_root: None,
+            paths: BTreeMap::new(),
+            classification: Vec::new(),
             every_epochs: one(),
             batch_size: default_eval_batch(),
             best_metric: None,
@@ -335,6 +347,7 @@ impl RunConfig {
                 "negatives.source = \"table\" draws the hard captions stored in a training table: it needs data.source = \"table\" (or use source = \"rewrite\")".into(),
             );
         }
+        DataPaths::new(None, self.eval.paths.clone()).map_err(|e| format!("eval.paths: {e}"))?;
         Ok(())
     }
 }

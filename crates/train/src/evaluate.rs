@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
+use negclip_data::metrics::classification::{score_classification, ClassificationReport};
 use negclip_data::metrics::{score_choice, score_retrieval};
 use negclip_data::preprocess::{crop, load_image, preprocess_rgb};
-use negclip_data::suite::{ChoiceSuite, ImageSource, RetrievalSuite, Suite};
+use negclip_data::suite::{ChoiceSuite, ClassificationSuite, ImageSource, RetrievalSuite, Suite};
 use negclip_data::tokenizer::{ClipTokenizer, EOT};
 use negclip_model::{Clip, ClipConfig};
 use rayon::prelude::*;
@@ -24,6 +25,8 @@ pub trait Embedder {
     fn image_size(&self) -> u32;
     /// Token context length of the text tower.
     fn context_length(&self) -> usize;
+    /// The factor from cosine to logit, `exp` of the model's stored logit scale.
+    fn logit_scale(&self) -> f64;
     /// `pixels`: `n` CHW images, CLIP-normalised. Returns `n` unit vectors.
     fn embed_images(&self, pixels: Vec<f32>, n: usize) -> Vec<Vec<f32>>;
     /// `tokens`: `n` rows of `context_length` ids. Returns `n` unit vectors.
@@ -69,6 +72,18 @@ impl Embedder for ModelEmbedder<'_> {
 
     fn context_length(&self) -> usize {
         self.context_length
+    }
+
+    fn logit_scale(&self) -> f64 {
+        // exp in f64 of the stored f32 parameter, as the references compute it.
+        let stored = self
+            .model
+            .logit_scale()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("a float parameter");
+        f64::from(stored[0]).exp()
     }
 
     fn embed_images(&self, pixels: Vec<f32>, n: usize) -> Vec<Vec<f32>> {
@@ -172,6 +187,9 @@ pub fn evaluate_suite(
     match suite {
         Suite::Choice(choice) => evaluate_choice(embedder, tokenizer, choice, options),
         Suite::Retrieval(retrieval) => evaluate_retrieval(embedder, tokenizer, retrieval, options),
+        Suite::Classification(classification) => {
+            evaluate_classification(embedder, tokenizer, classification, options)
+        }
     }
 }
 
@@ -279,6 +297,112 @@ fn evaluate_retrieval(
         metrics,
         report: value,
     })
+}
+
+/// Cosine similarities of a classification suite's images and of its OOD images with every
+/// class, `[image][class]` in f64: each class is embedded as the mean of its prompts' unit
+/// embeddings, normalised again (CLIP's prompt ensemble).
+pub fn classification_cosines(
+    embedder: &dyn Embedder,
+    tokenizer: &ClipTokenizer,
+    suite: &ClassificationSuite,
+    options: &EvalOptions,
+) -> Result<(Vec<Vec<f64>>, Vec<Vec<f64>>), TrainError> {
+    let progress = progress_bar(&suite.name, options.show_progress);
+    let images = embed_images(embedder, &suite.images, options, &progress)?;
+    let ood = embed_images(embedder, &suite.ood, options, &progress)?;
+    let prompts: Vec<Vec<String>> = suite
+        .classes
+        .iter()
+        .map(|class| {
+            suite
+                .templates
+                .iter()
+                .map(|t| t.replacen("{}", class, 1))
+                .collect()
+        })
+        .collect();
+    let flat: Vec<&str> = prompts.iter().flatten().map(String::as_str).collect();
+    let texts = embed_texts(embedder, tokenizer, &flat, options, &progress);
+    let classes: Vec<Vec<f64>> = prompts
+        .iter()
+        .map(|class_prompts| {
+            let mut mean = vec![0f64; embedder_dim(&texts)];
+            for prompt in class_prompts {
+                for (m, x) in mean.iter_mut().zip(texts.embedding(prompt)) {
+                    *m += f64::from(x);
+                }
+            }
+            let norm = mean.iter().map(|x| x * x).sum::<f64>().sqrt();
+            mean.into_iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    let cosines = |rows: &[Vec<f32>]| -> Vec<Vec<f64>> {
+        rows.iter()
+            .map(|image| {
+                classes
+                    .iter()
+                    .map(|class| image.iter().zip(class).map(|(&x, &c)| f64::from(x) * c).sum())
+                    .collect()
+            })
+            .collect()
+    };
+    progress.finish_and_clear();
+    Ok((cosines(&images), cosines(&ood)))
+}
+
+fn embedder_dim(texts: &TextIndex) -> usize {
+    texts.embeddings.first().map_or(0, Vec::len)
+}
+
+fn evaluate_classification(
+    embedder: &dyn Embedder,
+    tokenizer: &ClipTokenizer,
+    suite: &ClassificationSuite,
+    options: &EvalOptions,
+) -> Result<SuiteResult, TrainError> {
+    let (cosines, ood) = classification_cosines(embedder, tokenizer, suite, options)?;
+    let report = score_classification(suite, &cosines, &ood, embedder.logit_scale()).map_err(
+        |source| TrainError::Metrics {
+            suite: suite.name.clone(),
+            source,
+        },
+    )?;
+    Ok(SuiteResult {
+        suite: suite.name.clone(),
+        metrics: classification_metrics(&report),
+        report: serde_json::to_value(&report).expect("reports serialise"),
+    })
+}
+
+/// The flat metric names of a classification report (`metrics.jsonl`, tables, plots).
+pub fn classification_metrics(report: &ClassificationReport) -> BTreeMap<String, f64> {
+    let c = &report.calibration;
+    let mut metrics = BTreeMap::from([
+        ("top1".to_string(), report.top1),
+        ("top5".to_string(), report.top5),
+        ("mean_per_class_recall".to_string(), report.mean_per_class_recall),
+        ("ece".to_string(), c.ece),
+        ("ece_before_scaling".to_string(), c.ece_before_scaling),
+        ("ece_after_scaling".to_string(), c.ece_after_scaling),
+        ("temperature".to_string(), c.temperature),
+    ]);
+    if let Some(parts) = &report.compositions {
+        metrics.insert("attribute_accuracy".into(), parts.attribute_accuracy);
+        metrics.insert("object_accuracy".into(), parts.object_accuracy);
+        for (name, value) in [("seen_top1", parts.seen_accuracy), ("unseen_top1", parts.unseen_accuracy)] {
+            if let Some(value) = value {
+                metrics.insert(name.into(), value);
+            }
+        }
+    }
+    if let Some(ood) = &report.ood {
+        for (score, detection) in [("msp", &ood.msp), ("mcm", &ood.mcm)] {
+            metrics.insert(format!("{score}_auroc"), detection.auroc);
+            metrics.insert(format!("{score}_fpr95"), detection.fpr_at_95_tpr);
+        }
+    }
+    metrics
 }
 
 /// Collect every number of a JSON report under `a/b/c` names.
@@ -414,6 +538,9 @@ mod tests {
         }
         fn context_length(&self) -> usize {
             8
+        }
+        fn logit_scale(&self) -> f64 {
+            10.0
         }
         fn embed_images(&self, pixels: Vec<f32>, n: usize) -> Vec<Vec<f32>> {
             pixels

@@ -37,6 +37,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErrorKind};
 use serde_json::Value;
 
+use negclip_data::metrics::classification::ReliabilityBin;
+
 use crate::error::TrainError;
 use crate::evaluate::SuiteResult;
 use crate::run::write_file;
@@ -122,6 +124,18 @@ pub fn write_comparison_plot(
     columns: &[(String, Vec<SuiteResult>)],
 ) -> Result<(), TrainError> {
     let image = comparison_image(columns).map_err(|e| plot_error(path, e))?;
+    write_png(path, image)
+}
+
+/// Draw a reliability diagram of one classification suite: per checkpoint (`curves`: label,
+/// its bins), each non-empty confidence bin's accuracy against its mean confidence, with the
+/// diagonal a calibrated model follows.
+pub fn write_reliability_plot(
+    path: &Path,
+    suite: &str,
+    curves: &[(String, f64, Vec<ReliabilityBin>)],
+) -> Result<(), TrainError> {
+    let image = reliability_image(suite, curves).map_err(|e| plot_error(path, e))?;
     write_png(path, image)
 }
 
@@ -1093,6 +1107,91 @@ fn draw_bars(area: &Area, bars: &Bars) -> Drawn {
         ))?;
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Reliability diagram
+
+/// Height of the reliability chart (without its legend).
+const RELIABILITY_CHART: u32 = 640;
+const DIAGONAL: RGBColor = RGBColor(150, 150, 150);
+
+fn reliability_image(
+    suite: &str,
+    curves: &[(String, f64, Vec<ReliabilityBin>)],
+) -> Result<RgbImage, Box<dyn Error>> {
+    let labels: Vec<String> = curves
+        .iter()
+        .map(|(label, ece, _)| format!("{label} (ECE {ece:.4})"))
+        .chain(std::iter::once("perfect calibration".to_string()))
+        .collect();
+    let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let legend_h = legend_height(legend_rows(&label_refs, WIDTH)?.len());
+    render(RELIABILITY_CHART + legend_h, |root| {
+        let chart_area = sub_area(
+            root,
+            Rect {
+                x: 0,
+                y: 0,
+                w: WIDTH,
+                h: RELIABILITY_CHART,
+            },
+        );
+        let legend_area = sub_area(
+            root,
+            Rect {
+                x: 0,
+                y: RELIABILITY_CHART,
+                w: WIDTH,
+                h: legend_h,
+            },
+        );
+        let unit = || Ticked::new(0.0..1.0, ticks(0.0, 1.0, 0.1));
+        let title = format!("{suite}: reliability (15 equal-width confidence bins)");
+        let mut chart = ChartBuilder::on(&chart_area)
+            .caption(&title, text(TITLE_TEXT))
+            .margin(MARGIN)
+            .margin_right(MARGIN + 20)
+            .x_label_area_size(X_LABELS)
+            .y_label_area_size(Y_LABELS)
+            .build_cartesian_2d(unit(), unit())?;
+        chart
+            .configure_mesh()
+            .x_desc("confidence (mean of the bin)")
+            .y_desc("accuracy")
+            .x_label_formatter(&|x| format!("{x:.1}"))
+            .y_label_formatter(&|y| format!("{y:.1}"))
+            .label_style(text(TICK_TEXT))
+            .axis_desc_style(text(AXIS_TEXT))
+            .bold_line_style(GRID_BOLD)
+            .axis_style(TEXT)
+            .draw()?;
+        chart.draw_series(LineSeries::new(
+            [(0.0, 0.0), (1.0, 1.0)],
+            DIAGONAL.stroke_width(1),
+        ))?;
+        let mut entries = Vec::new();
+        for (i, ((_, _, bins), label)) in curves.iter().zip(&labels).enumerate() {
+            let colour = PALETTE[i % PALETTE.len()];
+            let points: Vec<(f64, f64)> = bins
+                .iter()
+                .filter_map(|b| Some((b.confidence?, b.accuracy?)))
+                .collect();
+            chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?;
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+            entries.push(Entry {
+                label,
+                colour,
+                swatch: Swatch::Line(2, 4),
+            });
+        }
+        entries.push(Entry {
+            label: labels.last().expect("the diagonal's label"),
+            colour: DIAGONAL,
+            swatch: Swatch::Line(1, 0),
+        });
+        draw_legend(&legend_area, &entries)
+    })
 }
 
 #[cfg(test)]

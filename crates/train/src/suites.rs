@@ -1,9 +1,9 @@
-//! Evaluation suites by name: the synthetic world's (built in memory) and the real
-//! benchmarks' (read from `eval.data_root`), all scored through the same interface.
+//! Evaluation suites by name: the synthetic world's (built in memory), the real
+//! benchmarks' (read from `eval.data_root` and `eval.paths`) and the classification suites a
+//! run file describes, all scored through the same interface.
 
-use std::path::PathBuf;
-
-use negclip_data::benchmarks::{self, LoadOptions};
+use negclip_data::benchmarks::classification::{load_classification, ClassificationSpec};
+use negclip_data::benchmarks::{self, DataPaths, LoadOptions, LoadedSuite};
 use negclip_data::negatives::default_order_perturbations;
 use negclip_data::suite::Suite;
 use negclip_data::synth::{self, WorldConfig};
@@ -19,8 +19,10 @@ pub struct SuiteOptions {
     pub items: usize,
     /// Seed of the subsample and of the order perturbations.
     pub seed: u64,
-    /// Root of the real benchmark files.
-    pub data_root: Option<PathBuf>,
+    /// Where the real benchmark files are.
+    pub paths: DataPaths,
+    /// Classification suites from image folders or lists, built after the named suites.
+    pub classification: Vec<ClassificationSpec>,
     /// Drop items whose image is missing (counted in the log) instead of failing.
     pub skip_missing_images: bool,
     /// The synthetic world the synthetic suites are drawn from.
@@ -30,15 +32,26 @@ pub struct SuiteOptions {
 
 impl SuiteOptions {
     /// The evaluation settings of a run.
-    pub fn from_run(config: &RunConfig) -> SuiteOptions {
+    pub fn from_run(config: &RunConfig) -> Result<SuiteOptions, TrainError> {
         let (world, world_seed) = config.data.world();
-        SuiteOptions {
+        Ok(SuiteOptions {
             items: config.eval.items,
             seed: config.seed,
-            data_root: config.eval.data_root.clone(),
+            paths: DataPaths::new(config.eval.data_root.clone(), config.eval.paths.clone())?,
+            classification: config.eval.classification.clone(),
             skip_missing_images: false,
             world,
             world_seed,
+        })
+    }
+
+    fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            subsample: (self.items > 0).then_some((self.items, self.seed)),
+            skip_missing_images: self.skip_missing_images,
+            order_seeds: Vec::new(),
+            perturber: None,
+            calibration_seed: self.seed,
         }
     }
 }
@@ -48,6 +61,10 @@ pub fn build_suites(names: &[String], options: &SuiteOptions) -> Result<Vec<Suit
     let mut suites = Vec::new();
     for name in names {
         suites.extend(load_named(name, options)?);
+    }
+    for spec in &options.classification {
+        let loaded = load_classification(spec, &options.load_options(), options.seed)?;
+        suites.extend(reported(vec![loaded]));
     }
     Ok(suites)
 }
@@ -77,23 +94,22 @@ fn load_named(name: &str, options: &SuiteOptions) -> Result<Vec<Suite>, TrainErr
         })?;
         return Ok(vec![suite]);
     }
-    let root = options
-        .data_root
-        .as_ref()
-        .ok_or_else(|| TrainError::Config {
-            path: "eval.data_root".into(),
+    if !benchmarks::SUITE_NAMES.contains(&name) {
+        return Err(TrainError::Config {
+            path: "eval.suites".into(),
             message: format!(
-                "suite {name:?} is not synthetic and needs a data root (synthetic suites: {})",
+                "unknown suite {name:?}; benchmarks: {}; synthetic: {}",
+                benchmarks::SUITE_NAMES.join(", "),
                 synth::suite_names().join(", ")
             ),
-        })?;
-    let load = LoadOptions {
-        subsample: (options.items > 0).then_some((options.items, options.seed)),
-        skip_missing_images: options.skip_missing_images,
-        order_seeds: Vec::new(),
-        perturber: None,
-    };
-    let loaded = benchmarks::load_suite(name, root, &load)?;
+        });
+    }
+    let loaded = benchmarks::load_suite(name, &options.paths, &options.load_options())?;
+    Ok(reported(loaded))
+}
+
+/// The suites, after telling the user about any item dropped for a missing image.
+fn reported(loaded: Vec<LoadedSuite>) -> Vec<Suite> {
     for suite in &loaded {
         if suite.report.skipped_missing > 0 {
             tracing::warn!(
@@ -108,13 +124,14 @@ fn load_named(name: &str, options: &SuiteOptions) -> Result<Vec<Suite>, TrainErr
             );
         }
     }
-    Ok(loaded.into_iter().map(|l| l.suite).collect())
+    loaded.into_iter().map(|l| l.suite).collect()
 }
 
-/// The headline number of a result: macro accuracy where the suite has one, else accuracy,
-/// else text-to-image R@1 for retrieval.
+/// The headline number of a result: macro accuracy where the suite has one, else accuracy;
+/// for classification the OOD AUROC (MSP) when the suite has OOD images, else top-1; for
+/// retrieval text-to-image R@1.
 pub fn primary(result: &SuiteResult) -> Option<(String, f64)> {
-    ["macro_accuracy", "accuracy", "text_to_image/1"]
+    ["macro_accuracy", "accuracy", "msp_auroc", "top1", "text_to_image/1"]
         .iter()
         .find_map(|name| result.metrics.get(*name).map(|v| (name.to_string(), *v)))
         .or_else(|| result.metrics.iter().next().map(|(k, v)| (k.clone(), *v)))

@@ -115,7 +115,7 @@ struct Evaluation {
 impl Evaluation {
     fn new(config: &RunConfig, show_progress: bool) -> Result<Evaluation, TrainError> {
         Ok(Evaluation {
-            suites: build_suites(&config.eval.suites, &SuiteOptions::from_run(config))?,
+            suites: build_suites(&config.eval.suites, &SuiteOptions::from_run(config)?)?,
             options: EvalOptions {
                 batch_size: config.eval.batch_size,
                 show_progress,

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
+use negclip_data::benchmarks::DataPaths;
 use negclip_data::suite::Suite;
 use negclip_data::synth::WorldConfig;
 use negclip_data::tokenizer::ClipTokenizer;
@@ -54,7 +55,8 @@ fn fixture_suites() -> Vec<Suite> {
     let options = SuiteOptions {
         items: 0,
         seed: 1,
-        data_root: Some(repo("tests/fixtures/aro")),
+        paths: DataPaths::root(repo("tests/fixtures/aro")),
+        classification: Vec::new(),
         skip_missing_images: false,
         world: WorldConfig::default(),
         world_seed: 0,
@@ -166,6 +168,7 @@ fn evaluation_matches_the_python_reference_on_a_tiny_clip() {
                     );
                 }
             }
+            Suite::Classification(_) => unreachable!("the ARO fixtures hold no classification suite"),
             Suite::Retrieval(retrieval) => {
                 let want = &expected["retrieval"][&name];
                 assert!(want.is_object(), "reference lacks suite {name}");
