@@ -10,7 +10,7 @@ use negclip_data::synth::WorldConfig;
 use negclip_model::checkpoint;
 use negclip_train::device;
 use negclip_train::evaluate::{evaluate_model, EvalOptions, SuiteResult};
-use negclip_train::plot::{write_comparison_plot, write_reliability_plot};
+use negclip_train::plot::{write_comparison_plot, write_reliability_plots};
 use negclip_train::report::{Metrics, ResultsTable};
 use negclip_train::suites::{build_suites, SuiteOptions};
 use serde_json::json;
@@ -65,12 +65,16 @@ fn parse_path_override(text: &str) -> Result<(String, PathBuf), String> {
 fn classification_spec(text: &str) -> anyhow::Result<ClassificationSpec> {
     let path = std::path::Path::new(text);
     if path.is_file() {
-        let body = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let body =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         return toml::from_str(&body).with_context(|| format!("{}", path.display()));
     }
     toml::from_str(&format!("spec = {text}"))
-        .map(|wrapped: std::collections::BTreeMap<String, ClassificationSpec>| wrapped["spec"].clone())
+        .map(
+            |wrapped: std::collections::BTreeMap<String, ClassificationSpec>| {
+                wrapped["spec"].clone()
+            },
+        )
         .with_context(|| format!("--classification {text:?}: neither a file nor an inline table"))
 }
 
@@ -134,42 +138,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             md.display(),
             png.display()
         );
-        for path in write_reliability_plots(out, &columns)? {
+        let dir = out.parent().unwrap_or(std::path::Path::new("."));
+        let stem = out.file_stem().unwrap_or_default().to_string_lossy();
+        for path in write_reliability_plots(dir, &format!("{stem}-reliability-"), &columns)? {
             println!("wrote {}", path.display());
         }
     }
     Ok(())
-}
-
-/// One reliability diagram per classification suite, `<out>-reliability-<suite>.png`, with a
-/// curve per checkpoint.
-fn write_reliability_plots(
-    out: &std::path::Path,
-    columns: &[(String, Vec<SuiteResult>)],
-) -> anyhow::Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    let Some((_, first)) = columns.first() else {
-        return Ok(written);
-    };
-    for suite in first.iter().filter(|r| r.report.get("calibration").is_some()) {
-        let curves = columns
-            .iter()
-            .filter_map(|(label, results)| {
-                let result = results.iter().find(|r| r.suite == suite.suite)?;
-                let calibration = result.report.get("calibration")?;
-                let bins = serde_json::from_value(calibration.get("bins")?.clone()).ok()?;
-                Some((label.clone(), calibration.get("ece")?.as_f64()?, bins))
-            })
-            .collect::<Vec<_>>();
-        let stem = out.file_stem().unwrap_or_default().to_string_lossy();
-        let name: String = suite
-            .suite
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
-            .collect();
-        let path = out.with_file_name(format!("{stem}-reliability-{name}.png"));
-        write_reliability_plot(&path, &suite.suite, &curves)?;
-        written.push(path);
-    }
-    Ok(written)
 }

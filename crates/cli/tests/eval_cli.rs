@@ -228,7 +228,12 @@ fn results(path: &Path) -> Vec<(String, serde_json::Value)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["suite"].as_str().unwrap().to_string(), r["metrics"].clone()))
+        .map(|r| {
+            (
+                r["suite"].as_str().unwrap().to_string(),
+                r["metrics"].clone(),
+            )
+        })
         .collect()
 }
 
@@ -271,7 +276,12 @@ fn the_aro_codes_files_and_sugarcrepes_repository_layout_read_as_the_defaults() 
         theirs.to_str().unwrap(),
     ]);
     let table = String::from_utf8_lossy(&run.stdout);
-    for needle in ["coco-order", "flickr30k-order", "coco-retrieval", "flickr30k-retrieval"] {
+    for needle in [
+        "coco-order",
+        "flickr30k-order",
+        "coco-retrieval",
+        "flickr30k-retrieval",
+    ] {
         assert!(table.contains(needle), "table lacks {needle}:\n{table}");
     }
     let ours = dir.path().join("default-layout.json");
@@ -288,21 +298,33 @@ fn the_aro_codes_files_and_sugarcrepes_repository_layout_read_as_the_defaults() 
     ]);
     let (theirs, ours) = (results(&theirs), results(&ours));
     assert_eq!(theirs.len(), ours.len());
-    assert_eq!(theirs, ours, "the same items in either layout score the same");
+    assert_eq!(
+        theirs, ours,
+        "the same items in either layout score the same"
+    );
 }
 
 #[test]
 fn unknown_path_keys_and_missing_paths_are_named() {
     let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
         .args([
-            "eval", "--checkpoint", MODEL, "--suite", "coco-order", "--data", "coco=/x",
+            "eval",
+            "--checkpoint",
+            MODEL,
+            "--suite",
+            "coco-order",
+            "--data",
+            "coco=/x",
         ])
         .current_dir(workspace())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(stderr.contains("\"coco\"") && stderr.contains("coco-test"), "{stderr}");
+    assert!(
+        stderr.contains("\"coco\"") && stderr.contains("coco-test"),
+        "{stderr}"
+    );
     let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
         .args(["eval", "--checkpoint", MODEL, "--suite", "vg-relation"])
         .current_dir(workspace())
@@ -349,7 +371,10 @@ fn a_classification_folder_evaluates_with_calibration_ood_and_a_reliability_diag
         "msp_auroc",
         "mcm_fpr95",
     ] {
-        assert!(shapes[metric].is_number(), "shapes lacks {metric}: {shapes}");
+        assert!(
+            shapes[metric].is_number(),
+            "shapes lacks {metric}: {shapes}"
+        );
     }
     // The reference's top-1 on the whole fixture (tests/fixtures/classification/expected.json).
     assert!((shapes["top1"].as_f64().unwrap() - 1.0 / 6.0).abs() < 1e-12);

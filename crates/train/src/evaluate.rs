@@ -299,15 +299,23 @@ fn evaluate_retrieval(
     })
 }
 
+/// The cosine similarity of every image with every class, `[image][class]`, in f64.
+pub struct ClassificationCosines {
+    /// The suite's images.
+    pub images: Vec<Vec<f64>>,
+    /// Its out-of-distribution images.
+    pub ood: Vec<Vec<f64>>,
+}
+
 /// Cosine similarities of a classification suite's images and of its OOD images with every
-/// class, `[image][class]` in f64: each class is embedded as the mean of its prompts' unit
-/// embeddings, normalised again (CLIP's prompt ensemble).
+/// class: each class is embedded as the mean of its prompts' unit embeddings, normalised
+/// again (CLIP's prompt ensemble).
 pub fn classification_cosines(
     embedder: &dyn Embedder,
     tokenizer: &ClipTokenizer,
     suite: &ClassificationSuite,
     options: &EvalOptions,
-) -> Result<(Vec<Vec<f64>>, Vec<Vec<f64>>), TrainError> {
+) -> Result<ClassificationCosines, TrainError> {
     let progress = progress_bar(&suite.name, options.show_progress);
     let images = embed_images(embedder, &suite.images, options, &progress)?;
     let ood = embed_images(embedder, &suite.ood, options, &progress)?;
@@ -342,13 +350,22 @@ pub fn classification_cosines(
             .map(|image| {
                 classes
                     .iter()
-                    .map(|class| image.iter().zip(class).map(|(&x, &c)| f64::from(x) * c).sum())
+                    .map(|class| {
+                        image
+                            .iter()
+                            .zip(class)
+                            .map(|(&x, &c)| f64::from(x) * c)
+                            .sum()
+                    })
                     .collect()
             })
             .collect()
     };
     progress.finish_and_clear();
-    Ok((cosines(&images), cosines(&ood)))
+    Ok(ClassificationCosines {
+        images: cosines(&images),
+        ood: cosines(&ood),
+    })
 }
 
 fn embedder_dim(texts: &TextIndex) -> usize {
@@ -361,13 +378,15 @@ fn evaluate_classification(
     suite: &ClassificationSuite,
     options: &EvalOptions,
 ) -> Result<SuiteResult, TrainError> {
-    let (cosines, ood) = classification_cosines(embedder, tokenizer, suite, options)?;
-    let report = score_classification(suite, &cosines, &ood, embedder.logit_scale()).map_err(
-        |source| TrainError::Metrics {
-            suite: suite.name.clone(),
-            source,
-        },
-    )?;
+    let cosines = classification_cosines(embedder, tokenizer, suite, options)?;
+    let scale = embedder.logit_scale();
+    let report =
+        score_classification(suite, &cosines.images, &cosines.ood, scale).map_err(|source| {
+            TrainError::Metrics {
+                suite: suite.name.clone(),
+                source,
+            }
+        })?;
     Ok(SuiteResult {
         suite: suite.name.clone(),
         metrics: classification_metrics(&report),
@@ -381,7 +400,10 @@ pub fn classification_metrics(report: &ClassificationReport) -> BTreeMap<String,
     let mut metrics = BTreeMap::from([
         ("top1".to_string(), report.top1),
         ("top5".to_string(), report.top5),
-        ("mean_per_class_recall".to_string(), report.mean_per_class_recall),
+        (
+            "mean_per_class_recall".to_string(),
+            report.mean_per_class_recall,
+        ),
         ("ece".to_string(), c.ece),
         ("ece_before_scaling".to_string(), c.ece_before_scaling),
         ("ece_after_scaling".to_string(), c.ece_after_scaling),
@@ -390,7 +412,10 @@ pub fn classification_metrics(report: &ClassificationReport) -> BTreeMap<String,
     if let Some(parts) = &report.compositions {
         metrics.insert("attribute_accuracy".into(), parts.attribute_accuracy);
         metrics.insert("object_accuracy".into(), parts.object_accuracy);
-        for (name, value) in [("seen_top1", parts.seen_accuracy), ("unseen_top1", parts.unseen_accuracy)] {
+        for (name, value) in [
+            ("seen_top1", parts.seen_accuracy),
+            ("unseen_top1", parts.unseen_accuracy),
+        ] {
             if let Some(value) = value {
                 metrics.insert(name.into(), value);
             }

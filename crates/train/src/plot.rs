@@ -19,13 +19,16 @@
 //! by what the panel's title does not already say (`add_att`, `seed1`). A panel with
 //! nothing to draw (no training records, no evaluations) says so instead of failing.
 //!
+//! [`write_reliability_plots`] draws a reliability diagram per classification suite (one
+//! curve per checkpoint, or the run's first and last evaluation).
+//!
 //! [`write_comparison_plot`] draws `negclip eval`'s checkpoints side by side: one panel per
 //! suite, one bar per checkpoint with its value written above it ("n/a" where the suite was
 //! not evaluated), and a legend of the checkpoints at the top.
 
 use std::error::Error;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ab_glyph::{Font, FontRef, Glyph, PxScale, ScaleFont};
@@ -127,16 +130,59 @@ pub fn write_comparison_plot(
     write_png(path, image)
 }
 
-/// Draw a reliability diagram of one classification suite: per checkpoint (`curves`: label,
-/// its bins), each non-empty confidence bin's accuracy against its mean confidence, with the
-/// diagonal a calibrated model follows.
-pub fn write_reliability_plot(
-    path: &Path,
-    suite: &str,
-    curves: &[(String, f64, Vec<ReliabilityBin>)],
-) -> Result<(), TrainError> {
-    let image = reliability_image(suite, curves).map_err(|e| plot_error(path, e))?;
-    write_png(path, image)
+/// Draw a reliability diagram per classification suite of the first column,
+/// `<dir>/<prefix><suite>.png`: per column (checkpoint or epoch) that evaluated the suite, each
+/// non-empty confidence bin's accuracy against its mean confidence, with the diagonal a
+/// calibrated model follows. Returns the files written.
+pub fn write_reliability_plots(
+    dir: &Path,
+    prefix: &str,
+    columns: &[(String, Vec<SuiteResult>)],
+) -> Result<Vec<PathBuf>, TrainError> {
+    let mut written = Vec::new();
+    let Some((_, first)) = columns.first() else {
+        return Ok(written);
+    };
+    for suite in first
+        .iter()
+        .filter(|r| r.report.get("calibration").is_some())
+    {
+        let curves: Vec<Curve> = columns
+            .iter()
+            .filter_map(|(label, results)| {
+                let result = results.iter().find(|r| r.suite == suite.suite)?;
+                let calibration = result.report.get("calibration")?;
+                Some(Curve {
+                    label: label.clone(),
+                    ece: calibration.get("ece")?.as_f64()?,
+                    bins: serde_json::from_value(calibration.get("bins")?.clone()).ok()?,
+                })
+            })
+            .collect();
+        let name: String = suite
+            .suite
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("{prefix}{name}.png"));
+        let image = reliability_image(&suite.suite, &curves).map_err(|e| plot_error(&path, e))?;
+        write_png(&path, image)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// One curve of a reliability diagram.
+struct Curve {
+    label: String,
+    ece: f64,
+    bins: Vec<ReliabilityBin>,
 }
 
 fn plot_error(path: &Path, e: Box<dyn Error>) -> TrainError {
@@ -1116,13 +1162,10 @@ fn draw_bars(area: &Area, bars: &Bars) -> Drawn {
 const RELIABILITY_CHART: u32 = 640;
 const DIAGONAL: RGBColor = RGBColor(150, 150, 150);
 
-fn reliability_image(
-    suite: &str,
-    curves: &[(String, f64, Vec<ReliabilityBin>)],
-) -> Result<RgbImage, Box<dyn Error>> {
+fn reliability_image(suite: &str, curves: &[Curve]) -> Result<RgbImage, Box<dyn Error>> {
     let labels: Vec<String> = curves
         .iter()
-        .map(|(label, ece, _)| format!("{label} (ECE {ece:.4})"))
+        .map(|c| format!("{} (ECE {:.4})", c.label, c.ece))
         .chain(std::iter::once("perfect calibration".to_string()))
         .collect();
     let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
@@ -1171,13 +1214,17 @@ fn reliability_image(
             DIAGONAL.stroke_width(1),
         ))?;
         let mut entries = Vec::new();
-        for (i, ((_, _, bins), label)) in curves.iter().zip(&labels).enumerate() {
+        for (i, (curve, label)) in curves.iter().zip(&labels).enumerate() {
             let colour = PALETTE[i % PALETTE.len()];
-            let points: Vec<(f64, f64)> = bins
+            let points: Vec<(f64, f64)> = curve
+                .bins
                 .iter()
                 .filter_map(|b| Some((b.confidence?, b.accuracy?)))
                 .collect();
-            chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?;
+            chart.draw_series(LineSeries::new(
+                points.iter().copied(),
+                colour.stroke_width(2),
+            ))?;
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
             entries.push(Entry {
                 label,

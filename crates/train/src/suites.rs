@@ -63,7 +63,7 @@ pub fn build_suites(names: &[String], options: &SuiteOptions) -> Result<Vec<Suit
         suites.extend(load_named(name, options)?);
     }
     for spec in &options.classification {
-        let loaded = load_classification(spec, &options.load_options(), options.seed)?;
+        let loaded = load_classification(spec, &options.load_options())?;
         suites.extend(reported(vec![loaded]));
     }
     Ok(suites)
@@ -131,10 +131,16 @@ fn reported(loaded: Vec<LoadedSuite>) -> Vec<Suite> {
 /// for classification the OOD AUROC (MSP) when the suite has OOD images, else top-1; for
 /// retrieval text-to-image R@1.
 pub fn primary(result: &SuiteResult) -> Option<(String, f64)> {
-    ["macro_accuracy", "accuracy", "msp_auroc", "top1", "text_to_image/1"]
-        .iter()
-        .find_map(|name| result.metrics.get(*name).map(|v| (name.to_string(), *v)))
-        .or_else(|| result.metrics.iter().next().map(|(k, v)| (k.clone(), *v)))
+    [
+        "macro_accuracy",
+        "accuracy",
+        "msp_auroc",
+        "top1",
+        "text_to_image/1",
+    ]
+    .iter()
+    .find_map(|name| result.metrics.get(*name).map(|v| (name.to_string(), *v)))
+    .or_else(|| result.metrics.iter().next().map(|(k, v)| (k.clone(), *v)))
 }
 
 /// The value named by `metric`: `suite` (its primary number) or `suite/metric`.

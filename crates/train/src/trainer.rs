@@ -4,7 +4,7 @@
 //! (NegCLIP's batch layout), [`crate::step`] (one optimisation step), [`crate::mining`]
 //! (hard images by embedding), [`crate::report`] and [`crate::log`] (what is shown and kept).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,7 +18,7 @@ use negclip_model::{Clip, ClipConfig};
 use crate::batches::{BatchPlan, BatchStream, HardImageLists, NegativePolicy};
 use crate::config::{LossKind, NegativesSection, RunConfig};
 use crate::error::TrainError;
-use crate::evaluate::{evaluate_model, EvalOptions, Evaluations};
+use crate::evaluate::{evaluate_model, EvalOptions, Evaluations, SuiteResult};
 use crate::mining::mine_hard_images;
 use crate::report::Progress;
 use crate::run::{save_model, Run};
@@ -97,13 +97,31 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
     }
     progress.finish();
     crate::plot::write_plot(&run.output.join("metrics.png"), &run.log.records()?)?;
+    let evaluations = run.log.evaluations()?;
+    write_reliability(&run.output, &evaluations)?;
     let final_model = run.output.join("final.safetensors");
     save_model(&model, &run.clip_config, &final_model)?;
     Ok(RunOutcome {
-        evaluations: run.log.evaluations()?,
+        evaluations,
         output_dir: run.output,
         final_model,
     })
+}
+
+/// `reliability-<suite>.png` for each classification suite: the first evaluation (before
+/// training) against the last.
+fn write_reliability(output: &Path, evaluations: &Evaluations) -> Result<(), TrainError> {
+    let ends: Vec<_> = match evaluations.as_slice() {
+        [] => vec![],
+        [only] => vec![only],
+        [first, .., last] => vec![first, last],
+    };
+    let columns: Vec<(String, Vec<SuiteResult>)> = ends
+        .into_iter()
+        .map(|(epoch, results)| (crate::report::epoch_label(*epoch), results.clone()))
+        .collect();
+    crate::plot::write_reliability_plots(output, "reliability-", &columns)?;
+    Ok(())
 }
 
 /// The run's evaluation suites and how they are scored.

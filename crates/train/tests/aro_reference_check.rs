@@ -168,7 +168,9 @@ fn evaluation_matches_the_python_reference_on_a_tiny_clip() {
                     );
                 }
             }
-            Suite::Classification(_) => unreachable!("the ARO fixtures hold no classification suite"),
+            Suite::Classification(_) => {
+                unreachable!("the ARO fixtures hold no classification suite")
+            }
             Suite::Retrieval(retrieval) => {
                 let want = &expected["retrieval"][&name];
                 assert!(want.is_object(), "reference lacks suite {name}");

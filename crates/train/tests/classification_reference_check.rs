@@ -109,7 +109,11 @@ fn assert_matches(name: &str, ours: &ClassificationReport, want: &Value) {
     let ours_fit: Vec<bool> = (0..fit.len()).map(|i| in_fit_part(1, i)).collect();
     assert_eq!(ours_fit, fit, "{name}: calibration split");
     assert_eq!(Some(c.fit_items as u64), wc["n_fit"].as_u64());
-    close(&format!("{name} temperature"), c.temperature, &wc["temperature"]);
+    close(
+        &format!("{name} temperature"),
+        c.temperature,
+        &wc["temperature"],
+    );
     close(
         &format!("{name} ece before scaling"),
         c.ece_before_scaling,
@@ -123,7 +127,11 @@ fn assert_matches(name: &str, ours: &ClassificationReport, want: &Value) {
     let ood = ours.ood.as_ref().expect("the reference has OOD images");
     for (score, detection) in [("msp", &ood.msp), ("mcm", &ood.mcm)] {
         let w = &want["ood"][score];
-        close(&format!("{name} {score} auroc"), detection.auroc, &w["auroc"]);
+        close(
+            &format!("{name} {score} auroc"),
+            detection.auroc,
+            &w["auroc"],
+        );
         close(
             &format!("{name} {score} fpr95"),
             detection.fpr_at_95_tpr,
@@ -184,10 +192,11 @@ fn the_tiny_clip_matches_the_reference_end_to_end() {
         }),
         ood: Some(fixture.join("ood")),
     };
-    let Suite::Classification(suite) = load_classification(&spec, &LoadOptions::default(), 1)
-        .unwrap()
-        .suite
-    else {
+    let options = LoadOptions {
+        calibration_seed: 1,
+        ..LoadOptions::default()
+    };
+    let Suite::Classification(suite) = load_classification(&spec, &options).unwrap().suite else {
         unreachable!("a classification loader");
     };
     assert_eq!(suite.classes, strings(&reference["display_names"]));
@@ -200,9 +209,9 @@ fn the_tiny_clip_matches_the_reference_end_to_end() {
         batch_size: 16,
         show_progress: false,
     };
-    let (cosines, ood) =
+    let cosines =
         classification_cosines(&embedder, &ClipTokenizer::new(), &suite, &options).unwrap();
-    for (ours, key) in [(&cosines, "cosines"), (&ood, "ood_cosines")] {
+    for (ours, key) in [(&cosines.images, "cosines"), (&cosines.ood, "ood_cosines")] {
         let want = table(&reference[key]);
         assert_eq!(ours.len(), want.len(), "{key}: rows");
         let diff = ours
@@ -215,6 +224,6 @@ fn the_tiny_clip_matches_the_reference_end_to_end() {
     }
     let scale = negclip_train::evaluate::Embedder::logit_scale(&embedder);
     close("logit scale", scale, &reference["logit_scale"]);
-    let report = score_classification(&suite, &cosines, &ood, scale).unwrap();
+    let report = score_classification(&suite, &cosines.images, &cosines.ood, scale).unwrap();
     assert_matches("tiny CLIP", &report, &reference["metrics"]);
 }

@@ -128,16 +128,19 @@ pub struct ClassificationSpec {
 }
 
 /// Loads a classification suite. A seeded subsample (`options.subsample`) keeps `n` images
-/// and `n` OOD images; the calibration split takes its seed from `calibration_seed`.
+/// and `n` OOD images; the calibration split takes `options.calibration_seed`.
 pub fn load_classification(
     spec: &ClassificationSpec,
     options: &LoadOptions,
-    calibration_seed: u64,
 ) -> Result<LoadedSuite, BenchmarkError> {
     let listed = list_images(&spec.images)?;
     let keys = class_keys(&listed);
     let classes = display_names(&keys, &spec.names, &spec.images)?;
-    let index: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
     let mut report = LoadReport {
         source: spec.images.clone(),
         rows: listed.len(),
@@ -184,7 +187,7 @@ pub fn load_classification(
         templates: templates(&spec.templates)?,
         compositions,
         ood,
-        calibration_seed,
+        calibration_seed: options.calibration_seed,
     };
     Ok(LoadedSuite {
         suite: Suite::Classification(suite),
@@ -249,7 +252,10 @@ fn read_image_folder(root: &Path) -> Result<Vec<(PathBuf, String)>, BenchmarkErr
             .expect("a read_dir entry has a name")
             .to_string_lossy()
             .into_owned();
-        for path in sorted_entries(&class_dir)?.into_iter().filter(|p| is_image(p)) {
+        for path in sorted_entries(&class_dir)?
+            .into_iter()
+            .filter(|p| is_image(p))
+        {
             out.push((path, key.clone()));
         }
     }
@@ -316,7 +322,11 @@ fn read_jsonl(path: &Path) -> Result<Vec<(PathBuf, String)>, BenchmarkError> {
     let base = path.parent().unwrap_or(Path::new("."));
     let text = std::fs::read_to_string(path).map_err(io_error(path))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let bad = |message: String| BenchmarkError::MalformedRow {
             path: path.to_path_buf(),
             row: format!("line {}", i + 1),
@@ -389,12 +399,18 @@ fn imagenet_name(key: &str) -> Option<String> {
 fn read_name_table(path: &Path) -> Result<HashMap<String, String>, BenchmarkError> {
     let text = std::fs::read_to_string(path).map_err(io_error(path))?;
     let mut table = HashMap::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let (key, name) = line.split_once('\t').ok_or_else(|| BenchmarkError::MalformedRow {
-            path: path.to_path_buf(),
-            row: format!("line {}", i + 1),
-            message: "expected `key<TAB>name`".into(),
-        })?;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let (key, name) = line
+            .split_once('\t')
+            .ok_or_else(|| BenchmarkError::MalformedRow {
+                path: path.to_path_buf(),
+                row: format!("line {}", i + 1),
+                message: "expected `key<TAB>name`".into(),
+            })?;
         table.insert(key.trim().to_string(), name.trim().to_string());
     }
     Ok(table)
@@ -440,7 +456,11 @@ fn compositions(
         None => None,
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(io_error(path))?;
-            let listed: BTreeSet<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            let listed: BTreeSet<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
             if let Some(unknown) = listed
                 .iter()
                 .find(|l| !keys.iter().any(|k| k == *l) && !classes.iter().any(|c| c == *l))
@@ -460,7 +480,9 @@ fn compositions(
     };
     Compositions::from_names(classes, seen).map_err(|name| BenchmarkError::Schema {
         path: source.to_path_buf(),
-        message: format!("class {name:?} is not \"attribute object\" (compositions need both words)"),
+        message: format!(
+            "class {name:?} is not \"attribute object\" (compositions need both words)"
+        ),
     })
 }
 
@@ -506,8 +528,7 @@ mod tests {
     #[test]
     fn image_folder_csv_and_jsonl_give_the_same_suite() {
         let folder = classification(
-            load_classification(&spec(fixture().join("images")), &LoadOptions::default(), 1)
-                .unwrap(),
+            load_classification(&spec(fixture().join("images")), &LoadOptions::default()).unwrap(),
         );
         assert_eq!(folder.classes[0], "blue circle");
         assert_eq!(folder.images.len(), 36);
@@ -524,15 +545,18 @@ mod tests {
         assert_eq!(unseen, ["blue circle", "red square"]);
         for list in ["labels.csv", "labels.jsonl"] {
             let other = classification(
-                load_classification(&spec(fixture().join(list)), &LoadOptions::default(), 1)
-                    .unwrap(),
+                load_classification(&spec(fixture().join(list)), &LoadOptions::default()).unwrap(),
             );
             assert_eq!(other.labels, folder.labels, "{list}");
             assert_eq!(other.classes, folder.classes, "{list}");
             let canonical = |p: Vec<PathBuf>| -> Vec<PathBuf> {
                 p.iter().map(|p| p.canonicalize().unwrap()).collect()
             };
-            assert_eq!(canonical(paths(&other)), canonical(paths(&folder)), "{list}");
+            assert_eq!(
+                canonical(paths(&other)),
+                canonical(paths(&folder)),
+                "{list}"
+            );
         }
     }
 
@@ -565,14 +589,20 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("negclip-cls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let jsonl = dir.join("l.jsonl");
-        std::fs::write(&jsonl, "{\"path\": \"a.png\", \"label\": \"x\"}\n{\"path\": 3}\n").unwrap();
+        std::fs::write(
+            &jsonl,
+            "{\"path\": \"a.png\", \"label\": \"x\"}\n{\"path\": 3}\n",
+        )
+        .unwrap();
         let err = list_images(&jsonl).unwrap_err().to_string();
         assert!(err.contains("l.jsonl") && err.contains("line 2"), "{err}");
         let names = dir.join("names.txt");
         std::fs::write(&names, "a\tA\nb B\n").unwrap();
         let err = read_name_table(&names).unwrap_err().to_string();
         assert!(err.contains("names.txt") && err.contains("line 2"), "{err}");
-        let err = templates(&Templates::One("a {} of {}".into())).unwrap_err().to_string();
+        let err = templates(&Templates::One("a {} of {}".into()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("exactly one"), "{err}");
         let err = compositions(
             &CompositionSpec::default(),
@@ -592,12 +622,10 @@ mod tests {
             subsample: Some((10, 3)),
             ..LoadOptions::default()
         };
-        let small = classification(
-            load_classification(&spec(fixture().join("images")), &options, 1).unwrap(),
-        );
+        let small =
+            classification(load_classification(&spec(fixture().join("images")), &options).unwrap());
         let full = classification(
-            load_classification(&spec(fixture().join("images")), &LoadOptions::default(), 1)
-                .unwrap(),
+            load_classification(&spec(fixture().join("images")), &LoadOptions::default()).unwrap(),
         );
         assert_eq!(small.images.len(), 10);
         assert_eq!(small.ood.len(), 10);

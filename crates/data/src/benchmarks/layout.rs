@@ -134,13 +134,10 @@ impl DataPaths {
         if let Some(path) = self.overrides.get(key) {
             return Ok(path.clone());
         }
-        let root = self
-            .root
-            .as_ref()
-            .ok_or_else(|| BenchmarkError::NoPath {
-                key: key.to_string(),
-                what: entry.what.to_string(),
-            })?;
+        let root = self.root.as_ref().ok_or_else(|| BenchmarkError::NoPath {
+            key: key.to_string(),
+            what: entry.what.to_string(),
+        })?;
         let candidates: Vec<PathBuf> = entry.defaults.iter().map(|d| root.join(d)).collect();
         Ok(candidates
             .iter()
@@ -167,7 +164,11 @@ impl DataPaths {
     /// The image root of a Karpathy split file: the `images_key` override; else, for the ARO
     /// code's per-split files, the file's own folder (their image paths start there, as the
     /// ARO code's `root_dir`); else the key's default.
-    pub fn karpathy_images(&self, split_file: &Path, images_key: &str) -> Result<PathBuf, BenchmarkError> {
+    pub fn karpathy_images(
+        &self,
+        split_file: &Path,
+        images_key: &str,
+    ) -> Result<PathBuf, BenchmarkError> {
         let karpathy_own = split_file
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with("dataset_"));
@@ -205,7 +206,10 @@ mod tests {
         let err = DataPaths::new(None, BTreeMap::from([("coco".into(), "x".into())]))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("\"coco\"") && err.contains("coco-test"), "{err}");
+        assert!(
+            err.contains("\"coco\"") && err.contains("coco-test"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -216,12 +220,18 @@ mod tests {
         std::fs::write(dir.join("sugarcrepe/data/add_att.json"), "{}").unwrap();
         let paths = DataPaths::root(&dir);
         // Neither COCO file exists: the first default is named.
-        assert_eq!(paths.get("coco-test").unwrap(), dir.join("coco/dataset_coco.json"));
+        assert_eq!(
+            paths.get("coco-test").unwrap(),
+            dir.join("coco/dataset_coco.json")
+        );
         std::fs::write(dir.join("coco/coco_karpathy_test.json"), "[]").unwrap();
         let test = paths.get("coco-test").unwrap();
         assert_eq!(test, dir.join("coco/coco_karpathy_test.json"));
         // The ARO code's file reads images from its own folder.
-        assert_eq!(paths.karpathy_images(&test, "coco-images").unwrap(), dir.join("coco"));
+        assert_eq!(
+            paths.karpathy_images(&test, "coco-images").unwrap(),
+            dir.join("coco")
+        );
         assert_eq!(
             paths.folder_with("sugarcrepe", "add_att.json").unwrap(),
             dir.join("sugarcrepe/data")
@@ -231,9 +241,15 @@ mod tests {
             BTreeMap::from([("coco-test".into(), "/elsewhere/test.json".into())]),
         )
         .unwrap();
-        assert_eq!(custom.get("coco-test").unwrap(), PathBuf::from("/elsewhere/test.json"));
+        assert_eq!(
+            custom.get("coco-test").unwrap(),
+            PathBuf::from("/elsewhere/test.json")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
-        let err = DataPaths::default().get("vg-images").unwrap_err().to_string();
+        let err = DataPaths::default()
+            .get("vg-images")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("vg-images"), "{err}");
     }
 }

@@ -179,7 +179,11 @@ pub fn load_suite(
             options,
         ),
         "coco-retrieval" | "flickr30k-retrieval" | "coco-val-retrieval" => {
-            let split = if name == "coco-val-retrieval" { "val" } else { "test" };
+            let split = if name == "coco-val-retrieval" {
+                "val"
+            } else {
+                "test"
+            };
             let (json, images) = karpathy_paths(name, split, paths)?;
             Ok(vec![retrieval::load_retrieval(
                 name, &json, &images, split, options,
@@ -194,11 +198,7 @@ pub fn load_suite(
                 compositions: None,
                 ood: None,
             };
-            Ok(vec![classification::load_classification(
-                &spec,
-                options,
-                options.calibration_seed,
-            )?])
+            Ok(vec![classification::load_classification(&spec, options)?])
         }
         "aro" => load_all(
             &[
@@ -224,7 +224,11 @@ fn karpathy_paths(
     split: &str,
     paths: &DataPaths,
 ) -> Result<(PathBuf, PathBuf), BenchmarkError> {
-    let dataset = if name.starts_with("coco") { "coco" } else { "flickr30k" };
+    let dataset = if name.starts_with("coco") {
+        "coco"
+    } else {
+        "flickr30k"
+    };
     let json = paths.get(&format!("{dataset}-{split}"))?;
     let images = paths.karpathy_images(&json, &format!("{dataset}-images"))?;
     Ok((json, images))

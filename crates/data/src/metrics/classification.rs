@@ -158,7 +158,11 @@ fn check_shape(
     if let Some(label) = suite.labels.iter().find(|&&l| l >= classes) {
         return bad(format!("label {label} but only {classes} classes"));
     }
-    if cosines.iter().chain(ood_cosines).any(|row| row.len() != classes) {
+    if cosines
+        .iter()
+        .chain(ood_cosines)
+        .any(|row| row.len() != classes)
+    {
         return bad(format!("every row of cosines needs {classes} entries"));
     }
     if ood_cosines.len() != suite.ood.len() {
@@ -201,7 +205,9 @@ fn mean_per_class_recall(labels: &[usize], predictions: &[usize], classes: usize
 
 /// `softmax(logits × scale)`, computed stably.
 pub fn softmax(logits: &[f64], scale: f64) -> Vec<f64> {
-    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x * scale));
+    let max = logits
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &x| m.max(x * scale));
     let exps: Vec<f64> = logits.iter().map(|&x| (x * scale - max).exp()).collect();
     let sum: f64 = exps.iter().sum();
     exps.into_iter().map(|e| e / sum).collect()
@@ -224,7 +230,11 @@ fn calibration(
     logit_scale: f64,
     suite: &ClassificationSuite,
 ) -> Calibration {
-    let correct: Vec<bool> = labels.iter().zip(predictions).map(|(l, p)| l == p).collect();
+    let correct: Vec<bool> = labels
+        .iter()
+        .zip(predictions)
+        .map(|(l, p)| l == p)
+        .collect();
     let confidence: Vec<f64> = cosines
         .iter()
         .map(|s| max_probability(s, logit_scale))

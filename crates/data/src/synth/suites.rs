@@ -251,7 +251,11 @@ impl Builder<'_> {
     fn classes(&self) -> (Vec<Pair>, Vec<String>) {
         let pairs: Vec<Pair> = Colour::ALL
             .into_iter()
-            .flat_map(|colour| Shape::ALL.into_iter().map(move |shape| Pair { colour, shape }))
+            .flat_map(|colour| {
+                Shape::ALL
+                    .into_iter()
+                    .map(move |shape| Pair { colour, shape })
+            })
             .collect();
         let names = pairs.iter().map(|p| p.to_string()).collect();
         (pairs, names)
@@ -425,7 +429,11 @@ mod tests {
         assert_eq!(suite.classes.len(), 24);
         assert_eq!(suite.images.len(), 40);
         let seen = suite.compositions.as_ref().unwrap().seen.clone().unwrap();
-        assert_eq!(seen.iter().filter(|s| !**s).count(), 4, "four held-out pairs");
+        assert_eq!(
+            seen.iter().filter(|s| !**s).count(),
+            4,
+            "four held-out pairs"
+        );
         assert!(suite.labels[..20].iter().all(|&l| seen[l]));
         assert!(suite.labels[20..].iter().all(|&l| !seen[l]));
         assert_eq!(suite.classes[suite.labels[0]].split(' ').count(), 2);
@@ -443,6 +451,10 @@ mod tests {
             ImageSource::Memory(image) => image.as_raw().clone(),
             ImageSource::File { .. } => unreachable!("in memory"),
         };
-        assert_eq!(pixels(&suite.ood[3]), pixels(&again.ood[3]), "deterministic");
+        assert_eq!(
+            pixels(&suite.ood[3]),
+            pixels(&again.ood[3]),
+            "deterministic"
+        );
     }
 }
