@@ -1,6 +1,6 @@
 //! CLIP: both towers and the learned temperature that scales their cosine similarities.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::text::{TextOutput, TextTransformer};
@@ -29,14 +29,30 @@ impl ClipConfig {
         if let Err(err) = self.validate() {
             panic!("{err}");
         }
-        Clip {
+        let clip = Clip {
             visual: VisionTransformer::new(self, device),
             text: TextTransformer::new(self, device),
             logit_scale: Param::from_tensor(Tensor::from_floats(
                 [self.logit_scale_init as f32],
                 device,
             )),
-        }
+        };
+        // Burn initialises parameters lazily, drawing from the device's generator when a
+        // parameter is first used, so whatever touched the model first (a forward pass, an
+        // inference copy for evaluation or gradient accumulation) would decide which draws
+        // each parameter gets, and two copies could disagree. Draw them all now, in module
+        // order.
+        clip.visit(&mut Materialize);
+        clip
+    }
+}
+
+/// Touches every parameter, which initialises the lazy ones.
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        param.val();
     }
 }
 
