@@ -2,6 +2,7 @@
 //! inputs; `train-step`: one full NegCLIP optimisation step; `negatives`: tagging and
 //! rewriting captions).
 
+use std::num::NonZeroUsize;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -10,7 +11,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use negclip_model::{Clip, ClipConfig};
 use negclip_train::loss::negclip_loss;
 use negclip_train::optim::{clip_global_norm, AdamW, AdamWSettings};
-use negclip_train::step::negclip_step;
+use negclip_train::step::{negclip_step, UpdateSettings};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -75,6 +76,9 @@ pub struct TrainStepArgs {
     /// Clip the global gradient norm to this value, as `optim.grad_clip_norm` does.
     #[arg(long)]
     pub grad_clip_norm: Option<f64>,
+    /// Micro-batches per step with the whole batch's loss, as `optim.accum_steps` does.
+    #[arg(long, default_value_t = NonZeroUsize::MIN)]
+    pub accum_steps: NonZeroUsize,
     /// Device (cpu; cuda[:N], wgpu or vulkan in builds with those features).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -163,16 +167,23 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
             positives.clone(),
             Some(negatives.clone()),
             args.lr,
-            args.grad_clip_norm,
+            &UpdateSettings {
+                grad_clip_norm: args.grad_clip_norm,
+                accum_steps: args.accum_steps,
+            },
         );
         losses.push(stats.loss);
         model = Some(next);
     });
     println!(
-        "train step: {:.1} ms/step (median), {:.1} samples/s",
+        "train step: {:.1} ms/step (median), {:.1} samples/s, {} micro-batch(es)",
         seconds * 1e3,
-        args.batch as f64 / seconds
+        args.batch as f64 / seconds,
+        args.accum_steps
     );
+    if let Some(peak) = peak_resident_mib() {
+        println!("peak resident memory of this process: {peak:.0} MiB");
+    }
     // On one fixed batch the loss must fall; a flat loss would mean the step does no update.
     println!(
         "loss: {:.4} at the first step, {:.4} at the last",
@@ -189,6 +200,15 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
         time_phases(model, &mut optimizer, &inputs, &args, &device)?;
     }
     Ok(())
+}
+
+/// The process's peak resident set (Linux `VmHWM`): on the CPU, where the step's tensors
+/// live. `None` where `/proc` does not tell.
+fn peak_resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// One fixed batch for the step: B images, B positive and B hard-negative captions.

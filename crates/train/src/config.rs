@@ -199,6 +199,10 @@ pub struct OptimSection {
     pub epochs: usize,
     /// Clip the global gradient norm to this value (none when absent).
     pub grad_clip_norm: Option<f64>,
+    /// Run the towers on the batch as this many micro-batches, keeping the whole batch's
+    /// loss (less memory, a second forward pass; `step.rs`).
+    #[serde(default = "one")]
+    pub accum_steps: NonZeroUsize,
 }
 
 fn default_betas() -> [f64; 2] {
@@ -332,6 +336,12 @@ impl RunConfig {
         }
         if self.optim.batch_size < 2 {
             return Err("optim.batch_size must be at least 2 for a contrastive loss".into());
+        }
+        if self.optim.accum_steps.get() > self.optim.batch_size {
+            return Err(format!(
+                "optim.accum_steps = {} is more micro-batches than optim.batch_size = {} has samples",
+                self.optim.accum_steps, self.optim.batch_size
+            ));
         }
         if self.optim.lr.is_nan() || self.optim.lr <= 0.0 {
             return Err("optim.lr must be positive".into());
@@ -509,6 +519,19 @@ epochs = 1
     fn override_with_wrong_type_names_the_key() {
         let err = parse(MINIMAL, &["optim.epochs=many"]).unwrap_err();
         assert!(err.contains("epochs"), "{err}");
+    }
+
+    #[test]
+    fn micro_batches_and_data_paths_are_checked() {
+        let config = parse(MINIMAL, &["optim.accum_steps=2"]).unwrap();
+        assert_eq!(config.optim.accum_steps.get(), 2);
+        let err = parse(MINIMAL, &["optim.accum_steps=100000"]).unwrap_err();
+        assert!(err.contains("accum_steps"), "{err}");
+        let err = parse(MINIMAL, &["eval.paths.coco=\"x.json\""]).unwrap_err();
+        assert!(
+            err.contains("eval.paths") && err.contains("coco-test"),
+            "{err}"
+        );
     }
 
     #[test]

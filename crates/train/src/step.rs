@@ -1,12 +1,31 @@
 //! One optimisation step: a NegCLIP batch through both towers (all captions in one text
 //! pass), the loss, backward, optional global-norm clipping, AdamW and the logit-scale clamp.
+//!
+//! With `accum_steps = K > 1` the batch goes through the towers as K micro-batches, and the
+//! loss is still the whole batch's: a contrastive loss does not split into per-micro-batch
+//! losses, since every image is scored against every caption. So, as open_clip's
+//! `accum_freq` does (here with hard images and hard captions too):
+//! 1. embed every micro-batch without a graph (no activations kept);
+//! 2. compute the whole batch's loss on those embeddings, made leaves of a new graph, and
+//!    back-propagate it: the gradient of the loss with respect to every embedding (and the
+//!    logit scale's gradient);
+//! 3. run each micro-batch again with a graph and back-propagate `⟨embedding, its cached
+//!    gradient⟩`: by the chain rule its parameter gradient is that micro-batch's share of the
+//!    full gradient, and the shares add up to it.
+//!
+//! Peak memory holds one micro-batch's activations instead of the batch's, for a second
+//! forward pass of the towers. The towers are deterministic (no dropout), so both passes see
+//! the same function.
 
-use burn::optim::GradientsParams;
+use std::num::NonZeroUsize;
+
+use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use negclip_model::{Clip, ClipConfig};
 
 use crate::batches::Batch;
-use crate::loss::negclip_loss;
+use crate::loss::{negclip_loss, LossOutput};
 use crate::optim::{clip_global_norm, AdamW};
 
 /// Numbers of one step for the log.
@@ -21,10 +40,18 @@ pub struct StepStats {
     pub negatives: usize,
 }
 
-/// What every step of a run shares.
-pub struct StepSettings {
+/// How a step turns a batch into an update.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpdateSettings {
     /// Clip the global gradient norm to this value.
     pub grad_clip_norm: Option<f64>,
+    /// Micro-batches the towers see the batch in (the loss is the whole batch's).
+    pub accum_steps: NonZeroUsize,
+}
+
+/// What every step of a run shares.
+pub struct StepSettings {
+    pub update: UpdateSettings,
     /// Side of the input images.
     pub image_size: usize,
     /// Token rows' length.
@@ -34,9 +61,9 @@ pub struct StepSettings {
 }
 
 impl StepSettings {
-    pub fn new(clip: &ClipConfig, grad_clip_norm: Option<f64>, device: &Device) -> StepSettings {
+    pub fn new(clip: &ClipConfig, update: UpdateSettings, device: &Device) -> StepSettings {
         StepSettings {
-            grad_clip_norm,
+            update,
             image_size: clip.vision.image_size,
             context_length: clip.text.context_length,
             device: device.clone(),
@@ -73,7 +100,7 @@ pub fn train_step(
         positives,
         negatives,
         lr,
-        settings.grad_clip_norm,
+        &settings.update,
     )
 }
 
@@ -87,7 +114,7 @@ pub fn negclip_step(
     positives: Tensor<2, Int>,
     negatives: Option<Tensor<2, Int>>,
     lr: f64,
-    grad_clip_norm: Option<f64>,
+    update: &UpdateSettings,
 ) -> (Clip, StepStats) {
     let n = positives.dims()[0];
     let m = negatives.as_ref().map_or(0, |t| t.dims()[0]);
@@ -96,13 +123,21 @@ pub fn negclip_step(
         None => positives,
     };
 
-    let image_emb = model.encode_image(images);
-    let text_emb = model.encode_text(tokens);
-    let positives = text_emb.clone().narrow(0, 0, n);
-    let negatives = (m > 0).then(|| text_emb.narrow(0, n, m));
-    let out = negclip_loss(image_emb, positives, negatives, model.logit_scale());
-    let mut grads = GradientsParams::from_grads(out.loss.backward(), &model);
-    let grad_norm = grad_clip_norm.map(|max| clip_global_norm(&model, &mut grads, max));
+    let (mut grads, out) = match update.accum_steps.get() {
+        1 => {
+            let image_emb = model.encode_image(images);
+            let text_emb = model.encode_text(tokens);
+            let out = batch_loss(&model, image_emb, text_emb, n);
+            (
+                GradientsParams::from_grads(out.loss.backward(), &model),
+                out,
+            )
+        }
+        k => accumulated_gradients(&model, images, tokens, n, k),
+    };
+    let grad_norm = update
+        .grad_clip_norm
+        .map(|max| clip_global_norm(&model, &mut grads, max));
     let model = optimizer.step(lr, model, grads);
     let model = model.clamp_logit_scale(0.0, 100f32.ln());
     let stats = StepStats {
@@ -115,4 +150,174 @@ pub fn negclip_step(
         negatives: m,
     };
     (model, stats)
+}
+
+/// The NegCLIP loss of a batch from its image embeddings and its text embeddings (the `n`
+/// positive captions, then the hard captions).
+fn batch_loss(model: &Clip, image_emb: Tensor<2>, text_emb: Tensor<2>, n: usize) -> LossOutput {
+    let m = text_emb.dims()[0] - n;
+    let positives = text_emb.clone().narrow(0, 0, n);
+    let negatives = (m > 0).then(|| text_emb.narrow(0, n, m));
+    negclip_loss(image_emb, positives, negatives, model.logit_scale())
+}
+
+/// The whole batch's loss and parameter gradients, the towers run as `k` micro-batches (the
+/// module documentation gives the three stages).
+fn accumulated_gradients(
+    model: &Clip,
+    images: Tensor<4>,
+    tokens: Tensor<2, Int>,
+    n: usize,
+    k: usize,
+) -> (GradientsParams, LossOutput) {
+    let image_parts = images.chunk(k, 0);
+    let token_parts = tokens.chunk(k, 0);
+
+    // 1. Every micro-batch's embeddings, without a graph.
+    let frozen = model.valid();
+    let embed = |parts: &[Tensor<4>]| {
+        let rows = parts.iter().map(|p| frozen.encode_image(p.clone().inner()));
+        Tensor::from_inner(Tensor::cat(rows.collect(), 0)).require_grad()
+    };
+    let image_emb = embed(&image_parts);
+    let text_rows = token_parts
+        .iter()
+        .map(|p| frozen.encode_text(p.clone().inner()));
+    let text_emb = Tensor::from_inner(Tensor::cat(text_rows.collect(), 0)).require_grad();
+
+    // 2. The whole batch's loss on them: its gradient with respect to each embedding.
+    let out = batch_loss(model, image_emb.clone(), text_emb.clone(), n);
+    let loss_grads = out.loss.backward();
+    let image_grad = image_emb
+        .grad(&loss_grads)
+        .expect("image embeddings are leaves");
+    let text_grad = text_emb
+        .grad(&loss_grads)
+        .expect("text embeddings are leaves");
+    let mut total = GradientsAccumulator::new();
+    // Only the logit scale is in this graph with the embeddings.
+    total.accumulate(model, GradientsParams::from_grads(loss_grads, model));
+
+    // 3. Each micro-batch again, with a graph, pulled by its cached gradient.
+    for (part, grad) in image_parts.into_iter().zip(image_grad.chunk(k, 0)) {
+        let pull = (model.encode_image(part) * Tensor::from_inner(grad)).sum();
+        total.accumulate(model, GradientsParams::from_grads(pull.backward(), model));
+    }
+    for (part, grad) in token_parts.into_iter().zip(text_grad.chunk(k, 0)) {
+        let pull = (model.encode_text(part) * Tensor::from_inner(grad)).sum();
+        total.accumulate(model, GradientsParams::from_grads(pull.backward(), model));
+    }
+    (total.grads(), out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::AdamWSettings;
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Distribution;
+    use rand::{Rng, SeedableRng};
+
+    /// Every parameter's values, in visiting order.
+    struct Flatten(Vec<f32>);
+
+    impl ModuleVisitor for Flatten {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values = param.val().into_data().convert::<f32>();
+            self.0
+                .extend(values.try_to_vec::<f32>().expect("float parameters"));
+        }
+    }
+
+    fn parameters(model: &Clip) -> Vec<f32> {
+        let mut flat = Flatten(Vec::new());
+        model.visit(&mut flat);
+        flat.0
+    }
+
+    /// Random token rows: start token, 1..L-2 words, end token (the highest id, where the
+    /// text tower pools).
+    fn tokens(config: &ClipConfig, rows: usize, seed: u64, device: &Device) -> Tensor<2, Int> {
+        let (context, vocab) = (config.text.context_length, config.text.vocab_size as i64);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut ids = vec![0i64; rows * context];
+        for row in ids.chunks_mut(context) {
+            let words = rng.random_range(1..context - 1);
+            row[0] = vocab - 2;
+            for id in &mut row[1..=words] {
+                *id = rng.random_range(1..vocab - 2);
+            }
+            row[words + 1] = vocab - 1;
+        }
+        Tensor::from_data(TensorData::new(ids, [rows, context]), device)
+    }
+
+    fn fresh_model(device: &Device) -> (ClipConfig, Clip) {
+        device.seed(3);
+        let config = ClipConfig::preset("tiny").unwrap();
+        let model = config.init(device);
+        (config, model)
+    }
+
+    /// The parameters after three NegCLIP steps of 6 samples (12 images with their hard
+    /// images, 12 captions, 6 hard captions) in `k` micro-batches, from a model nothing has
+    /// touched before the first step (an inference copy must see the weights training sees).
+    fn three_steps(k: usize) -> (Vec<f32>, Vec<f64>) {
+        let device = Device::flex().autodiff();
+        let (config, mut model) = fresh_model(&device);
+        let s = config.vision.image_size;
+        let images = Tensor::<4>::random([12, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
+        let positives = tokens(&config, 12, 1, &device);
+        let negatives = tokens(&config, 6, 2, &device);
+        let mut optimizer = AdamW::new(AdamWSettings {
+            betas: [0.9, 0.98],
+            eps: 1e-6,
+            weight_decay: 0.2,
+        });
+        let update = UpdateSettings {
+            grad_clip_norm: Some(1.0),
+            accum_steps: NonZeroUsize::new(k).unwrap(),
+        };
+        let mut losses = Vec::new();
+        for _ in 0..3 {
+            let (next, stats) = negclip_step(
+                model,
+                &mut optimizer,
+                images.clone(),
+                positives.clone(),
+                Some(negatives.clone()),
+                1e-3,
+                &update,
+            );
+            model = next;
+            losses.push(stats.loss);
+        }
+        (parameters(&model), losses)
+    }
+
+    #[test]
+    fn four_micro_batches_give_the_whole_batch_update() {
+        let (whole, whole_losses) = three_steps(1);
+        // 12 image rows split 3/3/3/3, 18 text rows 5/5/5/3.
+        let (micro, micro_losses) = three_steps(4);
+        let initial = parameters(&fresh_model(&Device::flex().autodiff()).1);
+        for (a, b) in whole_losses.iter().zip(&micro_losses) {
+            assert!((a - b).abs() < 1e-6, "loss {a} vs {b}");
+        }
+        let moved = whole
+            .iter()
+            .zip(&initial)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            moved > 1e-3,
+            "the steps must change the weights (moved {moved})"
+        );
+        let worst = whole
+            .iter()
+            .zip(&micro)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "parameters differ by {worst} (relative)");
+    }
 }

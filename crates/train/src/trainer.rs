@@ -23,7 +23,7 @@ use crate::mining::mine_hard_images;
 use crate::report::Progress;
 use crate::run::{save_model, Run};
 use crate::schedule::Schedule;
-use crate::step::{train_step, StepSettings};
+use crate::step::{train_step, StepSettings, UpdateSettings};
 use crate::suites::{build_suites, SuiteOptions};
 
 /// How to run, beyond the config file.
@@ -53,7 +53,11 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
     let total_steps = (per_epoch * config.optim.epochs) as u64;
     let progress = Progress::new(total_steps, run.state.step, options.show_progress);
     let schedule = Schedule::new(config.optim.lr, config.optim.warmup_steps, total_steps);
-    let settings = StepSettings::new(&run.clip_config, config.optim.grad_clip_norm, &device);
+    let update = UpdateSettings {
+        grad_clip_norm: config.optim.grad_clip_norm,
+        accum_steps: config.optim.accum_steps,
+    };
+    let settings = StepSettings::new(&run.clip_config, update, &device);
     if !run.state.evaluated_start {
         eval.run(&mut run, &model, &device, &progress)?;
         run.state.evaluated_start = true;
