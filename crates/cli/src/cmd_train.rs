@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use negclip_train::loss::LossPrecision;
 use negclip_train::report::{epoch_label, Metrics, ResultsTable};
 use negclip_train::trainer::{train, TrainOptions};
 use negclip_train::{checkpoint, device, RunConfig};
@@ -47,12 +48,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let output = config.output_dir.clone();
     println!(
-        "negclip train: {} → {}{}",
+        "negclip train: {} → {}{}; device {}, loss in {}, {} micro-batch(es) per step",
         args.config
             .as_ref()
             .map_or("(resumed)".to_string(), |p| p.display().to_string()),
         output.display(),
-        if resume { " (resuming)" } else { "" }
+        if resume { " (resuming)" } else { "" },
+        args.device,
+        LossPrecision::for_device(&device).name(),
+        config.optim.accum_steps
     );
     let outcome = train(
         config,

@@ -14,7 +14,7 @@
 //! embeddings from every rank without touching the model.
 
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{DType, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 use negclip_model::l2_normalize;
 
 /// The two halves of the loss and their mean, each a one-element tensor.
@@ -25,17 +25,58 @@ pub struct LossOutput {
     pub text_to_image: Tensor<1>,
 }
 
-/// Mean cross-entropy of `logits` (rows × classes) against targets `0..rows`, where
-/// `target_logits[i]` is `logits[i, i]` (computed by the caller without a gather).
-fn diagonal_cross_entropy(logits: Tensor<2>, target_logits: Tensor<1>) -> Tensor<1> {
-    let rows = logits.dims()[0];
-    let log_norm = logits.clone() - log_softmax(logits, 1);
-    // log_softmax(x)[i] = x[i] - logsumexp(x); every column of `log_norm` holds logsumexp.
-    let logsumexp = log_norm.slice([0..rows, 0..1]).reshape([rows]);
-    (logsumexp - target_logits).mean()
+/// The precision the loss is computed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossPrecision {
+    /// Where the device has f64 (CPU, CUDA): the loss costs nothing next to the towers.
+    F64,
+    /// Where it has not (WGSL through wgpu, Metal).
+    F32,
 }
 
-/// NegCLIP loss from raw (un-normalised) embeddings.
+impl LossPrecision {
+    /// f64 where `device` supports it, else f32.
+    pub fn for_device(device: &Device) -> LossPrecision {
+        if device.supports_dtype(DType::F64) {
+            LossPrecision::F64
+        } else {
+            LossPrecision::F32
+        }
+    }
+
+    fn dtype(self) -> DType {
+        match self {
+            LossPrecision::F64 => DType::F64,
+            LossPrecision::F32 => DType::F32,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LossPrecision::F64 => "f64",
+            LossPrecision::F32 => "f32",
+        }
+    }
+}
+
+/// Mean cross-entropy of the rows of `scale · cosines` against the target cosine of each row,
+/// written as `logsumexp_j(scale · (cosines_ij − target_i))`.
+///
+/// The usual form `logsumexp_j(scale · c_ij) − scale · c_it` has a logit-scale gradient
+/// `Σ_j p_ij c_ij − c_it` that cancels almost entirely once the model is confident (p_it ≈ 1);
+/// f32 gets it wrong in the fifth digit. Shifting the row by its target first gives the
+/// gradient as `Σ_j p_ij (c_ij − c_it)`, a sum of small terms of which the target's is zero.
+/// The targets come in separately (no gather needed), and any column of
+/// `x − log_softmax(x)` holds the row's log-sum-exp.
+fn shifted_cross_entropy(cosines: Tensor<2>, targets: Tensor<2>, scale: Tensor<2>) -> Tensor<1> {
+    let rows = cosines.dims()[0];
+    let shifted = (cosines - targets) * scale;
+    let log_norm = shifted.clone() - log_softmax(shifted, 1);
+    log_norm.slice([0..rows, 0..1]).reshape([rows]).mean()
+}
+
+/// NegCLIP loss from raw (un-normalised) embeddings, in the precision the embeddings' device
+/// supports ([`LossPrecision::for_device`]).
 ///
 /// - `image_emb`: N × D, anchors then hard-negative images;
 /// - `text_emb`: N × D, the positive caption of each image, same order;
@@ -47,14 +88,24 @@ pub fn negclip_loss(
     neg_text_emb: Option<Tensor<2>>,
     logit_scale: Tensor<1>,
 ) -> LossOutput {
+    let precision = LossPrecision::for_device(&image_emb.device());
+    negclip_loss_in(precision, image_emb, text_emb, neg_text_emb, logit_scale)
+}
+
+/// [`negclip_loss`] in a given precision.
+pub fn negclip_loss_in(
+    precision: LossPrecision,
+    image_emb: Tensor<2>,
+    text_emb: Tensor<2>,
+    neg_text_emb: Option<Tensor<2>>,
+    logit_scale: Tensor<1>,
+) -> LossOutput {
     let [n, _] = image_emb.dims();
-    // The loss runs in f64: it costs nothing next to the towers, and the logit-scale gradient
-    // is a sum of many cancelling terms that f32 gets wrong in the fifth digit.
     let dtype = image_emb.dtype();
-    let wide = |t: Tensor<2>| t.cast(DType::F64);
+    let wide = |t: Tensor<2>| t.cast(precision.dtype());
     let (image_emb, text_emb) = (wide(image_emb), wide(text_emb));
     let neg_text_emb = neg_text_emb.map(wide);
-    let logit_scale = logit_scale.cast(DType::F64);
+    let logit_scale = logit_scale.cast(precision.dtype());
     assert_eq!(
         text_emb.dims()[0],
         n,
@@ -70,13 +121,12 @@ pub fn negclip_loss(
         }
         _ => positives.clone(),
     };
-    let per_image = images.clone().matmul(all_texts.transpose()) * scale.clone();
-    let per_text = positives.clone().matmul(images.clone().transpose()) * scale.clone();
-    let matched = (images * positives).sum_dim(1) * scale;
-    let matched = matched.reshape([n]);
+    let per_image = images.clone().matmul(all_texts.transpose());
+    let per_text = positives.clone().matmul(images.clone().transpose());
+    let matched = (images * positives).sum_dim(1);
 
-    let image_to_text = diagonal_cross_entropy(per_image, matched.clone());
-    let text_to_image = diagonal_cross_entropy(per_text, matched);
+    let image_to_text = shifted_cross_entropy(per_image, matched.clone(), scale.clone());
+    let text_to_image = shifted_cross_entropy(per_text, matched, scale);
     let loss = (image_to_text.clone() + text_to_image.clone()) / 2.0;
     LossOutput {
         loss: loss.cast(dtype),
@@ -142,6 +192,24 @@ mod tests {
 
     #[test]
     fn matches_reference_vectors_in_value_and_gradient() {
+        check_reference_vectors(LossPrecision::F64);
+    }
+
+    /// What a device without f64 (WGSL, Metal) computes, on the CPU.
+    #[test]
+    fn f32_matches_reference_vectors_in_value_and_gradient() {
+        check_reference_vectors(LossPrecision::F32);
+    }
+
+    #[test]
+    fn the_cpu_computes_the_loss_in_f64() {
+        assert_eq!(
+            LossPrecision::for_device(&Device::flex().autodiff()),
+            LossPrecision::F64
+        );
+    }
+
+    fn check_reference_vectors(precision: LossPrecision) {
         let manifest: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(fixture_dir().join("manifest.json")).unwrap(),
         )
@@ -160,7 +228,13 @@ mod tests {
             let (scale, _) = read(&st, "input.logit_scale");
             let scale = Tensor::<1>::from_floats([scale[0] as f32], &device).require_grad();
 
-            let out = negclip_loss(images.clone(), texts.clone(), negs.clone(), scale.clone());
+            let out = negclip_loss_in(
+                precision,
+                images.clone(),
+                texts.clone(),
+                negs.clone(),
+                scale.clone(),
+            );
             let grads = out.loss.backward();
 
             let rel = 1e-5;
