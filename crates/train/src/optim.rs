@@ -5,6 +5,11 @@
 //! need one decay rule for matrices and another for gains, biases and the logit scale.
 //! State is keyed by the parameter's path in the module, so it saves to safetensors and
 //! resumes bit-exactly. The update is PyTorch's `torch.optim.AdamW`, operation for operation.
+//!
+//! On the CPU the moments live in plain vectors and each parameter is updated in one fused
+//! pass ([`fused_update`]): the same f32 operations in the same order as the tensor version,
+//! so bit-identical to it (tested), without its ~14 allocating passes. Elsewhere the moments
+//! are device tensors and the update is tensor operations.
 
 use std::collections::BTreeMap;
 
@@ -22,9 +27,19 @@ pub struct AdamWSettings {
 
 /// First and second moments of one parameter, flattened.
 #[derive(Debug, Clone)]
-struct Moments {
-    m: Tensor<1>,
-    v: Tensor<1>,
+enum Moments {
+    /// On the CPU: vectors updated in place by [`fused_update`].
+    Host { m: Vec<f32>, v: Vec<f32> },
+    /// On an accelerator: tensors on the parameter's device (boxed: a tensor handle is large).
+    Device {
+        m: Box<Tensor<1>>,
+        v: Box<Tensor<1>>,
+    },
+}
+
+/// Whether a device's parameters are updated on the host: the CPU backend.
+fn on_host(device: &Device) -> bool {
+    device.clone().inner() == Device::flex()
 }
 
 /// AdamW state: moments per parameter path and the number of steps taken.
@@ -66,15 +81,21 @@ impl AdamW {
 
     /// The moments as named tensors (`m.<path>`, `v.<path>`) for a checkpoint.
     pub fn state(&self) -> NamedTensors {
+        let host = |tensor: &Tensor<1>| -> Vec<f32> {
+            tensor
+                .clone()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("optimiser moments are f32")
+        };
         let mut out = BTreeMap::new();
         for (path, moments) in &self.moments {
-            for (prefix, tensor) in [("m", &moments.m), ("v", &moments.v)] {
-                let values: Vec<f32> = tensor
-                    .clone()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .expect("optimiser moments are f32");
+            let (m, v) = match moments {
+                Moments::Host { m, v } => (m.clone(), v.clone()),
+                Moments::Device { m, v } => (host(m), host(v)),
+            };
+            for (prefix, values) in [("m", m), ("v", v)] {
                 let len = values.len();
                 out.insert(format!("{prefix}.{path}"), (values, vec![len]));
             }
@@ -91,20 +112,26 @@ impl AdamW {
     ) -> Result<AdamW, String> {
         let mut optim = AdamW::new(settings);
         optim.step = steps;
-        let tensor = |name: &str| -> Result<Tensor<1>, String> {
+        let values = |name: &str| -> Result<Vec<f32>, String> {
             let (values, _) = state
                 .get(name)
                 .ok_or_else(|| format!("optimiser state lacks `{name}`"))?;
-            Ok(Tensor::from_data(
-                TensorData::new(values.clone(), [values.len()]),
-                device,
-            ))
+            Ok(values.clone())
+        };
+        let tensor = |values: Vec<f32>| {
+            let n = values.len();
+            Tensor::from_data(TensorData::new(values, [n]), &device.clone().inner())
         };
         for name in state.keys() {
             if let Some(path) = name.strip_prefix("m.") {
-                let moments = Moments {
-                    m: tensor(name)?,
-                    v: tensor(&format!("v.{path}"))?,
+                let (m, v) = (values(name)?, values(&format!("v.{path}"))?);
+                let moments = if on_host(device) {
+                    Moments::Host { m, v }
+                } else {
+                    Moments::Device {
+                        m: Box::new(tensor(m)),
+                        v: Box::new(tensor(v)),
+                    }
                 };
                 optim.moments.insert(path.to_string(), moments);
             }
@@ -113,25 +140,45 @@ impl AdamW {
     }
 
     fn update(&mut self, path: &str, param: Tensor<1>, grad: Tensor<1>, lr: f64) -> Tensor<1> {
+        let n = param.dims()[0];
+        let device = param.device();
+        let coefficients = self.coefficients(path, lr);
+        let moments = self.moments.entry(path.to_string()).or_insert_with(|| {
+            if on_host(&device) {
+                Moments::Host {
+                    m: vec![0.0; n],
+                    v: vec![0.0; n],
+                }
+            } else {
+                Moments::Device {
+                    m: Box::new(Tensor::zeros([n], &device)),
+                    v: Box::new(Tensor::zeros([n], &device)),
+                }
+            }
+        });
+        match moments {
+            Moments::Host { m, v } => {
+                let host = |t: Tensor<1>| -> Vec<f32> {
+                    t.into_data()
+                        .convert::<f32>()
+                        .try_into_vec::<f32>()
+                        .expect("f32 parameters")
+                };
+                let mut values = host(param);
+                fused_update(&coefficients, &mut values, &host(grad), m, v);
+                Tensor::from_data(TensorData::new(values, [n]), &device)
+            }
+            Moments::Device { m, v } => tensor_update(&coefficients, param, grad, m, v),
+        }
+    }
+
+    /// This step's scalars for the parameter at `path`.
+    fn coefficients(&self, path: &str, lr: f64) -> Coefficients {
         let AdamWSettings {
             betas: [b1, b2],
             eps,
             weight_decay,
         } = self.settings;
-        let n = param.dims()[0];
-        let device = param.device();
-        let moments = self
-            .moments
-            .entry(path.to_string())
-            .or_insert_with(|| Moments {
-                m: Tensor::zeros([n], &device),
-                v: Tensor::zeros([n], &device),
-            });
-        let m = moments.m.clone() * b1 + grad.clone() * (1.0 - b1);
-        let v = moments.v.clone() * b2 + grad.clone() * grad * (1.0 - b2);
-        moments.m = m.clone();
-        moments.v = v.clone();
-
         let t = self.step as i32;
         let bias1 = 1.0 - b1.powi(t);
         let bias2 = 1.0 - b2.powi(t);
@@ -141,10 +188,69 @@ impl AdamW {
         } else {
             0.0
         };
-        let param = param * (1.0 - lr * decay);
-        let denom = v.sqrt() / bias2.sqrt() + eps;
-        param - m / denom * (lr / bias1)
+        Coefficients {
+            b1,
+            b2,
+            keep: 1.0 - lr * decay,
+            sqrt_bias2: bias2.sqrt(),
+            eps,
+            step: lr / bias1,
+        }
     }
+}
+
+/// The scalars of one parameter's update, in f64 as computed; both updates round each to the
+/// parameter's f32 where they use it, as Burn's scalar operations do.
+struct Coefficients {
+    b1: f64,
+    b2: f64,
+    /// `1 − lr · weight_decay` (decoupled decay).
+    keep: f64,
+    /// `√(1 − β₂ᵗ)`.
+    sqrt_bias2: f64,
+    eps: f64,
+    /// `lr / (1 − β₁ᵗ)`.
+    step: f64,
+}
+
+/// PyTorch's AdamW step as tensor operations (accelerators); replaces the moments.
+fn tensor_update(
+    c: &Coefficients,
+    param: Tensor<1>,
+    grad: Tensor<1>,
+    m: &mut Tensor<1>,
+    v: &mut Tensor<1>,
+) -> Tensor<1> {
+    let m_next = m.clone() * c.b1 + grad.clone() * (1.0 - c.b1);
+    let v_next = v.clone() * c.b2 + grad.clone() * grad * (1.0 - c.b2);
+    *m = m_next.clone();
+    *v = v_next.clone();
+    let param = param * c.keep;
+    let denom = v_next.sqrt() / c.sqrt_bias2 + c.eps;
+    param - m_next / denom * c.step
+}
+
+/// The same step in one pass over the parameter, in place: per element, the f32 operations
+/// of [`tensor_update`] in its order (no fused multiply-add), so the results are identical.
+fn fused_update(c: &Coefficients, param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32]) {
+    use rayon::prelude::*;
+    let f = |x: f64| x as f32;
+    let (b1, one_b1, b2, one_b2) = (f(c.b1), f(1.0 - c.b1), f(c.b2), f(1.0 - c.b2));
+    let (keep, sqrt_bias2, eps, step) = (f(c.keep), f(c.sqrt_bias2), f(c.eps), f(c.step));
+    // Chunks large enough that a thread's share outweighs its start.
+    const CHUNK: usize = 1 << 14;
+    param
+        .par_chunks_mut(CHUNK)
+        .zip(grad.par_chunks(CHUNK))
+        .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
+        .for_each(|((param, grad), (m, v))| {
+            for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m).zip(v) {
+                *m = *m * b1 + g * one_b1;
+                *v = *v * b2 + g * g * one_b2;
+                let denom = v.sqrt() / sqrt_bias2 + eps;
+                *p = *p * keep - *m / denom * step;
+            }
+        });
 }
 
 /// Marks the state key of a parameter that takes weight decay. open_clip exempts tensors of
@@ -345,6 +451,49 @@ mod tests {
             values(end.linear.weight.val()),
             values(end2.linear.weight.val())
         );
+    }
+
+    #[test]
+    fn the_fused_cpu_update_is_bit_identical_to_the_tensor_update() {
+        use rand::{Rng, SeedableRng};
+        let device = Device::flex();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let n = 40_000; // more than two chunks
+        let mut draw = |scale: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| rng.random_range(-1.0..1.0) * scale)
+                .collect()
+        };
+        let (mut param, grads) = (draw(1.0), [draw(1e-2), draw(3.0), draw(1e-7)]);
+        let tensor = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [n]), &device);
+        let (mut m, mut v) = (vec![0f32; n], vec![0f32; n]);
+        let (mut tm, mut tv) = (tensor(&m), tensor(&v));
+        let mut tp = tensor(&param);
+        let mut optim = AdamW::new(settings());
+        for (step, grad) in grads.iter().enumerate() {
+            optim.step = step as u64 + 1;
+            let c = optim.coefficients(&format!("w{DECAY_MARK}"), 3e-3);
+            fused_update(&c, &mut param, grad, &mut m, &mut v);
+            tp = tensor_update(&c, tp, tensor(grad), &mut tm, &mut tv);
+            assert_eq!(
+                values(tp.clone()),
+                param,
+                "parameters after step {}",
+                step + 1
+            );
+            assert_eq!(
+                values(tm.clone()),
+                m,
+                "first moments after step {}",
+                step + 1
+            );
+            assert_eq!(
+                values(tv.clone()),
+                v,
+                "second moments after step {}",
+                step + 1
+            );
+        }
     }
 
     #[test]
