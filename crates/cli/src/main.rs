@@ -1,6 +1,7 @@
 //! The `negclip` command line: fine-tune CLIP with hard negatives (NegCLIP) and evaluate it
 //! on ARO. One file per subcommand; this one only dispatches.
 
+mod allocator;
 mod cmd_bench;
 mod cmd_bench_mine;
 mod cmd_bench_negatives;
@@ -52,6 +53,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    allocator::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NEGCLIP_LOG")
