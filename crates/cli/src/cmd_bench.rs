@@ -7,13 +7,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Int, Tensor};
 use negclip_model::{Clip, ClipConfig};
 use negclip_train::loss::negclip_loss;
 use negclip_train::optim::{clip_global_norm, AdamW, AdamWSettings};
-use negclip_train::step::{negclip_step, UpdateSettings};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use negclip_train::step::{negclip_step, random_tokens, UpdateSettings};
 
 /// Micro-benchmarks.
 #[derive(clap::Args, Debug)]
@@ -307,21 +305,6 @@ fn random_setup(
     );
     let tokens = random_tokens(&config, batch, seed, device);
     Ok((config, model, pixels, tokens))
-}
-
-fn random_tokens(config: &ClipConfig, batch: usize, seed: u64, device: &Device) -> Tensor<2, Int> {
-    let (context, vocab) = (config.text.context_length, config.text.vocab_size as i64);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut ids = vec![0i64; batch * context];
-    for row in ids.chunks_mut(context) {
-        let words = rng.random_range(1..context - 1);
-        row[0] = vocab - 2;
-        for id in &mut row[1..=words] {
-            *id = rng.random_range(1..vocab - 2);
-        }
-        row[words + 1] = vocab - 1;
-    }
-    Tensor::from_data(TensorData::new(ids, [batch, context]), device)
 }
 
 /// Median seconds per call of `pass` over `iters` timed calls after `warmup` untimed ones.

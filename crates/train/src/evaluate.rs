@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use negclip_data::metrics::classification::{score_classification, ClassificationReport};
-use negclip_data::metrics::{score_choice, score_retrieval};
+use negclip_data::metrics::{score_choice, score_retrieval, MetricsError};
 use negclip_data::preprocess::{crop, load_image, preprocess_rgb};
 use negclip_data::suite::{ChoiceSuite, ClassificationSuite, ImageSource, RetrievalSuite, Suite};
 use negclip_data::tokenizer::{ClipTokenizer, EOT};
@@ -232,10 +232,7 @@ fn evaluate_choice(
     options: &EvalOptions,
 ) -> Result<SuiteResult, TrainError> {
     let scores = choice_scores(embedder, tokenizer, suite, options)?;
-    let report = score_choice(suite, &scores).map_err(|source| TrainError::Metrics {
-        suite: suite.name.clone(),
-        source,
-    })?;
+    let report = score_choice(suite, &scores).map_err(metrics_error(&suite.name))?;
     let mut metrics = BTreeMap::new();
     metrics.insert("accuracy".to_string(), report.accuracy);
     if let Some(value) = report.macro_accuracy {
@@ -285,10 +282,7 @@ fn evaluate_retrieval(
 ) -> Result<SuiteResult, TrainError> {
     let similarity = retrieval_similarity(embedder, tokenizer, suite, options)?;
     let report =
-        score_retrieval(suite, &similarity, &[1, 5, 10]).map_err(|source| TrainError::Metrics {
-            suite: suite.name.clone(),
-            source,
-        })?;
+        score_retrieval(suite, &similarity, &[1, 5, 10]).map_err(metrics_error(&suite.name))?;
     let value = serde_json::to_value(&report).expect("reports serialise");
     let mut metrics = BTreeMap::new();
     flatten_numbers("", &value, &mut metrics);
@@ -380,13 +374,8 @@ fn evaluate_classification(
 ) -> Result<SuiteResult, TrainError> {
     let cosines = classification_cosines(embedder, tokenizer, suite, options)?;
     let scale = embedder.logit_scale();
-    let report =
-        score_classification(suite, &cosines.images, &cosines.ood, scale).map_err(|source| {
-            TrainError::Metrics {
-                suite: suite.name.clone(),
-                source,
-            }
-        })?;
+    let report = score_classification(suite, &cosines.images, &cosines.ood, scale)
+        .map_err(metrics_error(&suite.name))?;
     Ok(SuiteResult {
         suite: suite.name.clone(),
         metrics: classification_metrics(&report),
@@ -428,6 +417,14 @@ pub fn classification_metrics(report: &ClassificationReport) -> BTreeMap<String,
         }
     }
     metrics
+}
+
+/// Wraps a metrics error with the suite it came from.
+fn metrics_error(suite: &str) -> impl FnOnce(MetricsError) -> TrainError + '_ {
+    move |source| TrainError::Metrics {
+        suite: suite.to_string(),
+        source,
+    }
 }
 
 /// Collect every number of a JSON report under `a/b/c` names.

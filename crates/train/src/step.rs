@@ -23,6 +23,8 @@ use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use negclip_model::{Clip, ClipConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::batches::Batch;
 use crate::loss::{negclip_loss, LossOutput};
@@ -210,13 +212,34 @@ fn accumulated_gradients(
     (total.grads(), out)
 }
 
+/// `rows` random caption-shaped token rows for benchmarks and tests: the start token, 1 to
+/// L − 2 random words, the end token (the highest id, where the text tower pools), padding.
+pub fn random_tokens(
+    config: &ClipConfig,
+    rows: usize,
+    seed: u64,
+    device: &Device,
+) -> Tensor<2, Int> {
+    let (context, vocab) = (config.text.context_length, config.text.vocab_size as i64);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut ids = vec![0i64; rows * context];
+    for row in ids.chunks_mut(context) {
+        let words = rng.random_range(1..context - 1);
+        row[0] = vocab - 2;
+        for id in &mut row[1..=words] {
+            *id = rng.random_range(1..vocab - 2);
+        }
+        row[words + 1] = vocab - 1;
+    }
+    Tensor::from_data(TensorData::new(ids, [rows, context]), device)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::optim::AdamWSettings;
     use burn::module::{ModuleVisitor, Param};
     use burn::tensor::Distribution;
-    use rand::{Rng, SeedableRng};
 
     /// Every parameter's values, in visiting order.
     struct Flatten(Vec<f32>);
@@ -235,23 +258,6 @@ mod tests {
         flat.0
     }
 
-    /// Random token rows: start token, 1..L-2 words, end token (the highest id, where the
-    /// text tower pools).
-    fn tokens(config: &ClipConfig, rows: usize, seed: u64, device: &Device) -> Tensor<2, Int> {
-        let (context, vocab) = (config.text.context_length, config.text.vocab_size as i64);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let mut ids = vec![0i64; rows * context];
-        for row in ids.chunks_mut(context) {
-            let words = rng.random_range(1..context - 1);
-            row[0] = vocab - 2;
-            for id in &mut row[1..=words] {
-                *id = rng.random_range(1..vocab - 2);
-            }
-            row[words + 1] = vocab - 1;
-        }
-        Tensor::from_data(TensorData::new(ids, [rows, context]), device)
-    }
-
     fn fresh_model(device: &Device) -> (ClipConfig, Clip) {
         device.seed(3);
         let config = ClipConfig::preset("tiny").unwrap();
@@ -267,8 +273,8 @@ mod tests {
         let (config, mut model) = fresh_model(&device);
         let s = config.vision.image_size;
         let images = Tensor::<4>::random([12, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
-        let positives = tokens(&config, 12, 1, &device);
-        let negatives = tokens(&config, 6, 2, &device);
+        let positives = random_tokens(&config, 12, 1, &device);
+        let negatives = random_tokens(&config, 6, 2, &device);
         let mut optimizer = AdamW::new(AdamWSettings {
             betas: [0.9, 0.98],
             eps: 1e-6,

@@ -11,7 +11,6 @@
 //! and this test first checks that negclip still produces exactly those.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use negclip_data::benchmarks::DataPaths;
@@ -26,18 +25,10 @@ use negclip_train::suites::{build_suites, SuiteOptions};
 use serde_json::Value;
 
 /// Largest accepted difference between a negclip score and the reference's.
+mod common;
+use common::{read_json, repo};
+
 const SCORE_TOLERANCE: f64 = 1e-4;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn as_f64(value: &Value, what: &str) -> f64 {
     value

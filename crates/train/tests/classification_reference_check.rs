@@ -9,7 +9,7 @@
 //!   `ImageFolder`, three templates, a seen list and an OOD folder) gives the reference's
 //!   cosines within 1e-5, its predictions, and its metrics within 1e-6.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::tensor::Device;
 use negclip_data::benchmarks::classification::{
@@ -25,19 +25,11 @@ use negclip_model::checkpoint;
 use negclip_train::evaluate::{classification_cosines, EvalOptions, ModelEmbedder};
 use serde_json::Value;
 
+mod common;
+use common::{read_json, repo};
+
 const METRIC_TOLERANCE: f64 = 1e-6;
 const COSINE_TOLERANCE: f64 = 1e-5;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn table(value: &Value) -> Vec<Vec<f64>> {
     serde_json::from_value(value.clone()).expect("a table of numbers")
