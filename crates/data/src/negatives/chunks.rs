@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use crate::tagger::TaggedWord;
+use super::Word;
 
 /// A noun phrase: its tokens, where its adjectives are, and its head nouns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,37 +67,44 @@ const COMPLEX_PREPOSITIONS: &[&[&str]] = &[
     &["ahead", "of"],
 ];
 
-fn upos_is(word: &TaggedWord, tags: &[&str]) -> bool {
-    tags.contains(&word.upos.as_str())
+fn upos_is(word: &Word, tags: &[&str]) -> bool {
+    tags.contains(&word.upos)
 }
 
-fn is_noun(word: &TaggedWord) -> bool {
+fn is_noun(word: &Word) -> bool {
     upos_is(word, &["NOUN", "PROPN"])
 }
 
-fn is_determiner(word: &TaggedWord) -> bool {
+fn is_determiner(word: &Word) -> bool {
     word.upos == "DET" || word.xpos == "PRP$"
 }
 
-fn is_adjective(word: &TaggedWord) -> bool {
+fn is_adjective(word: &Word) -> bool {
     word.upos == "ADJ"
 }
 
 /// A participle directly after a determiner acts as an adjective: "a parked
 /// car", "the flowered umbrella".
-fn is_participle(word: &TaggedWord) -> bool {
-    word.upos == "VERB" && matches!(word.xpos.as_str(), "VBN" | "VBG")
+fn is_participle(word: &Word) -> bool {
+    word.upos == "VERB" && matches!(word.xpos, "VBN" | "VBG")
 }
 
 /// Marks the tokens that belong to a multi-word preposition.
-fn complex_preposition_mask(words: &[TaggedWord]) -> Vec<bool> {
-    let lower: Vec<String> = words.iter().map(|w| w.word.to_lowercase()).collect();
+fn complex_preposition_mask(words: &[Word]) -> Vec<bool> {
+    // The prepositions are ASCII without a `k` (which the Kelvin sign lower-cases
+    // to), so an ASCII case-insensitive match is a match of the lower-cased word.
+    let matches_at = |i: usize, p: &[&str]| {
+        words.len() - i >= p.len()
+            && p.iter()
+                .zip(&words[i..])
+                .all(|(p, w)| p.eq_ignore_ascii_case(w.word))
+    };
     let mut mask = vec![false; words.len()];
     let mut i = 0;
     while i < words.len() {
         let hit = COMPLEX_PREPOSITIONS
             .iter()
-            .filter(|p| lower.len() - i >= p.len() && lower[i..i + p.len()] == p[..])
+            .filter(|p| matches_at(i, p))
             .map(|p| p.len())
             .max();
         match hit {
@@ -112,12 +119,16 @@ fn complex_preposition_mask(words: &[TaggedWord]) -> Vec<bool> {
 }
 
 /// Finds the noun phrases, left to right, never overlapping.
-pub fn noun_phrases(words: &[TaggedWord]) -> Vec<NounPhrase> {
-    let blocked = complex_preposition_mask(words);
+pub fn noun_phrases(words: &[Word]) -> Vec<NounPhrase> {
+    noun_phrases_outside(words, &complex_preposition_mask(words))
+}
+
+/// [`noun_phrases`] given the [`complex_preposition_mask`].
+fn noun_phrases_outside(words: &[Word], blocked: &[bool]) -> Vec<NounPhrase> {
     let mut phrases = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        match noun_phrase_at(words, &blocked, i) {
+        match noun_phrase_at(words, blocked, i) {
             Some(np) => {
                 i = np.span.end;
                 phrases.push(np);
@@ -128,7 +139,7 @@ pub fn noun_phrases(words: &[TaggedWord]) -> Vec<NounPhrase> {
     phrases
 }
 
-fn noun_phrase_at(words: &[TaggedWord], blocked: &[bool], start: usize) -> Option<NounPhrase> {
+fn noun_phrase_at(words: &[Word], blocked: &[bool], start: usize) -> Option<NounPhrase> {
     let usable = |k: usize| k < words.len() && !blocked[k];
     let mut k = start;
     if usable(k) && is_determiner(&words[k]) {
@@ -178,7 +189,7 @@ fn noun_phrase_at(words: &[TaggedWord], blocked: &[bool], start: usize) -> Optio
 /// adjectives directly before a multi-word preposition is a noun phrase whose
 /// last word is the head.
 fn adjective_head_before_preposition(
-    words: &[TaggedWord],
+    words: &[Word],
     blocked: &[bool],
     body_start: usize,
     end: usize,
@@ -192,7 +203,7 @@ fn adjective_head_before_preposition(
 }
 
 fn first_adjective_run(
-    words: &[TaggedWord],
+    words: &[Word],
     range: Range<usize>,
     after_determiner: bool,
 ) -> Range<usize> {
@@ -213,7 +224,7 @@ fn first_adjective_run(
 /// A predicate between two noun phrases: non-empty, only verbs, auxiliaries,
 /// adverbs, particles, prepositions or multi-word-preposition tokens, and at
 /// least one verb, auxiliary or preposition.
-fn is_predicate(words: &[TaggedWord], blocked: &[bool], range: Range<usize>) -> bool {
+fn is_predicate(words: &[Word], blocked: &[bool], range: Range<usize>) -> bool {
     if range.is_empty() {
         return false;
     }
@@ -239,7 +250,7 @@ const PICTURE_NOUNS: &[&str] = &[
 ];
 
 /// `NP of NP` where the first phrase is a picture noun ("a photo of ...").
-fn is_picture_frame(words: &[TaggedWord], subject: &NounPhrase, predicate: &Range<usize>) -> bool {
+fn is_picture_frame(words: &[Word], subject: &NounPhrase, predicate: &Range<usize>) -> bool {
     let head = &words[subject.head.end - 1].word.to_lowercase();
     predicate.len() == 1
         && words[predicate.start].word.eq_ignore_ascii_case("of")
@@ -247,9 +258,9 @@ fn is_picture_frame(words: &[TaggedWord], subject: &NounPhrase, predicate: &Rang
 }
 
 /// Noun phrases and the relations between neighbouring noun phrases.
-pub fn chunk(words: &[TaggedWord]) -> Chunks {
-    let noun_phrases = noun_phrases(words);
+pub fn chunk(words: &[Word]) -> Chunks {
     let blocked = complex_preposition_mask(words);
+    let noun_phrases = noun_phrases_outside(words, &blocked);
     let relations = noun_phrases
         .windows(2)
         .enumerate()

@@ -5,9 +5,9 @@
 //! arguments, two nouns, ... swapped, or the word order shuffled. NegCLIP trains
 //! on such captions so that CLIP stops behaving like a bag of words.
 //!
-//! Every rewriter works on an already tagged caption (`&[TaggedWord]`), so the
-//! caption is tagged once and all rewriters share the tags. The tagger itself is
-//! reached through the [`PosTagger`] trait.
+//! Every rewriter works on an already tagged caption (`&[Word]`, borrowed from
+//! the tagger's output), so the caption is tagged once and all rewriters share
+//! the tags. The tagger itself is reached through the [`PosTagger`] trait.
 
 pub mod bench_corpus;
 pub mod chunks;
@@ -32,6 +32,30 @@ pub use kind::{NegativeKind, ParseKindError};
 pub use order::{clean_caption, order_perturbations, OrderKind, OrderPerturbation};
 pub use select::{is_same_caption, normalise_for_comparison};
 
+/// A tagged word as the rewriters read it: borrowed from the tagger's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Word<'a> {
+    pub word: &'a str,
+    /// Universal POS tag (`NOUN`, `ADJ`, ...).
+    pub upos: &'a str,
+    /// Penn Treebank tag (`NN`, `JJ`, ...).
+    pub xpos: &'a str,
+}
+
+impl<'a> From<&'a TaggedWord> for Word<'a> {
+    fn from(w: &'a TaggedWord) -> Self {
+        Word {
+            word: &w.word,
+            upos: &w.upos,
+            xpos: &w.xpos,
+        }
+    }
+}
+
+/// What [`PosTagger::with_words`] calls: the tagged words and, when asked for,
+/// the word tokens.
+pub type WordsVisitor<'v> = dyn FnMut(&[Word], Option<&[&str]>) + 'v;
+
 /// The part-of-speech tagger the rewriters need.
 ///
 /// `tag` gives each token of `text` a Universal and a Penn Treebank tag;
@@ -40,6 +64,20 @@ pub use select::{is_same_caption, normalise_for_comparison};
 pub trait PosTagger: Sync {
     fn tag(&self, text: &str) -> Vec<TaggedWord>;
     fn word_tokenize(&self, text: &str) -> Vec<String>;
+
+    /// Tags `text` and calls `visit` with its tagged words and, when
+    /// `with_word_tokens`, its word tokens, both borrowed for the call. The default
+    /// goes through [`PosTagger::tag`] and [`PosTagger::word_tokenize`]; a tagger
+    /// overrides it to save allocating a `String` per word.
+    fn with_words(&self, text: &str, with_word_tokens: bool, visit: &mut WordsVisitor) {
+        let tagged = self.tag(text);
+        let words: Vec<Word> = tagged.iter().map(Word::from).collect();
+        let word_tokens = with_word_tokens.then(|| self.word_tokenize(text));
+        let tokens: Option<Vec<&str>> = word_tokens
+            .as_ref()
+            .map(|t| t.iter().map(String::as_str).collect());
+        visit(&words, tokens.as_deref());
+    }
 }
 
 impl PosTagger for crate::tagger::Tagger {
@@ -49,6 +87,18 @@ impl PosTagger for crate::tagger::Tagger {
 
     fn word_tokenize(&self, text: &str) -> Vec<String> {
         crate::tagger::word_tokenize(text)
+    }
+
+    /// The tagger's tokens are the word tokens, so one tokenisation serves both.
+    fn with_words(&self, text: &str, with_word_tokens: bool, visit: &mut WordsVisitor) {
+        self.with_tags(text, |tokens, tags| {
+            let words: Vec<Word> = tokens
+                .iter()
+                .zip(tags)
+                .map(|(&word, &(upos, xpos))| Word { word, upos, xpos })
+                .collect();
+            visit(&words, with_word_tokens.then_some(tokens));
+        });
     }
 }
 
@@ -103,11 +153,28 @@ pub fn generate(
     if per_caption == 0 || kinds.is_empty() {
         return Vec::new();
     }
-    let words = tagger.tag(caption);
-    let word_tokens = kinds
-        .contains(&NegativeKind::ShuffleOrder)
-        .then(|| tagger.word_tokenize(caption));
-    generate_tagged(
+    let with_word_tokens = kinds.contains(&NegativeKind::ShuffleOrder);
+    let mut negatives = Vec::new();
+    tagger.with_words(caption, with_word_tokens, &mut |words, word_tokens| {
+        negatives = generate_words(caption, words, word_tokens, kinds, per_caption, rng);
+    });
+    negatives
+}
+
+/// [`generate`] on a caption already tagged (`words`) and, for
+/// [`NegativeKind::ShuffleOrder`], word-tokenised (`word_tokens`).
+pub fn generate_tagged(
+    caption: &str,
+    words: &[TaggedWord],
+    word_tokens: Option<&[String]>,
+    kinds: &[NegativeKind],
+    per_caption: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Negative> {
+    let words: Vec<Word> = words.iter().map(Word::from).collect();
+    let word_tokens: Option<Vec<&str>> =
+        word_tokens.map(|t| t.iter().map(String::as_str).collect());
+    generate_words(
         caption,
         &words,
         word_tokens.as_deref(),
@@ -117,12 +184,11 @@ pub fn generate(
     )
 }
 
-/// [`generate`] on a caption already tagged (`words`) and, for
-/// [`NegativeKind::ShuffleOrder`], word-tokenised (`word_tokens`).
-pub fn generate_tagged(
+/// [`generate`] on borrowed tagged words.
+fn generate_words(
     caption: &str,
-    words: &[TaggedWord],
-    word_tokens: Option<&[String]>,
+    words: &[Word],
+    word_tokens: Option<&[&str]>,
     kinds: &[NegativeKind],
     per_caption: usize,
     rng: &mut ChaCha8Rng,
@@ -141,8 +207,8 @@ pub fn generate_tagged(
 /// [`NegativeKind::ShuffleOrder`]; without it, that kind gives nothing.
 pub fn rewrite(
     kind: NegativeKind,
-    words: &[TaggedWord],
-    word_tokens: Option<&[String]>,
+    words: &[Word],
+    word_tokens: Option<&[&str]>,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Negative> {
     match kind {

@@ -20,8 +20,7 @@ use std::fmt;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Negative, NegativeKind, PosTagger};
-use crate::tagger::TaggedWord;
+use super::{Negative, NegativeKind, PosTagger, Word};
 
 /// Which of the four perturbations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,8 +90,10 @@ pub fn order_perturbations(
     tagger: &dyn PosTagger,
     rng: &mut ChaCha8Rng,
 ) -> [OrderPerturbation; 4] {
-    let words = tagger.tag(caption);
-    let tokens = tagger.word_tokenize(caption);
+    let tagged = tagger.tag(caption);
+    let words: Vec<Word> = tagged.iter().map(Word::from).collect();
+    let word_tokens = tagger.word_tokenize(caption);
+    let tokens: Vec<&str> = word_tokens.iter().map(String::as_str).collect();
     let original = clean_caption(caption);
     raw_perturbations(&words, &tokens, rng).map(|(kind, raw)| {
         let text = clean_caption(&raw);
@@ -106,13 +107,12 @@ pub fn order_perturbations(
 
 /// The four perturbed captions before cleaning, tokens joined by spaces.
 pub fn raw_perturbations(
-    words: &[TaggedWord],
-    word_tokens: &[String],
+    words: &[Word],
+    tokens: &[&str],
     rng: &mut ChaCha8Rng,
 ) -> [(OrderKind, String); 4] {
-    let tagged: Vec<&str> = words.iter().map(|w| w.word.as_str()).collect();
-    let tokens: Vec<&str> = word_tokens.iter().map(String::as_str).collect();
-    let class: Vec<WordClass> = words.iter().map(|w| WordClass::of(&w.xpos)).collect();
+    let tagged: Vec<&str> = words.iter().map(|w| w.word).collect();
+    let class: Vec<WordClass> = words.iter().map(|w| WordClass::of(w.xpos)).collect();
     [
         (
             OrderKind::ShuffleNounsAdjectives,
@@ -129,19 +129,15 @@ pub fn raw_perturbations(
         ),
         (
             OrderKind::ShuffleWithinTrigrams,
-            shuffle_within_trigrams(&tokens, rng),
+            shuffle_within_trigrams(tokens, rng),
         ),
-        (OrderKind::ShuffleTrigrams, shuffle_trigrams(&tokens, rng)),
+        (OrderKind::ShuffleTrigrams, shuffle_trigrams(tokens, rng)),
     ]
 }
 
 /// The shuffle-order negatives of a tagged caption, before cleaning: the
 /// trainer sees them with the caption's own casing and punctuation.
-pub fn rewrite(
-    words: &[TaggedWord],
-    word_tokens: &[String],
-    rng: &mut ChaCha8Rng,
-) -> Vec<Negative> {
+pub fn rewrite(words: &[Word], word_tokens: &[&str], rng: &mut ChaCha8Rng) -> Vec<Negative> {
     raw_perturbations(words, word_tokens, rng)
         .into_iter()
         .map(|(_, text)| Negative::new(text, NegativeKind::ShuffleOrder))
@@ -232,8 +228,8 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         for _ in 0..20 {
             let text = shuffle_classes(
-                &w.iter().map(|w| w.word.as_str()).collect::<Vec<_>>(),
-                &w.iter().map(|w| WordClass::of(&w.xpos)).collect::<Vec<_>>(),
+                &w.iter().map(|w| w.word).collect::<Vec<_>>(),
+                &w.iter().map(|w| WordClass::of(w.xpos)).collect::<Vec<_>>(),
                 &[WordClass::Noun, WordClass::Adjective],
                 &mut rng,
             );
@@ -251,7 +247,7 @@ mod tests {
         let w = tagged(
             "a/DT/DET red/JJ/ADJ car/NN/NOUN is/VBZ/AUX near/IN/ADP the/DT/DET tree/NN/NOUN",
         );
-        let tokens: Vec<String> = w.iter().map(|w| w.word.clone()).collect();
+        let tokens: Vec<&str> = w.iter().map(|w| w.word).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let [_, (_, two), _, _] = raw_perturbations(&w, &tokens, &mut rng);
         let out: Vec<&str> = two.split(' ').collect();

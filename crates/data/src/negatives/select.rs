@@ -6,18 +6,35 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::Negative;
-use crate::tagger::TaggedWord;
+use super::Word;
 
 /// The form captions are compared in: lower-case, `.` and `,` removed, words
 /// separated by single spaces. The NegCLIP script drops a candidate equal to
 /// its caption ignoring "." "," and spacing; lower-casing also catches a swap
 /// that only moved a capital.
 pub fn normalise_for_comparison(text: &str) -> String {
-    text.to_lowercase()
-        .replace(['.', ','], " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut out = String::with_capacity(text.len());
+    if text.is_ascii() {
+        // The common case in one pass: the ASCII words, lower-cased, one space apart.
+        let words = text
+            .split(|c: char| c.is_whitespace() || c == '.' || c == ',')
+            .filter(|w| !w.is_empty());
+        for word in words {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+        }
+        return out;
+    }
+    let lower = text.to_lowercase().replace(['.', ','], " ");
+    for word in lower.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// True when `negative` is `caption` after [`normalise_for_comparison`].
@@ -30,16 +47,12 @@ pub fn is_same_caption(caption: &str, negative: &str) -> bool {
 /// to `per_caption`, one of each kind before a second of any kind.
 pub fn select(
     caption: &str,
-    words: &[TaggedWord],
+    words: &[Word],
     candidates: Vec<Negative>,
     per_caption: usize,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Negative> {
-    let joined = words
-        .iter()
-        .map(|w| w.word.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let joined = words.iter().map(|w| w.word).collect::<Vec<_>>().join(" ");
     let mut seen: HashSet<String> = HashSet::new();
     seen.insert(normalise_for_comparison(caption));
     seen.insert(normalise_for_comparison(&joined));
@@ -72,6 +85,12 @@ mod tests {
         assert!(is_same_caption("A dog, running.", "a dog running"));
         assert!(is_same_caption("a  dog", "a dog ."));
         assert!(!is_same_caption("a dog", "a god"));
+        assert_eq!(normalise_for_comparison(" A\tDog,,run. "), "a dog run");
+        assert_eq!(
+            normalise_for_comparison("\u{c9}T\u{c9},\u{a0}x"),
+            "\u{e9}t\u{e9} x"
+        );
+        assert_eq!(normalise_for_comparison(". , "), "");
     }
 
     #[test]

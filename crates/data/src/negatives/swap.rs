@@ -5,11 +5,11 @@ use std::ops::Range;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::tagger::TaggedWord;
+use super::Word;
 
 /// The words of a tagged caption.
-pub fn words_of(words: &[TaggedWord]) -> Vec<&str> {
-    words.iter().map(|w| w.word.as_str()).collect()
+pub fn words_of<'a>(words: &[Word<'a>]) -> Vec<&'a str> {
+    words.iter().map(|w| w.word).collect()
 }
 
 /// Joins tokens with single spaces, as the NegCLIP script writes its negatives
@@ -84,6 +84,20 @@ fn lowercase_first(word: &str) -> String {
     }
 }
 
+/// Whether two runs of tokens read the same ignoring case (their lower-cased
+/// texts are equal), without building the texts.
+pub fn same_words(a: &[&str], b: &[&str]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_word(x, y))
+}
+
+fn same_word(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
+    }
+}
+
 /// Picks two units whose texts differ (ignoring case), uniformly among such
 /// pairs. Swapping equal units would return the caption unchanged.
 pub fn pick_distinct_pair(
@@ -91,11 +105,9 @@ pub fn pick_distinct_pair(
     tokens: &[&str],
     rng: &mut ChaCha8Rng,
 ) -> Option<(Range<usize>, Range<usize>)> {
-    let key = |r: &Range<usize>| tokens[r.clone()].join(" ").to_lowercase();
-    let keys: Vec<String> = units.iter().map(key).collect();
     let pairs: Vec<(usize, usize)> = (0..units.len())
         .flat_map(|i| (i + 1..units.len()).map(move |j| (i, j)))
-        .filter(|&(i, j)| keys[i] != keys[j])
+        .filter(|&(i, j)| !same_words(&tokens[units[i].clone()], &tokens[units[j].clone()]))
         .collect();
     if pairs.is_empty() {
         return None;
@@ -134,5 +146,14 @@ mod tests {
             assert_ne!(t[a.start].to_lowercase(), t[b.start].to_lowercase());
         }
         assert!(pick_distinct_pair(&units[..2], &t, &mut rng).is_none());
+    }
+
+    #[test]
+    fn same_words_ignores_case_only() {
+        assert!(same_words(&["A", "Red", "CAR"], &["a", "red", "car"]));
+        assert!(same_words(&["Élan"], &["élan"]));
+        assert!(!same_words(&["a", "car"], &["a", "cars"]));
+        assert!(!same_words(&["a", "car"], &["a"]));
+        assert!(!same_words(&["élan"], &["elan"]));
     }
 }

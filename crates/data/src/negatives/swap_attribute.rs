@@ -8,12 +8,12 @@ use rand_chacha::ChaCha8Rng;
 
 use super::chunks::noun_phrases;
 use super::swap::{pick_distinct_pair, swap_spans_text, words_of};
+use super::Word;
 use super::{Negative, NegativeKind};
-use crate::tagger::TaggedWord;
 
 /// At most one negative: two noun phrases with different adjectives, chosen at
 /// random, exchange their adjective runs.
-pub fn rewrite(words: &[TaggedWord], rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn rewrite(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
     let tokens = words_of(words);
     let runs: Vec<_> = noun_phrases(words)
         .into_iter()

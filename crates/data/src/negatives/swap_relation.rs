@@ -8,24 +8,20 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::chunks::chunk;
-use super::swap::{swap_spans_text, words_of};
+use super::swap::{same_words, swap_spans_text, words_of};
+use super::Word;
 use super::{Negative, NegativeKind};
-use crate::tagger::TaggedWord;
 
 /// At most one negative: a random relation whose two arguments differ, with
 /// the arguments exchanged.
-pub fn rewrite(words: &[TaggedWord], rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn rewrite(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
     let tokens = words_of(words);
     let chunks = chunk(words);
-    let text_of = |i: usize| {
-        tokens[chunks.noun_phrases[i].span.clone()]
-            .join(" ")
-            .to_lowercase()
-    };
+    let words_of_phrase = |i: usize| &tokens[chunks.noun_phrases[i].span.clone()];
     let candidates: Vec<_> = chunks
         .relations
         .iter()
-        .filter(|r| text_of(r.subject) != text_of(r.object))
+        .filter(|r| !same_words(words_of_phrase(r.subject), words_of_phrase(r.object)))
         .collect();
     if candidates.is_empty() {
         return Vec::new();

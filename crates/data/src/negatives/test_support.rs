@@ -2,22 +2,18 @@
 //!
 //! Test code only: the shipped tagger lives in `crate::tagger`.
 
-use crate::negatives::PosTagger;
+use crate::negatives::{PosTagger, Word};
 use crate::tagger::TaggedWord;
 
 /// Builds tagged words from `"a/DT/DET red/JJ/ADJ car/NN/NOUN"`.
-pub fn tagged(spec: &str) -> Vec<TaggedWord> {
+pub fn tagged(spec: &str) -> Vec<Word<'_>> {
     spec.split_whitespace()
         .map(|item| {
             let mut parts = item.rsplitn(3, '/');
             let upos = parts.next().expect("upos");
             let xpos = parts.next().unwrap_or_else(|| panic!("no xpos in {item}"));
             let word = parts.next().unwrap_or_else(|| panic!("no word in {item}"));
-            TaggedWord {
-                word: word.to_string(),
-                upos: upos.to_string(),
-                xpos: xpos.to_string(),
-            }
+            Word { word, upos, xpos }
         })
         .collect()
 }

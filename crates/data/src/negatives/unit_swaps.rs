@@ -15,11 +15,11 @@ use regex::Regex;
 
 use super::chunks::noun_phrases;
 use super::swap::{pick_distinct_pair, swap_spans_text, words_of};
+use super::Word;
 use super::{Negative, NegativeKind};
-use crate::tagger::TaggedWord;
 
 fn swap_units(
-    words: &[TaggedWord],
+    words: &[Word],
     units: Vec<Range<usize>>,
     kind: NegativeKind,
     rng: &mut ChaCha8Rng,
@@ -31,7 +31,7 @@ fn swap_units(
         .collect()
 }
 
-fn single_tokens(words: &[TaggedWord], keep: impl Fn(&TaggedWord) -> bool) -> Vec<Range<usize>> {
+fn single_tokens(words: &[Word], keep: impl Fn(&Word) -> bool) -> Vec<Range<usize>> {
     (0..words.len())
         .filter(|&i| keep(&words[i]))
         .map(|i| i..i + 1)
@@ -39,7 +39,7 @@ fn single_tokens(words: &[TaggedWord], keep: impl Fn(&TaggedWord) -> bool) -> Ve
 }
 
 /// Noun phrases of more than two words.
-pub fn noun_phrase_units(words: &[TaggedWord]) -> Vec<Range<usize>> {
+pub fn noun_phrase_units(words: &[Word]) -> Vec<Range<usize>> {
     noun_phrases(words)
         .into_iter()
         .map(|np| np.span)
@@ -48,13 +48,13 @@ pub fn noun_phrase_units(words: &[TaggedWord]) -> Vec<Range<usize>> {
 }
 
 /// Verb phrases `VERB? ADV* AUX* VERB+`, leftmost-longest and non-overlapping.
-pub fn verb_phrase_units(words: &[TaggedWord]) -> Vec<Range<usize>> {
+pub fn verb_phrase_units(words: &[Word]) -> Vec<Range<usize>> {
     static PATTERN: OnceLock<Regex> = OnceLock::new();
     let pattern = PATTERN.get_or_init(|| Regex::new("V?R*A*V+").expect("valid pattern"));
     // One ASCII letter per token, so byte offsets are token indices.
     let codes: String = words
         .iter()
-        .map(|w| match w.upos.as_str() {
+        .map(|w| match w.upos {
             "VERB" => 'V',
             "ADV" => 'R',
             "AUX" => 'A',
@@ -64,7 +64,7 @@ pub fn verb_phrase_units(words: &[TaggedWord]) -> Vec<Range<usize>> {
     pattern.find_iter(&codes).map(|m| m.range()).collect()
 }
 
-pub fn swap_noun_phrase(words: &[TaggedWord], rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn swap_noun_phrase(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
     swap_units(
         words,
         noun_phrase_units(words),
@@ -73,7 +73,7 @@ pub fn swap_noun_phrase(words: &[TaggedWord], rng: &mut ChaCha8Rng) -> Vec<Negat
     )
 }
 
-pub fn swap_verb_phrase(words: &[TaggedWord], rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn swap_verb_phrase(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
     swap_units(
         words,
         verb_phrase_units(words),
@@ -82,22 +82,22 @@ pub fn swap_verb_phrase(words: &[TaggedWord], rng: &mut ChaCha8Rng) -> Vec<Negat
     )
 }
 
-pub fn swap_noun(words: &[TaggedWord], rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn swap_noun(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
     let units = single_tokens(words, |w| w.xpos == "NN");
     swap_units(words, units, NegativeKind::SwapNoun, rng)
 }
 
-pub fn swap_plural_noun(words: &[TaggedWord], rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn swap_plural_noun(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
     let units = single_tokens(words, |w| w.xpos == "NNS");
     swap_units(words, units, NegativeKind::SwapPluralNoun, rng)
 }
 
-pub fn swap_adverb(words: &[TaggedWord], rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn swap_adverb(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
     let units = single_tokens(words, |w| w.upos == "ADV");
     swap_units(words, units, NegativeKind::SwapAdverb, rng)
 }
 
-pub fn swap_adjective(words: &[TaggedWord], rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn swap_adjective(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
     let units = single_tokens(words, |w| w.upos == "ADJ");
     swap_units(words, units, NegativeKind::SwapAdjective, rng)
 }
@@ -108,7 +108,7 @@ mod tests {
     use crate::negatives::test_support::tagged;
     use rand::SeedableRng;
 
-    type Rewriter = fn(&[TaggedWord], &mut ChaCha8Rng) -> Vec<Negative>;
+    type Rewriter = fn(&[Word], &mut ChaCha8Rng) -> Vec<Negative>;
 
     fn run(f: Rewriter, spec: &str) -> Vec<String> {
         f(&tagged(spec), &mut ChaCha8Rng::seed_from_u64(7))

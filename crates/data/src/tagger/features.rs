@@ -38,13 +38,14 @@ fn hash_chars(chars: &[char]) -> u64 {
     hash_char_iter(chars.iter().copied())
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv_step(h: u64, c: char) -> u64 {
+    (h ^ u64::from(c)).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
 fn hash_char_iter(chars: impl Iterator<Item = char>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for c in chars {
-        h ^= u64::from(c);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    finalize(h)
+    finalize(chars.fold(FNV_OFFSET, fnv_step))
 }
 
 fn sentinel(seed: u64) -> WordInfo {
@@ -78,19 +79,34 @@ pub(crate) fn context(words: &[&str], lower: &mut Vec<char>, out: &mut Vec<WordI
 
 fn word_info(word: &str, lower: &mut Vec<char>) -> WordInfo {
     lower.clear();
-    lower.extend(word.chars().flat_map(char::to_lowercase));
+    if word.is_ascii() {
+        // The common case, without decoding and case-mapping characters one by one.
+        lower.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    } else {
+        lower.extend(word.chars().flat_map(char::to_lowercase));
+    }
     let n = lower.len();
     let suffix = |k: usize| hash_chars(&lower[n.saturating_sub(k)..]);
-    let prefix = |k: usize| hash_chars(&lower[..k.min(n)]);
+    // One FNV pass over the word gives the prefixes on the way (hash_chars of each prefix).
+    let mut prefixes = [0u64; 3];
+    let mut h = FNV_OFFSET;
+    for (k, &c) in lower.iter().enumerate() {
+        h = fnv_step(h, c);
+        if k < 3 {
+            prefixes[k] = finalize(h);
+        }
+    }
+    // A prefix longer than the word is the whole word (or, for "", the empty hash).
+    prefixes[n.min(3)..].fill(finalize(h));
     WordInfo {
-        norm: normalised_hash(lower),
+        norm: normalised_hash(lower, finalize(h)),
         suf1: suffix(1),
         suf2: suffix(2),
         suf3: suffix(3),
         suf4: suffix(4),
-        pre1: prefix(1),
-        pre2: prefix(2),
-        pre3: prefix(3),
+        pre1: prefixes[0],
+        pre2: prefixes[1],
+        pre3: prefixes[2],
         shape: shape_hash(word),
         raw: hash_char_iter(word.chars()),
     }
@@ -98,13 +114,14 @@ fn word_info(word: &str, lower: &mut Vec<char>) -> WordInfo {
 
 /// The lower-cased word, except that numbers collapse into a year class and a
 /// digits class: the exact digits say nothing about the tag.
-fn normalised_hash(lower: &[char]) -> u64 {
+/// `hashed` is `hash_chars(lower)`.
+fn normalised_hash(lower: &[char], hashed: u64) -> u64 {
     match lower.first() {
         Some(c) if c.is_ascii_digit() => {
             let year = lower.len() == 4 && lower.iter().all(char::is_ascii_digit);
             finalize(if year { 0x5945_4152 } else { 0x4449_4749_5453 })
         }
-        _ => hash_chars(lower),
+        _ => hashed,
     }
 }
 
@@ -144,8 +161,13 @@ fn f2(template: u64, a: u64, b: u64) -> u64 {
     finalize(f1(template, a) ^ b.rotate_left(17))
 }
 
-/// Appends the feature hashes of the word at `ctx[i]` (`i >= PAD`) given the two
-/// previously predicted tags' history hashes.
+/// The feature hashes of the word at `ctx[i]` (`i >= PAD`) given the two
+/// previously predicted tags' history hashes, in training's order (the trainer
+/// sums `f32` weights, so the order is part of what makes a model's bytes).
+///
+/// Tagging splits the same features into [`word_features`] (not depending on
+/// predicted tags: summed once per word for both passes) and
+/// [`history_features`]; a test keeps the split equal to this list.
 pub(crate) fn extract(ctx: &[WordInfo], i: usize, prev: u64, prev2: u64, out: &mut Vec<u64>) {
     let (w, p1, p2, n1, n2) = (&ctx[i], &ctx[i - 1], &ctx[i - 2], &ctx[i + 1], &ctx[i + 2]);
     let first = u64::from(i == PAD);
@@ -187,6 +209,56 @@ pub(crate) fn extract(ctx: &[WordInfo], i: usize, prev: u64, prev2: u64, out: &m
         f1(33, n1.pre1),
         f1(34, p1.suf2),
     ]);
+}
+
+/// The features of [`extract`] that depend only on the words (28 of 35).
+pub(crate) fn word_features(ctx: &[WordInfo], i: usize) -> [u64; 28] {
+    let (w, p1, p2, n1, n2) = (&ctx[i], &ctx[i - 1], &ctx[i - 2], &ctx[i + 1], &ctx[i + 2]);
+    let first = u64::from(i == PAD);
+    [
+        f1(0, 1),
+        f1(1, w.norm),
+        f1(2, w.suf3),
+        f1(3, w.pre1),
+        f1(8, p1.norm),
+        f1(9, p1.suf3),
+        f1(10, p2.norm),
+        f1(11, n1.norm),
+        f1(12, n1.suf3),
+        f1(13, n2.norm),
+        f1(14, w.suf1),
+        f1(15, w.suf2),
+        f1(16, w.suf4),
+        f1(17, w.pre2),
+        f1(18, w.pre3),
+        f2(19, w.shape, first),
+        f1(20, p1.shape),
+        f1(21, n1.shape),
+        f2(22, p1.norm, w.norm),
+        f2(23, w.norm, n1.norm),
+        f1(26, n1.suf2),
+        f2(27, n1.norm, n2.norm),
+        f2(28, p1.norm, n1.norm),
+        f1(29, w.raw),
+        f1(30, n1.raw),
+        f1(31, p1.raw),
+        f1(33, n1.pre1),
+        f1(34, p1.suf2),
+    ]
+}
+
+/// The features of [`extract`] that involve the previously predicted tags (7 of 35).
+pub(crate) fn history_features(ctx: &[WordInfo], i: usize, prev: u64, prev2: u64) -> [u64; 7] {
+    let (w, n1) = (&ctx[i], &ctx[i + 1]);
+    [
+        f1(4, prev),
+        f1(5, prev2),
+        f2(6, prev, prev2),
+        f2(7, prev, w.norm),
+        f2(24, prev, w.suf3),
+        f2(25, prev, n1.norm),
+        f2(32, prev, w.shape),
+    ]
 }
 
 /// History hash for "no next tag" (sentence end) in the second pass.
@@ -248,5 +320,36 @@ mod tests {
         assert_eq!(a.len(), b.len());
         assert_ne!(a, b);
         assert_eq!(a[1], b[1], "word features do not depend on tags");
+    }
+
+    #[test]
+    fn word_and_history_features_split_extract() {
+        let mut buf = Vec::new();
+        let mut ctx = Vec::new();
+        context(&["A", "dog", "runs", "fast", "."], &mut buf, &mut ctx);
+        let mut all = Vec::new();
+        for i in PAD..PAD + 5 {
+            extract(&ctx, i, tag_hash(3), tag_hash(9), &mut all);
+            let words = word_features(&ctx, i);
+            let history = history_features(&ctx, i, tag_hash(3), tag_hash(9));
+            let mut split: Vec<u64> = words.iter().chain(&history).copied().collect();
+            split.sort_unstable();
+            all.sort_unstable();
+            assert_eq!(split, all, "word {i}");
+        }
+    }
+
+    #[test]
+    fn prefixes_and_suffixes_of_short_and_non_ascii_words() {
+        let mut buf = Vec::new();
+        let a = word_info("Ab", &mut buf);
+        assert_eq!(a.pre2, a.pre3, "a prefix longer than the word is the word");
+        assert_eq!(a.pre3, a.norm);
+        assert_eq!(a.suf4, a.norm);
+        let e = word_info("\u{c9}t\u{c9}", &mut buf);
+        assert_eq!(e.norm, word_info("\u{e9}t\u{e9}", &mut buf).norm);
+        assert_eq!(e.pre1, hash_chars(&['\u{e9}']));
+        assert_eq!(e.suf2, hash_chars(&['t', '\u{e9}']));
+        assert_eq!(word_info("", &mut buf).pre1, hash_chars(&[]));
     }
 }

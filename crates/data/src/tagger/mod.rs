@@ -14,9 +14,13 @@ mod evaluate;
 mod features;
 mod model_file;
 mod perceptron;
+mod predict;
 mod tokenize;
+mod weight_table;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -33,6 +37,9 @@ use features::{
 };
 use model_file::ModelData;
 use perceptron::{argmax, SparseWeights, Trainer};
+use predict::Scratch;
+use tokenize::tokenize_into;
+use weight_table::WeightTable;
 
 /// One word of a tagged sentence.
 ///
@@ -77,16 +84,69 @@ const TAGDICT_MIN_SHARE: f64 = 0.97;
 /// Averaged weights smaller than this are dropped from the model.
 const PRUNE_BELOW: f32 = 0.15;
 
+/// FNV-1a over the bytes of a word: tag-dictionary words are short, and SipHash's
+/// defence against crafted keys buys nothing for a fixed table.
+struct WordHasher(u64);
+
+impl Default for WordHasher {
+    fn default() -> Self {
+        WordHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        crate::seed::finalize(self.0)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// Words that always carry one class, and that class.
+type TagDict = HashMap<String, u16, BuildHasherDefault<WordHasher>>;
+
 /// An averaged-perceptron part-of-speech tagger.
 #[derive(Debug, Clone)]
 pub struct Tagger {
     /// `(upos, xpos)` of each class.
     classes: Vec<(String, String)>,
-    tagdict: HashMap<String, u16>,
+    tagdict: TagDict,
     /// First pass: left-to-right, sees the words and the tags already chosen.
     weights: SparseWeights,
     /// Second pass: also sees the first pass's tags of the next two words.
     second: SparseWeights,
+    /// Both passes' weights as tagging reads them (built from the two above).
+    table: WeightTable,
+}
+
+thread_local! {
+    /// Each thread's buffers for [`Tagger::with_tags`].
+    static TEXT_SCRATCH: RefCell<TextScratch> = RefCell::default();
+}
+
+/// Buffers for tokenising and tagging one text, kept between texts. The token
+/// and tag vectors are stored empty, as `'static` borrows, and lent out with the
+/// lifetime of each call ([`recycle`]).
+#[derive(Default)]
+struct TextScratch {
+    chars: Vec<(usize, char)>,
+    tokens: Vec<&'static str>,
+    classes: Vec<u16>,
+    tags: Vec<(&'static str, &'static str)>,
+    predict: Scratch,
+}
+
+/// Empties `v` and returns its allocation as a vector of another element type of
+/// the same size (`collect` reuses the buffer of an emptied `Vec`'s iterator): how
+/// buffers of borrowed strings outlive the strings they borrowed.
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter()
+        .map(|_| -> U { unreachable!("the vector is empty") })
+        .collect()
 }
 
 impl Tagger {
@@ -114,12 +174,28 @@ impl Tagger {
             source_name: source_name.to_string(),
             message,
         })?;
-        Ok(Tagger {
-            classes: data.classes,
-            tagdict: data.tagdict.into_iter().collect(),
-            weights: data.weights,
-            second: data.second,
-        })
+        Ok(Tagger::new(
+            data.classes,
+            data.tagdict.into_iter().collect(),
+            data.weights,
+            data.second,
+        ))
+    }
+
+    fn new(
+        classes: Vec<(String, String)>,
+        tagdict: TagDict,
+        weights: SparseWeights,
+        second: SparseWeights,
+    ) -> Tagger {
+        let table = WeightTable::new([&weights, &second], classes.len());
+        Tagger {
+            classes,
+            tagdict,
+            weights,
+            second,
+            table,
+        }
     }
 
     /// The model as gzip bytes (what [`Tagger::save`] writes).
@@ -174,37 +250,75 @@ impl Tagger {
         let weights = corpus.train_pass(&all, None, iterations, seed);
         let first_pass = corpus.jackknife(iterations, seed);
         let second = corpus.train_pass(&all, Some(&first_pass), iterations, seed);
-        Tagger {
-            classes,
-            tagdict,
-            weights,
-            second,
-        }
+        Tagger::new(classes, tagdict, weights, second)
     }
 
     /// Tags already-tokenised words.
     pub fn tag_words(&self, words: &[&str]) -> Vec<TaggedWord> {
-        let mut work = Workspace::new(self.classes.len());
-        let classes = self.predict(words, &mut work);
+        let mut classes = Vec::with_capacity(words.len());
+        self.predict_into(words, &mut Scratch::default(), &mut classes);
         words
             .iter()
             .zip(classes)
-            .map(|(word, class)| {
-                let (upos, xpos) = &self.classes[class as usize];
-                TaggedWord {
-                    word: word.to_string(),
-                    upos: upos.clone(),
-                    xpos: xpos.clone(),
-                }
-            })
+            .map(|(word, class)| self.tagged_word(word, class))
             .collect()
+    }
+
+    fn tagged_word(&self, word: &str, class: u16) -> TaggedWord {
+        let (upos, xpos) = &self.classes[class as usize];
+        TaggedWord {
+            word: word.to_string(),
+            upos: upos.clone(),
+            xpos: xpos.clone(),
+        }
     }
 
     /// Tokenises `text` with [`word_tokenize`] and tags the words.
     pub fn tag(&self, text: &str) -> Vec<TaggedWord> {
-        let tokens = word_tokenize(text);
-        let words: Vec<&str> = tokens.iter().map(String::as_str).collect();
-        self.tag_words(&words)
+        self.with_tags(text, |tokens, tags| {
+            tokens
+                .iter()
+                .zip(tags)
+                .map(|(word, (upos, xpos))| TaggedWord {
+                    word: word.to_string(),
+                    upos: upos.to_string(),
+                    xpos: xpos.to_string(),
+                })
+                .collect()
+        })
+    }
+
+    /// Tokenises `text` with [`word_tokenize`], tags the words and calls `visit`
+    /// with the tokens and their `(upos, xpos)` tags, borrowed: the fast path for
+    /// one text at a time. The buffers are per thread and reused, so nothing is
+    /// allocated per word.
+    pub fn with_tags<R>(&self, text: &str, visit: impl FnOnce(&[&str], &[(&str, &str)]) -> R) -> R {
+        TEXT_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.tag_text(text, &mut scratch, visit),
+            // `visit` is tagging another text on this thread: it gets its own buffers.
+            Err(_) => self.tag_text(text, &mut TextScratch::default(), visit),
+        })
+    }
+
+    fn tag_text<R>(
+        &self,
+        text: &str,
+        s: &mut TextScratch,
+        visit: impl FnOnce(&[&str], &[(&str, &str)]) -> R,
+    ) -> R {
+        let mut tokens = recycle(std::mem::take(&mut s.tokens));
+        tokenize_into(text, &mut s.chars, &mut tokens);
+        s.classes.clear();
+        self.predict_into(&tokens, &mut s.predict, &mut s.classes);
+        let mut tags = recycle(std::mem::take(&mut s.tags));
+        tags.extend(s.classes.iter().map(|&c| {
+            let (upos, xpos) = &self.classes[c as usize];
+            (upos.as_str(), xpos.as_str())
+        }));
+        let result = visit(&tokens, &tags);
+        s.tokens = recycle(tokens);
+        s.tags = recycle(tags);
+        result
     }
 
     /// Tags many pre-tokenised sentences with one scratch workspace, calling
@@ -214,10 +328,11 @@ impl Tagger {
         sentences: &[S],
         mut visit: impl FnMut(usize, &[(&str, &str)]),
     ) {
-        let mut work = Workspace::new(self.classes.len());
-        let mut tags = Vec::new();
+        let mut scratch = Scratch::default();
+        let (mut classes, mut tags) = (Vec::new(), Vec::new());
         for (i, sentence) in sentences.iter().enumerate() {
-            let classes = self.predict(sentence.as_ref(), &mut work);
+            classes.clear();
+            self.predict_into(sentence.as_ref(), &mut scratch, &mut classes);
             tags.clear();
             tags.extend(classes.iter().map(|&c| {
                 let (u, x) = &self.classes[c as usize];
@@ -230,10 +345,12 @@ impl Tagger {
     /// Accuracy of this tagger on gold sentences (tokenisation taken from the gold).
     pub fn evaluate(&self, sentences: &[Sentence]) -> Evaluation {
         let mut evaluation = Evaluation::default();
-        let mut work = Workspace::new(self.classes.len());
+        let mut scratch = Scratch::default();
+        let mut classes = Vec::new();
         for sentence in sentences {
             let words: Vec<&str> = sentence.words.iter().map(|w| w.form.as_str()).collect();
-            let classes = self.predict(&words, &mut work);
+            classes.clear();
+            self.predict_into(&words, &mut scratch, &mut classes);
             for (gold, &class) in sentence.words.iter().zip(&classes) {
                 let (upos, xpos) = &self.classes[class as usize];
                 evaluation.add((&gold.upos, &gold.xpos), (upos, xpos));
@@ -247,22 +364,10 @@ impl Tagger {
     pub fn size(&self) -> (usize, usize) {
         (self.weights.feature_count(), self.tagdict.len())
     }
-
-    fn predict(&self, words: &[&str], work: &mut Workspace) -> Vec<u16> {
-        work.prepare(words);
-        let first = work.run(words, &self.tagdict, None, |_, features, scores| {
-            self.weights.score(features, scores);
-            argmax(scores)
-        });
-        work.run(words, &self.tagdict, Some(&first), |_, features, scores| {
-            self.second.score(features, scores);
-            argmax(scores)
-        })
-    }
 }
 
-/// Scratch buffers reused across sentences so tagging allocates per sentence,
-/// not per feature.
+/// Training's scratch buffers, reused across sentences so training allocates per
+/// sentence, not per feature.
 struct Workspace {
     lower: Vec<char>,
     ctx: Vec<WordInfo>,
@@ -291,7 +396,7 @@ impl Workspace {
     fn run(
         &mut self,
         words: &[&str],
-        tagdict: &HashMap<String, u16>,
+        tagdict: &TagDict,
         first_pass: Option<&[u16]>,
         mut decide: impl FnMut(usize, &[u64], &mut [f32]) -> u16,
     ) -> Vec<u16> {
@@ -335,7 +440,7 @@ const JACKKNIFE_FOLDS: usize = 5;
 struct Corpus<'a> {
     sentences: &'a [Sentence],
     gold: &'a [Vec<u16>],
-    tagdict: &'a HashMap<String, u16>,
+    tagdict: &'a TagDict,
     n_classes: usize,
 }
 
@@ -410,7 +515,7 @@ fn collect_classes(sentences: &[Sentence]) -> Vec<(String, String)> {
 }
 
 /// Frequent words that (nearly) always carry the same class.
-fn build_tagdict(sentences: &[Sentence], gold: &[Vec<u16>]) -> HashMap<String, u16> {
+fn build_tagdict(sentences: &[Sentence], gold: &[Vec<u16>]) -> TagDict {
     let mut counts: BTreeMap<&str, BTreeMap<u16, usize>> = BTreeMap::new();
     for (sentence, classes) in sentences.iter().zip(gold) {
         for (word, &class) in sentence.words.iter().zip(classes) {

@@ -49,7 +49,7 @@ pub(crate) type FeatureMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHashe
 
 /// Index of the highest score; ties go to the lowest class so results never
 /// depend on anything but the weights.
-pub(crate) fn argmax(scores: &[f32]) -> u16 {
+pub(crate) fn argmax<T: PartialOrd + Copy>(scores: &[T]) -> u16 {
     let mut best = 0;
     for (class, &score) in scores.iter().enumerate() {
         if score > scores[best] {

@@ -6,11 +6,21 @@
 
 /// Splits `text` into Penn-style word tokens.
 pub fn word_tokenize(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut tokens = Vec::new();
+    tokenize_into(text, &mut Vec::new(), &mut tokens);
+    tokens.into_iter().map(str::to_string).collect()
+}
+
+/// [`word_tokenize`] without allocating per token: appends the tokens of `text`
+/// to `out` as slices of it. `chars` is a scratch buffer.
+pub(crate) fn tokenize_into<'a>(
+    text: &'a str,
+    chars: &mut Vec<(usize, char)>,
+    out: &mut Vec<&'a str>,
+) {
     for chunk in text.split_whitespace() {
-        tokenize_chunk(chunk, &mut out);
+        tokenize_chunk(chunk, chars, out);
     }
-    out
 }
 
 /// Lower-case abbreviations whose final period belongs to the word.
@@ -57,21 +67,23 @@ fn joins_word(prev: char, c: char, next: char) -> bool {
     }
 }
 
-fn tokenize_chunk(chunk: &str, out: &mut Vec<String>) {
-    let chars: Vec<(usize, char)> = chunk.char_indices().collect();
+fn tokenize_chunk<'a>(chunk: &'a str, chars: &mut Vec<(usize, char)>, out: &mut Vec<&'a str>) {
+    chars.clear();
+    chars.extend(chunk.char_indices());
+    let chars = &chars[..];
     let end_of = |i: usize| chars.get(i).map_or(chunk.len(), |&(b, _)| b);
     let char_at = |i: usize| chars.get(i).map(|&(_, c)| c);
     let mut i = 0;
     while i < chars.len() {
         let (start, c) = chars[i];
         let j = if is_word_char(c) {
-            let j = scan_word(&chars, i);
-            let j = take_abbreviation_period(chunk, &chars, i, j);
+            let j = scan_word(chars, i);
+            let j = take_abbreviation_period(chunk, chars, i, j);
             split_clitics(&chunk[start..end_of(j)], out);
             i = j;
             continue;
         } else if is_apostrophe(c) && char_at(i + 1).is_some_and(char::is_alphabetic) {
-            leading_clitic_end(&chars, i)
+            leading_clitic_end(chars, i)
         } else if matches!(c, '.' | '-' | '!' | '?' | '*' | '=' | '_' | '~') {
             // A run of the same mark is one token: `...`, `--`, `!!!`.
             let mut j = i + 1;
@@ -93,7 +105,7 @@ fn tokenize_chunk(chunk: &str, out: &mut Vec<String>) {
             }
             j
         };
-        out.push(chunk[start..end_of(j)].to_string());
+        out.push(&chunk[start..end_of(j)]);
         i = j;
     }
 }
@@ -125,7 +137,9 @@ fn take_abbreviation_period(chunk: &str, chars: &[(usize, char)], i: usize, j: u
     let word = &chunk[chars[i].0..chars[j].0];
     let dotted = word.contains('.') && word.split('.').all(|part| part.chars().count() == 1);
     let initial = word.chars().count() == 1 && word.chars().all(char::is_uppercase);
-    let known = ABBREVIATIONS.contains(&word.to_lowercase().as_str());
+    // The abbreviations are ASCII without a `k` (which the Kelvin sign lower-cases to), so
+    // comparing ASCII case-insensitively is comparing lower-cased.
+    let known = ABBREVIATIONS.iter().any(|a| a.eq_ignore_ascii_case(word));
     if dotted || initial || known {
         j + 1
     } else {
@@ -141,43 +155,42 @@ fn leading_clitic_end(chars: &[(usize, char)], i: usize) -> usize {
         j += 1;
     }
     let letters: String = chars[i + 1..j].iter().map(|&(_, c)| c).collect();
-    let lower = letters.to_lowercase();
-    if CLITICS.contains(&lower.as_str()) || lower == "t" {
+    if is_clitic(&letters) || letters.eq_ignore_ascii_case("t") {
         j
     } else {
         i + 1
     }
 }
 
+/// Whether `letters` (after an apostrophe) is a clitic. The clitics are ASCII
+/// without a `k` (which the Kelvin sign lower-cases to), so comparing ASCII
+/// case-insensitively is comparing lower-cased.
+fn is_clitic(letters: &str) -> bool {
+    CLITICS.iter().any(|c| c.eq_ignore_ascii_case(letters))
+}
+
 /// Pushes `word`, split into stem and clitic when it ends in one
 /// (`don't` → `do n't`, `can't` → `ca n't`, `it's` → `it 's`, `cannot` → `can not`).
-fn split_clitics(word: &str, out: &mut Vec<String>) {
-    let lower = word.to_lowercase();
-    if lower.len() == word.len() {
-        if let Some(&(_, at)) = FUSED.iter().find(|(w, _)| *w == lower) {
-            out.push(word[..at].to_string());
-            out.push(word[at..].to_string());
-            return;
-        }
-    }
-    if let Some(split) = negation_split(word) {
-        out.push(word[..split].to_string());
-        out.push(word[split..].to_string());
+fn split_clitics<'a>(word: &'a str, out: &mut Vec<&'a str>) {
+    // The fused words are ASCII without a `k`, as the clitics.
+    if let Some(&(_, at)) = FUSED.iter().find(|(w, _)| w.eq_ignore_ascii_case(word)) {
+        out.push(&word[..at]);
+        out.push(&word[at..]);
         return;
     }
-    if let Some((apos, _)) = word.char_indices().rev().find(|&(_, c)| is_apostrophe(c)) {
-        let clitic = word[apos..]
-            .chars()
-            .skip(1)
-            .collect::<String>()
-            .to_lowercase();
-        if apos > 0 && CLITICS.contains(&clitic.as_str()) {
-            out.push(word[..apos].to_string());
-            out.push(word[apos..].to_string());
+    if let Some(split) = negation_split(word) {
+        out.push(&word[..split]);
+        out.push(&word[split..]);
+        return;
+    }
+    if let Some((apos, c)) = word.char_indices().rev().find(|&(_, c)| is_apostrophe(c)) {
+        if apos > 0 && is_clitic(&word[apos + c.len_utf8()..]) {
+            out.push(&word[..apos]);
+            out.push(&word[apos..]);
             return;
         }
     }
-    out.push(word.to_string());
+    out.push(word);
 }
 
 /// Byte offset of `n't` in a word ending with it (`n't` itself is not split).
