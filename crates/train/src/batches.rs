@@ -2,14 +2,15 @@
 //!
 //! Everything random in a batch (the epoch's sample order, augmentation, which hard caption,
 //! which neighbour image) is drawn from a generator seeded by (run seed, epoch, sample), so
-//! batch `b` of epoch `e` is the same whether the run got there straight or by resuming.
+//! batch `b` of epoch `e` is the same whether the run got there straight or by resuming,
+//! and whichever threads ([`Workers`]) prepared it.
 
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use negclip_data::negatives::{self, NegativeKind, PosTagger};
-use negclip_data::preprocess::{normalize, preprocess_rgb, random_resized_crop};
+use negclip_data::preprocess::{normalize_into, random_resized_crop, resize_rgb_center_crop};
 use negclip_data::seed;
 use negclip_data::tokenizer::ClipTokenizer;
 use negclip_data::training::{ExampleRef, TrainingSource};
@@ -50,6 +51,53 @@ pub struct BatchPlan {
     /// Random resized crop scale range; `None` = the eval transform.
     pub crop_scale: Option<(f32, f32)>,
     pub seed: u64,
+    /// The threads that prepare a batch's members.
+    pub workers: Workers,
+}
+
+/// The threads a batch is prepared on (`loader.workers`).
+pub enum Workers {
+    /// Rayon's global pool: one thread per core. On the CPU device the model's compute runs
+    /// on the same pool, so the loader and the step share the cores instead of
+    /// oversubscribing them; on a GPU device little else runs on it, so the loader has the
+    /// cores.
+    Shared,
+    /// A pool of the loader's own, of this many threads.
+    Dedicated(rayon::ThreadPool),
+}
+
+impl Workers {
+    /// `0`: the shared pool; `n`: a pool of `n` threads of the loader's own.
+    pub fn new(threads: usize) -> Result<Workers, TrainError> {
+        if threads == 0 {
+            return Ok(Workers::Shared);
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("negclip-loader-{i}"))
+            .build()
+            .map(Workers::Dedicated)
+            .map_err(|e| TrainError::Config {
+                path: "loader.workers".into(),
+                message: format!("cannot start {threads} loader threads: {e}"),
+            })
+    }
+
+    /// How many threads prepare a batch.
+    pub fn threads(&self) -> usize {
+        match self {
+            Workers::Shared => rayon::current_num_threads(),
+            Workers::Dedicated(pool) => pool.current_num_threads(),
+        }
+    }
+
+    /// Run `work` with its parallel iterators on these threads.
+    fn install<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+        match self {
+            Workers::Shared => work(),
+            Workers::Dedicated(pool) => pool.install(work),
+        }
+    }
 }
 
 /// One NegCLIP batch, ready for the model.
@@ -107,20 +155,27 @@ impl BatchPlan {
                 members.push(options[rng.random_range(0..options.len())]);
             }
         }
+        self.workers.install(|| self.assemble(epoch, &members))
+    }
+
+    /// Prepare `members` in parallel and lay them out as a batch.
+    fn assemble(&self, epoch: usize, members: &[ExampleRef]) -> Result<Batch, TrainError> {
+        let n_images = members.len();
+        let per_image = 3 * (self.image_size as usize).pow(2);
+        // Each member writes its pixels straight into its place in the batch: at 224 px a
+        // batch of 256 is 154 MB, which gathering afterwards would copy on one thread.
+        let mut pixels = vec![0f32; n_images * per_image];
         // Positions in the batch matter for the seed: an image that is both an anchor and a
         // neighbour is augmented twice, differently.
-        let prepared: Vec<(Vec<f32>, String, Vec<String>)> = members
-            .par_iter()
-            .enumerate()
-            .map(|(slot, &sample)| self.prepare(epoch, slot, sample))
+        let captions: Vec<(String, Vec<String>)> = pixels
+            .par_chunks_mut(per_image)
+            .zip(members.par_iter().enumerate())
+            .map(|(out, (slot, &member))| self.prepare(epoch, slot, member, out))
             .collect::<Result<_, _>>()?;
 
-        let n_images = prepared.len();
-        let mut pixels = Vec::with_capacity(n_images * 3 * (self.image_size as usize).pow(2));
         let mut positives = Vec::with_capacity(n_images);
         let mut negatives = Vec::new();
-        for (image, caption, negative) in prepared {
-            pixels.extend(image);
+        for (caption, negative) in captions {
             positives.push(caption);
             negatives.extend(negative);
         }
@@ -137,17 +192,19 @@ impl BatchPlan {
         })
     }
 
-    /// One member of a batch: its pixels, its caption and its hard captions.
+    /// One member of a batch: its pixels, written into `pixels`, then its caption and its
+    /// hard captions.
     fn prepare(
         &self,
         epoch: usize,
         slot: usize,
         member: ExampleRef,
-    ) -> Result<(Vec<f32>, String, Vec<String>), TrainError> {
+        pixels: &mut [f32],
+    ) -> Result<(String, Vec<String>), TrainError> {
         let example = self.source.example(member)?;
         let (image, caption) = (example.image, example.caption);
         let sample = member.draw_index(self.source.len());
-        let pixels = match self.crop_scale {
+        let resized = match self.crop_scale {
             Some(scale) => {
                 let seed = seed::for_sample(
                     self.seed,
@@ -156,17 +213,13 @@ impl BatchPlan {
                     AUGMENT,
                 );
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                normalize(&random_resized_crop(
-                    &image,
-                    self.image_size,
-                    scale,
-                    &mut rng,
-                ))
+                random_resized_crop(&image, self.image_size, scale, &mut rng)
             }
-            None => preprocess_rgb(&image, self.image_size),
+            None => resize_rgb_center_crop(&image, self.image_size),
         };
+        normalize_into(&resized, pixels);
         let negatives = self.hard_captions(epoch, sample, &caption, &example.negatives);
-        Ok((pixels, caption, negatives))
+        Ok((caption, negatives))
     }
 
     /// Up to `per_caption` hard captions of `caption`, member `sample`'s draw.
@@ -257,6 +310,65 @@ impl Drop for BatchStream {
         drop(std::mem::replace(&mut self.receiver, dead));
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use negclip_data::negatives::shipped_tagger;
+    use negclip_data::training::{SyntheticConfig, SyntheticStream};
+
+    /// Twelve synthetic scenes, each with its counterfactual twin as hard image: every kind
+    /// of random draw (order, crop, rewrite, neighbour) goes into a batch.
+    fn plan(workers: usize) -> BatchPlan {
+        let config: SyntheticConfig =
+            toml::from_str("samples_per_epoch = 12\nhard_images = \"twins\"").unwrap();
+        BatchPlan {
+            source: Box::new(SyntheticStream::new(&config).unwrap()),
+            negatives: NegativePolicy::Rewrite {
+                kinds: vec![NegativeKind::SwapRelation, NegativeKind::ShuffleOrder],
+                tagger: shipped_tagger(),
+                fresh: true,
+                per_caption: 2,
+            },
+            tokenizer: ClipTokenizer::new(),
+            image_size: 24,
+            context_length: 16,
+            batch_size: 6,
+            crop_scale: Some((0.5, 1.0)),
+            seed: 11,
+            workers: Workers::new(workers).unwrap(),
+        }
+    }
+
+    fn batch(plan: &BatchPlan, epoch: usize, index: usize) -> Batch {
+        let hard_images = match plan.source.hard_images() {
+            negclip_data::training::HardImages::Given(lists) => lists.clone(),
+            _ => panic!("twins are given lists"),
+        };
+        plan.build(epoch, index, &plan.order(epoch), &hard_images)
+            .unwrap()
+    }
+
+    #[test]
+    fn batches_are_the_same_whatever_the_worker_count() {
+        let (one, three, shared) = (plan(1), plan(3), plan(0));
+        assert_eq!(one.workers.threads(), 1);
+        assert_eq!(three.workers.threads(), 3);
+        for (epoch, index) in [(0, 0), (0, 1), (1, 0)] {
+            let expected = batch(&one, epoch, index);
+            assert_eq!(expected.n_images, 12);
+            assert!(expected.n_negatives > 0);
+            for other in [&three, &shared] {
+                let got = batch(other, epoch, index);
+                let bits = |b: &Batch| b.pixels.iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&expected), "epoch {epoch} batch {index}");
+                assert_eq!(got.positives, expected.positives);
+                assert_eq!(got.negatives, expected.negatives);
+                assert_eq!(got.n_negatives, expected.n_negatives);
+            }
         }
     }
 }
