@@ -19,7 +19,7 @@ pub struct BenchMineArgs {
     /// Neighbours kept per image.
     #[arg(long, default_value_t = 3)]
     pub k: usize,
-    /// Device (cpu; cuda[:N], wgpu or vulkan in builds with those features).
+    /// Device: cpu, wgpu[:N], vulkan[:N] or cuda[:N] (GPU kinds in builds with their feature; `negclip devices` lists them).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Seed of the random unit vectors.

@@ -28,6 +28,7 @@ pub struct EmbedArgs {
     out: PathBuf,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    /// Device: cpu, wgpu[:N], vulkan[:N] or cuda[:N] (GPU kinds in builds with their feature; `negclip devices` lists them).
     #[arg(long, default_value = "cpu")]
     device: String,
 }

@@ -50,6 +50,7 @@ pub struct EvalArgs {
     /// beside it.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Device: cpu, wgpu[:N], vulkan[:N] or cuda[:N] (GPU kinds in builds with their feature; `negclip devices` lists them).
     #[arg(long, default_value = "cpu")]
     device: String,
 }

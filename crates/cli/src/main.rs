@@ -3,8 +3,10 @@
 
 mod allocator;
 mod cmd_bench;
+mod cmd_bench_data;
 mod cmd_bench_mine;
 mod cmd_bench_negatives;
+mod cmd_devices;
 mod cmd_embed;
 mod cmd_eval;
 mod cmd_export;
@@ -48,16 +50,21 @@ enum Command {
     Tagger(cmd_tagger::TaggerArgs),
     /// Print the CLIP token ids of a text.
     Tokenize(cmd_tokenize::TokenizeArgs),
+    /// List the devices this build can run on (`--device` names).
+    Devices(cmd_devices::DevicesArgs),
     /// Benchmarks that print throughput (`negclip bench forward`, …).
     Bench(cmd_bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     allocator::keep_freed_memory();
+    // wgpu probes OpenGL beside Vulkan and logs an error where there is no GL driver (a
+    // server, CI); compute never uses GL.
+    let default_filter = "warn,wgpu_hal::gles=off";
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NEGCLIP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -70,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         Command::Synth(args) => cmd_synth::run(args),
         Command::Negatives(args) => cmd_negatives::run(args),
         Command::Tagger(args) => cmd_tagger::run(args),
+        Command::Devices(args) => cmd_devices::run(args),
         Command::Tokenize(args) => cmd_tokenize::run(args),
         Command::Bench(args) => cmd_bench::run(args),
     }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use negclip_model::checkpoint::{self, CheckpointFormat, ConfigSource, LoadedClip};
 use negclip_model::{Activation, Clip};
@@ -96,9 +97,10 @@ impl Expected {
     }
 }
 
-/// Compares every hidden state, pooled output, embedding and logit with the reference.
+/// Compares every hidden state, pooled output, embedding and logit with the reference, on
+/// the device the model lives on.
 fn assert_matches_reference(model: &Clip, dir: &str) {
-    let device = Device::flex();
+    let device = model.devices()[0].clone();
     let expected = Expected::read(dir);
     let pixels = expected.pixels(&device);
     let tokens = expected.tokens(&device);
@@ -128,7 +130,25 @@ fn assert_matches_reference(model: &Clip, dir: &str) {
 }
 
 fn load(path: &Path) -> LoadedClip {
-    checkpoint::load(path, &Device::flex()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    load_on(path, &Device::flex())
+}
+
+fn load_on(path: &Path, device: &Device) -> LoadedClip {
+    checkpoint::load(path, device).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The GPU test set (`.ci/run`, `--features negclip-cli/wgpu`): both towers, layer by layer,
+/// on the first wgpu adapter (lavapipe in CI), within the same tolerance as the CPU.
+#[cfg(feature = "wgpu")]
+#[test]
+fn gpu_towers_match_transformers() {
+    let device = Device::enumerate(burn::tensor::DeviceType::Wgpu)
+        .into_vec()
+        .into_iter()
+        .next()
+        .expect("a wgpu adapter (on a machine without a GPU: apt-get install mesa-vulkan-drivers)");
+    let loaded = load_on(&fixture("hf_quickgelu"), &device);
+    assert_matches_reference(&loaded.model, "hf_quickgelu");
 }
 
 #[test]
