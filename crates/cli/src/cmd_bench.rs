@@ -1,6 +1,6 @@
 //! `negclip bench …`: throughput figures (`forward`: the image and text towers on random
 //! inputs; `train-step`: one full NegCLIP optimisation step; `negatives`: tagging and
-//! rewriting captions).
+//! rewriting captions; `mine`: hard-image mining; `data`: the batch loader on a table).
 
 use std::num::NonZeroUsize;
 use std::time::Instant;
@@ -11,6 +11,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor};
 use negclip_model::{Clip, ClipConfig};
 use negclip_train::loss::negclip_loss;
 use negclip_train::optim::{clip_global_norm, AdamW, AdamWSettings};
+use negclip_train::precision::Precision;
 use negclip_train::step::{negclip_step, random_tokens, UpdateSettings};
 
 /// Micro-benchmarks.
@@ -30,6 +31,9 @@ pub enum BenchKind {
     Negatives(crate::cmd_bench_negatives::BenchNegativesArgs),
     /// Hard-image mining (k nearest neighbours of every image): images/s.
     Mine(crate::cmd_bench_mine::BenchMineArgs),
+    /// The batch loader on a training table (decode, crop, resize, normalise, captions):
+    /// images/s, per loader thread and per stage.
+    Data(crate::cmd_bench_data::BenchDataArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -77,10 +81,14 @@ pub struct TrainStepArgs {
     /// Micro-batches per step with the whole batch's loss, as `optim.accum_steps` does.
     #[arg(long, default_value_t = NonZeroUsize::MIN)]
     pub accum_steps: NonZeroUsize,
-    /// Device (cpu; cuda[:N], wgpu or vulkan in builds with those features).
+    /// What the towers compute in (fp32, bf16, f16), as `optim.precision` does; f16 with
+    /// the trainer's loss scaler.
+    #[arg(long, default_value = "fp32")]
+    pub precision: Precision,
+    /// Device: cpu, wgpu[:N], vulkan[:N] or cuda[:N] (GPU kinds in builds with their feature; `negclip devices` lists them).
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Also time the parts of a step (forward, loss + backward, optimiser) one by one.
+    /// Also time the parts of a step (forward, loss + backward, optimiser) one by one, in fp32.
     #[arg(long)]
     pub phases: bool,
 }
@@ -91,6 +99,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchKind::TrainStep(step) => run_train_step(step),
         BenchKind::Negatives(negatives) => crate::cmd_bench_negatives::run(negatives),
         BenchKind::Mine(mine) => crate::cmd_bench_mine::run(mine),
+        BenchKind::Data(data) => crate::cmd_bench_data::run(data),
     }
 }
 
@@ -152,6 +161,8 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
         args.device,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
+    args.precision.check(&device)?;
+    let mut scaler = args.precision.scaler();
     let mut model = Some(model);
     let mut losses = Vec::new();
     let seconds = time_per_pass(args.warmup, args.iters, || {
@@ -168,16 +179,19 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
             &UpdateSettings {
                 grad_clip_norm: args.grad_clip_norm,
                 accum_steps: args.accum_steps,
+                precision: args.precision,
             },
+            scaler.as_mut(),
         );
         losses.push(stats.loss);
         model = Some(next);
     });
     println!(
-        "train step: {:.1} ms/step (median), {:.1} samples/s, {} micro-batch(es)",
+        "train step: {:.1} ms/step (median), {:.1} samples/s, {} micro-batch(es), towers in {}",
         seconds * 1e3,
         args.batch as f64 / seconds,
-        args.accum_steps
+        args.accum_steps,
+        args.precision.name()
     );
     if let Some(peak) = peak_resident_mib() {
         println!("peak resident memory of this process: {peak:.0} MiB");

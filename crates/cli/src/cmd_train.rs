@@ -22,7 +22,7 @@ pub struct TrainArgs {
     /// Override one config key, e.g. `--set optim.lr=1e-5` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
-    /// Device: cpu, cuda[:N] (--features cuda), wgpu or vulkan (--features wgpu).
+    /// Device: cpu, wgpu[:N], vulkan[:N] or cuda[:N] (GPU kinds in builds with their feature; `negclip devices` lists them).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// No progress bars (logs and metrics.jsonl are still written).
@@ -48,13 +48,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let output = config.output_dir.clone();
     println!(
-        "negclip train: {} → {}{}; device {}, loss in {}, {} micro-batch(es) per step",
+        "negclip train: {} → {}{}; device {}, towers in {}, loss in {}, {} micro-batch(es) per step",
         args.config
             .as_ref()
             .map_or("(resumed)".to_string(), |p| p.display().to_string()),
         output.display(),
         if resume { " (resuming)" } else { "" },
         args.device,
+        config.optim.precision.name(),
         LossPrecision::for_device(&device).name(),
         config.optim.accum_steps
     );

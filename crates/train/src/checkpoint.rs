@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::optim::NamedTensors;
+use crate::precision::LossScaler;
 use crate::run::write_file;
 
 /// Where the run stands: enough to continue exactly where it stopped.
@@ -32,10 +33,18 @@ pub struct TrainerState {
     pub evaluated_start: bool,
     /// Best value of the configured metric and the checkpoint that had it.
     pub best: Option<(f64, String)>,
+    /// f16's loss scaler (absent in other precisions, and in checkpoints from before it).
+    #[serde(default)]
+    pub loss_scaler: Option<LossScaler>,
     pub config: RunConfig,
 }
 
 impl TrainerState {
+    /// AdamW updates made: steps taken less those f16 skipped.
+    pub fn optimizer_steps(&self) -> u64 {
+        self.step - self.loss_scaler.as_ref().map_or(0, |s| s.skipped)
+    }
+
     /// One more step taken.
     pub fn advance(&mut self) {
         self.step += 1;
@@ -215,6 +224,12 @@ mod tests {
             step: 11,
             evaluated_start: true,
             best: Some((0.75, "epoch-1".into())),
+            loss_scaler: Some(crate::precision::LossScaler {
+                scale: 1024.0,
+                good_steps: 5,
+                growth_interval: 2000,
+                skipped: 2,
+            }),
             config,
         }
     }

@@ -15,6 +15,7 @@ use negclip_data::training::SourceConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use crate::precision::Precision;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -57,16 +58,40 @@ pub struct LoaderSection {
     /// members are prepared in parallel).
     #[serde(default = "default_prefetch")]
     pub prefetch: NonZeroUsize,
+    /// Threads that prepare a batch's members (decode, crop, resize, normalise, captions):
+    /// 0 = rayon's global pool (one thread per core, shared with the CPU device's compute),
+    /// N = a pool of N threads of the loader's own. Batches are the same either way.
+    #[serde(default, deserialize_with = "worker_threads")]
+    pub workers: usize,
 }
 
 fn default_prefetch() -> NonZeroUsize {
     NonZeroUsize::new(2).expect("2 is not zero")
 }
 
+/// More loader threads than any machine has cores only adds switching between them; a
+/// larger number is a slip of the keyboard, refused before a thousand threads are spawned.
+const MAX_WORKERS: usize = 1024;
+
+/// `loader.workers`, read as any integer so that a negative or huge one gets an error that
+/// names the key and the range.
+fn worker_threads<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    let value = i64::deserialize(deserializer)?;
+    usize::try_from(value)
+        .ok()
+        .filter(|&n| n <= MAX_WORKERS)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "loader.workers = {value}: expected 0 (rayon's global pool) or 1..={MAX_WORKERS} loader threads"
+            ))
+        })
+}
+
 impl Default for LoaderSection {
     fn default() -> Self {
         LoaderSection {
             prefetch: default_prefetch(),
+            workers: 0,
         }
     }
 }
@@ -203,6 +228,10 @@ pub struct OptimSection {
     /// loss (less memory, a second forward pass; `step.rs`).
     #[serde(default = "one")]
     pub accum_steps: NonZeroUsize,
+    /// What the towers compute in: fp32, or bf16 / f16 with fp32 master weights, AdamW state
+    /// and loss (`precision.rs`).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 fn default_betas() -> [f64; 2] {
@@ -474,6 +503,19 @@ epochs = 1
         assert_eq!(synthetic(&config).samples_per_epoch, 8192);
         assert_eq!(synthetic(&config).hard_images, SyntheticHardImages::None);
         assert_eq!(config.loader.prefetch.get(), 2);
+        assert_eq!(config.loader.workers, 0);
+    }
+
+    #[test]
+    fn loader_workers_are_checked_and_named() {
+        let config = parse(MINIMAL, &["loader.workers=6"]).unwrap();
+        assert_eq!(config.loader.workers, 6);
+        for bad in ["-1", "1025"] {
+            let err = parse(MINIMAL, &[&format!("loader.workers={bad}")]).unwrap_err();
+            assert!(err.contains("loader.workers") && err.contains(bad), "{err}");
+        }
+        let err = parse(&format!("{MINIMAL}[loader]\nworkers = -2\n"), &[]).unwrap_err();
+        assert!(err.contains("loader.workers = -2"), "{err}");
     }
 
     #[test]
@@ -532,6 +574,18 @@ epochs = 1
             err.contains("eval.paths") && err.contains("coco-test"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn precision_is_fp32_unless_asked() {
+        assert_eq!(
+            parse(MINIMAL, &[]).unwrap().optim.precision,
+            Precision::Fp32
+        );
+        let config = parse(MINIMAL, &["optim.precision=\"bf16\""]).unwrap();
+        assert_eq!(config.optim.precision, Precision::Bf16);
+        let err = parse(MINIMAL, &["optim.precision=\"fp8\""]).unwrap_err();
+        assert!(err.contains("precision") && err.contains("f16"), "{err}");
     }
 
     #[test]

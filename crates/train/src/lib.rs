@@ -3,7 +3,7 @@
 //!
 //! Reading order: `config` (the run file) → `trainer` (the loop, one screen) and the pieces it
 //! calls: `run` (state, checkpoints, resume), `batches` (NegCLIP's batch layout), `step`
-//! (one optimisation step: `loss`, `optim`, `schedule`), `mining` (hard images by
+//! (one optimisation step: `loss`, `optim`, `schedule`, `precision`), `mining` (hard images by
 //! embedding), `report`, `log` and `plot` (what is shown and kept); `evaluate` and `suites`
 //! score a model on benchmarks, during training or on their own. Training data comes from
 //! `negclip_data::training`. The map of the whole project: docs/architecture.md.
@@ -19,6 +19,7 @@ pub mod loss;
 pub mod mining;
 pub mod optim;
 pub mod plot;
+pub mod precision;
 pub mod report;
 pub mod run;
 pub mod schedule;

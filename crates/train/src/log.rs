@@ -102,6 +102,8 @@ impl MetricsLog {
             "lr": lr,
             "logit_scale": stats.logit_scale,
             "grad_norm": stats.grad_norm,
+            "loss_scale": stats.loss_scale,
+            "skipped": stats.skipped,
             "images": stats.images,
             "hard_captions": stats.negatives,
             "samples_per_sec": samples_per_sec,

@@ -308,22 +308,32 @@ fn state_key(path: &[String], rank: usize) -> String {
 /// `clip_grad_norm_`, factor `max_norm / (norm + 1e-6)` when above). Returns the norm
 /// before clipping.
 pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+    let norm = global_norm(module, grads);
+    if norm > max_norm {
+        scale_gradients(module, grads, max_norm / (norm + 1e-6));
+    }
+    norm
+}
+
+/// The global L2 norm of all gradients (not finite if any gradient is not).
+pub fn global_norm<M: Module>(module: &M, grads: &mut GradientsParams) -> f64 {
     let mut collector = GradNorm {
         grads,
         sum_squares: 0.0,
         scale: None,
     };
     module.visit(&mut collector);
-    let norm = collector.sum_squares.sqrt();
-    if norm > max_norm {
-        let mut scaler = GradNorm {
-            grads,
-            sum_squares: 0.0,
-            scale: Some(max_norm / (norm + 1e-6)),
-        };
-        module.visit(&mut scaler);
-    }
-    norm
+    collector.sum_squares.sqrt()
+}
+
+/// Multiply every gradient by `factor`.
+pub fn scale_gradients<M: Module>(module: &M, grads: &mut GradientsParams, factor: f64) {
+    let mut scaler = GradNorm {
+        grads,
+        sum_squares: 0.0,
+        scale: Some(factor),
+    };
+    module.visit(&mut scaler);
 }
 
 /// Visits every parameter's gradient: sums squares, or (with `scale`) rescales it.

@@ -158,6 +158,11 @@ impl Progress {
         self.bar.set_message(text.to_string());
     }
 
+    /// Print a warning on stderr above the bar (also with `--quiet`).
+    pub fn warn(&self, text: &str) {
+        self.bar.suspend(|| eprintln!("warning: {text}"));
+    }
+
     /// Print an evaluation's results above the bar.
     pub fn print_results(&self, epoch: Option<usize>, results: &[SuiteResult]) {
         if results.is_empty() {

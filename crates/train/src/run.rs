@@ -71,6 +71,7 @@ impl Run {
                 step: 0,
                 evaluated_start: false,
                 best: None,
+                loss_scaler: config.optim.precision.scaler(),
                 config,
             },
             mined: Vec::new(),
@@ -88,12 +89,10 @@ impl Run {
         // The output folder may have moved; everything else comes from the checkpoint.
         state.config.output_dir = output.clone();
         let settings = adamw_settings(&state.config);
-        let optimizer =
-            AdamW::restore(settings, state.step, &saved.optimizer, device).map_err(|message| {
-                TrainError::Checkpoint {
-                    path: dir.to_path_buf(),
-                    message,
-                }
+        let optimizer = AdamW::restore(settings, state.optimizer_steps(), &saved.optimizer, device)
+            .map_err(|message| TrainError::Checkpoint {
+                path: dir.to_path_buf(),
+                message,
             })?;
         tracing::info!(checkpoint = %dir.display(), step = state.step, "resuming");
         let run = Run {

@@ -16,19 +16,24 @@
 //! Peak memory holds one micro-batch's activations instead of the batch's, for a second
 //! forward pass of the towers. The towers are deterministic (no dropout), so both passes see
 //! the same function.
+//!
+//! With `precision = "bf16"` or `"f16"` the towers run on a cast copy of the weights
+//! (`precision.rs`); with f16 the loss is scaled before the backward pass and the gradients
+//! unscaled after it, and a step whose gradients are not finite is skipped.
 
 use std::num::NonZeroUsize;
 
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use negclip_model::{Clip, ClipConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::batches::Batch;
 use crate::loss::{negclip_loss, LossOutput};
-use crate::optim::{clip_global_norm, AdamW};
+use crate::optim::{global_norm, scale_gradients, AdamW};
+use crate::precision::{LossScaler, Precision, ScaleChange};
 
 /// Numbers of one step for the log.
 pub struct StepStats {
@@ -40,6 +45,10 @@ pub struct StepStats {
     /// N: anchors plus hard-negative images.
     pub images: usize,
     pub negatives: usize,
+    /// f16 only: the loss scale after this step, and whether its gradients overflowed and the
+    /// update was skipped.
+    pub loss_scale: Option<f64>,
+    pub skipped: bool,
 }
 
 /// How a step turns a batch into an update.
@@ -49,6 +58,8 @@ pub struct UpdateSettings {
     pub grad_clip_norm: Option<f64>,
     /// Micro-batches the towers see the batch in (the loss is the whole batch's).
     pub accum_steps: NonZeroUsize,
+    /// What the towers compute in.
+    pub precision: Precision,
 }
 
 /// What every step of a run shares.
@@ -80,6 +91,7 @@ pub fn train_step(
     batch: Batch,
     lr: f64,
     settings: &StepSettings,
+    scaler: Option<&mut LossScaler>,
 ) -> (Clip, StepStats) {
     let (s, l, device) = (
         settings.image_size,
@@ -103,12 +115,14 @@ pub fn train_step(
         negatives,
         lr,
         &settings.update,
+        scaler,
     )
 }
 
 /// One optimisation step on a NegCLIP batch already on the model's (autodiff) device.
-/// `images` N×3×S×S, `positives` N×L token ids, `negatives` M×L (`None`: plain CLIP loss).
-/// Public so that `negclip bench train-step` times exactly this.
+/// `images` N×3×S×S, `positives` N×L token ids, `negatives` M×L (`None`: plain CLIP loss);
+/// `scaler` for f16. Public so that `negclip bench train-step` times exactly this.
+#[allow(clippy::too_many_arguments)]
 pub fn negclip_step(
     model: Clip,
     optimizer: &mut AdamW,
@@ -117,6 +131,7 @@ pub fn negclip_step(
     negatives: Option<Tensor<2, Int>>,
     lr: f64,
     update: &UpdateSettings,
+    scaler: Option<&mut LossScaler>,
 ) -> (Clip, StepStats) {
     let n = positives.dims()[0];
     let m = negatives.as_ref().map_or(0, |t| t.dims()[0]);
@@ -124,59 +139,85 @@ pub fn negclip_step(
         Some(negatives) => Tensor::cat(vec![positives, negatives], 0),
         None => positives,
     };
+    let towers = update.precision.towers(&model);
+    let images = update.precision.input(images);
+    let loss_scale = scaler.as_ref().map(|s| s.scale);
 
     let (mut grads, out) = match update.accum_steps.get() {
         1 => {
-            let image_emb = model.encode_image(images);
-            let text_emb = model.encode_text(tokens);
+            let image_emb = towers.encode_image(images);
+            let text_emb = towers.encode_text(tokens);
             let out = batch_loss(&model, image_emb, text_emb, n);
-            (
-                GradientsParams::from_grads(out.loss.backward(), &model),
-                out,
-            )
+            let loss = out.loss.clone() * loss_scale.unwrap_or(1.0);
+            (GradientsParams::from_grads(loss.backward(), &model), out)
         }
-        k => accumulated_gradients(&model, images, tokens, n, k),
+        k => accumulated_gradients(&model, &towers, images, tokens, n, k, loss_scale),
     };
-    let grad_norm = update
-        .grad_clip_norm
-        .map(|max| clip_global_norm(&model, &mut grads, max));
-    let model = optimizer.step(lr, model, grads);
-    let model = model.clamp_logit_scale(0.0, 100f32.ln());
-    let stats = StepStats {
+    let mut stats = StepStats {
         loss: out.loss.into_scalar::<f64>(),
         image_to_text: out.image_to_text.into_scalar::<f64>(),
         text_to_image: out.text_to_image.into_scalar::<f64>(),
-        grad_norm,
-        logit_scale: model.logit_scale().into_scalar::<f64>(),
+        grad_norm: None,
+        logit_scale: 0.0,
         images: n,
         negatives: m,
+        loss_scale,
+        skipped: false,
     };
+    if let Some(scale) = loss_scale {
+        scale_gradients(&model, &mut grads, 1.0 / scale);
+    }
+    if update.grad_clip_norm.is_some() || scaler.is_some() {
+        stats.grad_norm = Some(global_norm(&model, &mut grads));
+    }
+    if let Some(scaler) = scaler {
+        let change = scaler.update(stats.grad_norm.is_some_and(f64::is_finite));
+        stats.loss_scale = Some(scaler.scale);
+        if let ScaleChange::Skipped { .. } = change {
+            stats.skipped = true;
+            stats.logit_scale = model.logit_scale().into_scalar::<f64>();
+            return (model, stats);
+        }
+    }
+    if let (Some(max), Some(norm)) = (update.grad_clip_norm, stats.grad_norm) {
+        if norm > max {
+            // PyTorch's `clip_grad_norm_`.
+            scale_gradients(&model, &mut grads, max / (norm + 1e-6));
+        }
+    }
+    let model = optimizer.step(lr, model, grads);
+    let model = model.clamp_logit_scale(0.0, 100f32.ln());
+    stats.logit_scale = model.logit_scale().into_scalar::<f64>();
     (model, stats)
 }
 
 /// The NegCLIP loss of a batch from its image embeddings and its text embeddings (the `n`
-/// positive captions, then the hard captions).
+/// positive captions, then the hard captions), in fp32 or wider whatever the towers ran in.
 fn batch_loss(model: &Clip, image_emb: Tensor<2>, text_emb: Tensor<2>, n: usize) -> LossOutput {
+    let (image_emb, text_emb) = (image_emb.cast(DType::F32), text_emb.cast(DType::F32));
     let m = text_emb.dims()[0] - n;
     let positives = text_emb.clone().narrow(0, 0, n);
     let negatives = (m > 0).then(|| text_emb.narrow(0, n, m));
     negclip_loss(image_emb, positives, negatives, model.logit_scale())
 }
 
-/// The whole batch's loss and parameter gradients, the towers run as `k` micro-batches (the
-/// module documentation gives the three stages).
+/// The whole batch's loss and parameter gradients (times `loss_scale`), the towers (the
+/// model's weights, maybe cast) run as `k` micro-batches (the module documentation gives the
+/// three stages).
 fn accumulated_gradients(
     model: &Clip,
+    towers: &Clip,
     images: Tensor<4>,
     tokens: Tensor<2, Int>,
     n: usize,
     k: usize,
+    loss_scale: Option<f64>,
 ) -> (GradientsParams, LossOutput) {
     let image_parts = images.chunk(k, 0);
     let token_parts = tokens.chunk(k, 0);
 
     // 1. Every micro-batch's embeddings, without a graph.
-    let frozen = model.valid();
+    let frozen = towers.valid();
     let embed = |parts: &[Tensor<4>]| {
         let rows = parts.iter().map(|p| frozen.encode_image(p.clone().inner()));
         Tensor::from_inner(Tensor::cat(rows.collect(), 0)).require_grad()
@@ -189,7 +230,7 @@ fn accumulated_gradients(
 
     // 2. The whole batch's loss on them: its gradient with respect to each embedding.
     let out = batch_loss(model, image_emb.clone(), text_emb.clone(), n);
-    let loss_grads = out.loss.backward();
+    let loss_grads = (out.loss.clone() * loss_scale.unwrap_or(1.0)).backward();
     let image_grad = image_emb
         .grad(&loss_grads)
         .expect("image embeddings are leaves");
@@ -202,11 +243,11 @@ fn accumulated_gradients(
 
     // 3. Each micro-batch again, with a graph, pulled by its cached gradient.
     for (part, grad) in image_parts.into_iter().zip(image_grad.chunk(k, 0)) {
-        let pull = (model.encode_image(part) * Tensor::from_inner(grad)).sum();
+        let pull = (towers.encode_image(part) * Tensor::from_inner(grad)).sum();
         total.accumulate(model, GradientsParams::from_grads(pull.backward(), model));
     }
     for (part, grad) in token_parts.into_iter().zip(text_grad.chunk(k, 0)) {
-        let pull = (model.encode_text(part) * Tensor::from_inner(grad)).sum();
+        let pull = (towers.encode_text(part) * Tensor::from_inner(grad)).sum();
         total.accumulate(model, GradientsParams::from_grads(pull.backward(), model));
     }
     (total.grads(), out)
@@ -265,47 +306,79 @@ mod tests {
         (config, model)
     }
 
-    /// The parameters after three NegCLIP steps of 6 samples (12 images with their hard
-    /// images, 12 captions, 6 hard captions) in `k` micro-batches, from a model nothing has
-    /// touched before the first step (an inference copy must see the weights training sees).
-    fn three_steps(k: usize) -> (Vec<f32>, Vec<f64>) {
-        let device = Device::flex().autodiff();
-        let (config, mut model) = fresh_model(&device);
-        let s = config.vision.image_size;
-        let images = Tensor::<4>::random([12, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
-        let positives = random_tokens(&config, 12, 1, &device);
-        let negatives = random_tokens(&config, 6, 2, &device);
-        let mut optimizer = AdamW::new(AdamWSettings {
-            betas: [0.9, 0.98],
-            eps: 1e-6,
-            weight_decay: 0.2,
-        });
-        let update = UpdateSettings {
+    /// A tiny model and one NegCLIP batch of 6 samples (12 images with their hard images, 12
+    /// captions, 6 hard captions) on a device. Weights and images are drawn on the CPU, so
+    /// every device starts alike, and nothing touches the model before the first step (an
+    /// inference copy must see the weights training sees).
+    struct Trial {
+        model: Option<Clip>,
+        optimizer: AdamW,
+        images: Tensor<4>,
+        positives: Tensor<2, Int>,
+        negatives: Tensor<2, Int>,
+    }
+
+    impl Trial {
+        fn new(device: &Device) -> Trial {
+            let cpu = Device::flex().autodiff();
+            let (config, model) = fresh_model(&cpu);
+            let s = config.vision.image_size;
+            let images = Tensor::<4>::random([12, 3, s, s], Distribution::Normal(0.0, 1.0), &cpu);
+            Trial {
+                model: Some(model.fork(device)),
+                optimizer: AdamW::new(AdamWSettings {
+                    betas: [0.9, 0.98],
+                    eps: 1e-6,
+                    weight_decay: 0.2,
+                }),
+                images: images.to_device(device),
+                positives: random_tokens(&config, 12, 1, device),
+                negatives: random_tokens(&config, 6, 2, device),
+            }
+        }
+
+        fn step(&mut self, update: &UpdateSettings, scaler: Option<&mut LossScaler>) -> StepStats {
+            let (model, stats) = negclip_step(
+                self.model.take().expect("a model"),
+                &mut self.optimizer,
+                self.images.clone(),
+                self.positives.clone(),
+                Some(self.negatives.clone()),
+                1e-3,
+                update,
+                scaler,
+            );
+            self.model = Some(model);
+            stats
+        }
+
+        fn parameters(&self) -> Vec<f32> {
+            parameters(self.model.as_ref().expect("a model"))
+        }
+    }
+
+    fn settings(k: usize, precision: Precision) -> UpdateSettings {
+        UpdateSettings {
             grad_clip_norm: Some(1.0),
             accum_steps: NonZeroUsize::new(k).unwrap(),
-        };
-        let mut losses = Vec::new();
-        for _ in 0..3 {
-            let (next, stats) = negclip_step(
-                model,
-                &mut optimizer,
-                images.clone(),
-                positives.clone(),
-                Some(negatives.clone()),
-                1e-3,
-                &update,
-            );
-            model = next;
-            losses.push(stats.loss);
+            precision,
         }
-        (parameters(&model), losses)
+    }
+
+    /// The parameters and losses after three fp32 steps in `k` micro-batches on `device`.
+    fn three_steps(k: usize, device: &Device) -> (Vec<f32>, Vec<f64>) {
+        let mut trial = Trial::new(device);
+        let update = settings(k, Precision::Fp32);
+        let losses = (0..3).map(|_| trial.step(&update, None).loss).collect();
+        (trial.parameters(), losses)
     }
 
     #[test]
     fn four_micro_batches_give_the_whole_batch_update() {
-        let (whole, whole_losses) = three_steps(1);
+        let cpu = Device::flex().autodiff();
+        let (whole, whole_losses) = three_steps(1, &cpu);
         // 12 image rows split 3/3/3/3, 18 text rows 5/5/5/3.
-        let (micro, micro_losses) = three_steps(4);
+        let (micro, micro_losses) = three_steps(4, &cpu);
         let initial = parameters(&fresh_model(&Device::flex().autodiff()).1);
         for (a, b) in whole_losses.iter().zip(&micro_losses) {
             assert!((a - b).abs() < 1e-6, "loss {a} vs {b}");
@@ -325,5 +398,87 @@ mod tests {
             .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
             .fold(0f32, f32::max);
         assert!(worst < 1e-5, "parameters differ by {worst} (relative)");
+    }
+
+    /// The GPU test set: three steps on the GPU follow three on the CPU. Lavapipe's exp and
+    /// log are approximate, so the tolerance is looser than the CPU's bit-for-bit checks.
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn gpu_three_steps_match_the_cpu() {
+        let gpu = crate::device::select("wgpu").unwrap().autodiff();
+        let (want, want_losses) = three_steps(1, &Device::flex().autodiff());
+        let (got, got_losses) = three_steps(1, &gpu);
+        for (a, b) in want_losses.iter().zip(&got_losses) {
+            assert!(
+                (a - b).abs() < 1e-4 * a.abs(),
+                "loss {a} on the CPU, {b} on the GPU"
+            );
+        }
+        let worst = want
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "parameters differ by {worst} (relative)");
+    }
+
+    /// The first steps of a bf16 run (towers in bf16, fp32 masters, AdamW and loss) follow
+    /// the fp32 loss curve, and learn as much.
+    #[test]
+    fn bf16_follows_the_fp32_loss_curve() {
+        let curve = |precision| {
+            let mut trial = Trial::new(&Device::flex().autodiff());
+            let update = settings(1, precision);
+            (0..STEPS)
+                .map(|_| trial.step(&update, None).loss)
+                .collect::<Vec<_>>()
+        };
+        const STEPS: usize = 30;
+        let (fp32, bf16) = (curve(Precision::Fp32), curve(Precision::Bf16));
+        assert!(fp32[STEPS - 1] < 0.5 * fp32[0], "fp32 learns: {fp32:?}");
+        let worst = fp32
+            .iter()
+            .zip(&bf16)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f64, f64::max);
+        assert!(worst < 0.05 * fp32[0], "bf16 {bf16:?}\nfp32 {fp32:?}");
+    }
+
+    /// A loss scale far too large overflows f16's gradients: those steps change nothing and
+    /// halve the scale, until one fits and the update goes through.
+    #[test]
+    fn f16_skips_overflowing_steps_and_recovers() {
+        let mut trial = Trial::new(&Device::flex().autodiff());
+        let initial = trial.parameters();
+        let mut scaler = LossScaler {
+            scale: 2f64.powi(40),
+            ..LossScaler::default()
+        };
+        let update = settings(1, Precision::F16);
+        let mut skipped = 0;
+        loop {
+            let stats = trial.step(&update, Some(&mut scaler));
+            assert_eq!(stats.loss_scale, Some(scaler.scale));
+            if !stats.skipped {
+                break;
+            }
+            skipped += 1;
+            assert_eq!(
+                trial.parameters(),
+                initial,
+                "a skipped step moved the weights"
+            );
+            assert!(skipped < 40, "the scale never came down far enough");
+        }
+        assert!(skipped > 0, "2^40 must overflow f16");
+        assert_eq!(scaler.skipped, skipped);
+        assert_eq!(scaler.scale, 2f64.powi(40 - skipped as i32));
+        assert_eq!(
+            trial.optimizer.steps(),
+            1,
+            "one AdamW update, after the skips"
+        );
+        assert_ne!(trial.parameters(), initial);
+        assert!(trial.step(&update, Some(&mut scaler)).loss.is_finite());
     }
 }

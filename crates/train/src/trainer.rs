@@ -15,7 +15,7 @@ use negclip_data::tokenizer::ClipTokenizer;
 use negclip_data::training::{ExampleRef, HardImages};
 use negclip_model::{Clip, ClipConfig};
 
-use crate::batches::{BatchPlan, BatchStream, HardImageLists, NegativePolicy};
+use crate::batches::{BatchPlan, BatchStream, HardImageLists, NegativePolicy, Workers};
 use crate::config::{LossKind, NegativesSection, RunConfig};
 use crate::error::TrainError;
 use crate::evaluate::{evaluate_model, EvalOptions, Evaluations, SuiteResult};
@@ -53,9 +53,11 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
     let total_steps = (per_epoch * config.optim.epochs) as u64;
     let progress = Progress::new(total_steps, run.state.step, options.show_progress);
     let schedule = Schedule::new(config.optim.lr, config.optim.warmup_steps, total_steps);
+    config.optim.precision.check(&device)?;
     let update = UpdateSettings {
         grad_clip_norm: config.optim.grad_clip_norm,
         accum_steps: config.optim.accum_steps,
+        precision: config.optim.precision,
     };
     let settings = StepSettings::new(&run.clip_config, update, &device);
     if !run.state.evaluated_start {
@@ -75,9 +77,18 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
         let (started, mut seen) = (Instant::now(), 0);
         for batch in stream {
             let lr = schedule.lr(run.state.step);
-            let (next, stats) = train_step(model, &mut run.optimizer, batch?, lr, &settings);
+            let scaler = run.state.loss_scaler.as_mut();
+            let (next, stats) =
+                train_step(model, &mut run.optimizer, batch?, lr, &settings, scaler);
             model = next;
             run.state.advance();
+            if stats.skipped {
+                progress.warn(&format!(
+                    "step {}: f16 gradients overflowed, update skipped; loss scale now {}",
+                    run.state.step,
+                    stats.loss_scale.unwrap_or(f64::NAN)
+                ));
+            }
             seen += config.optim.batch_size;
             let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
             progress.step(epoch, lr, rate, &stats);
@@ -229,5 +240,6 @@ fn batch_plan(config: &RunConfig, clip: &ClipConfig) -> Result<BatchPlan, TrainE
             .random_resized_crop
             .then_some((config.augment.scale[0], config.augment.scale[1])),
         seed: config.seed,
+        workers: Workers::new(config.loader.workers)?,
     })
 }
