@@ -309,10 +309,15 @@ fn state_key(path: &[String], rank: usize) -> String {
 /// before clipping.
 pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
     let norm = global_norm(module, grads);
+    clip_to_norm(module, grads, norm, max_norm);
+    norm
+}
+
+/// [`clip_global_norm`] for gradients whose global norm is already known.
+pub fn clip_to_norm<M: Module>(module: &M, grads: &mut GradientsParams, norm: f64, max_norm: f64) {
     if norm > max_norm {
         scale_gradients(module, grads, max_norm / (norm + 1e-6));
     }
-    norm
 }
 
 /// The global L2 norm of all gradients (not finite if any gradient is not).

@@ -32,7 +32,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::batches::Batch;
 use crate::loss::{negclip_loss, LossOutput};
-use crate::optim::{global_norm, scale_gradients, AdamW};
+use crate::optim::{clip_to_norm, global_norm, scale_gradients, AdamW};
 use crate::precision::{LossScaler, Precision, ScaleChange};
 
 /// Numbers of one step for the log.
@@ -180,10 +180,7 @@ pub fn negclip_step(
         }
     }
     if let (Some(max), Some(norm)) = (update.grad_clip_norm, stats.grad_norm) {
-        if norm > max {
-            // PyTorch's `clip_grad_norm_`.
-            scale_gradients(&model, &mut grads, max / (norm + 1e-6));
-        }
+        clip_to_norm(&model, &mut grads, norm, max);
     }
     let model = optimizer.step(lr, model, grads);
     let model = model.clamp_logit_scale(0.0, 100f32.ln());

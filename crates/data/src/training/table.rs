@@ -104,7 +104,7 @@ impl TrainingSource for TrainingTable {
         let row = &self.rows[index];
         let image = load_image(&self.image_root.join(&row.image))?;
         Ok(Example {
-            image: image.to_rgb8(),
+            image: image.into_rgb8(),
             caption: row.caption.clone(),
             negatives: row.negatives.iter().map(|n| n.text.clone()).collect(),
         })
