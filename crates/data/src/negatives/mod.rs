@@ -9,6 +9,7 @@
 //! the tagger's output), so the caption is tagged once and all rewriters share
 //! the tags. The tagger itself is reached through the [`PosTagger`] trait.
 
+mod analysis;
 pub mod bench_corpus;
 pub mod chunks;
 mod kind;
@@ -28,6 +29,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::tagger::TaggedWord;
 
+pub use analysis::Analysis;
 pub use kind::{NegativeKind, ParseKindError};
 pub use order::{clean_caption, order_perturbations, OrderKind, OrderPerturbation};
 pub use select::{is_same_caption, normalise_for_comparison};
@@ -196,32 +198,34 @@ fn generate_words(
     if per_caption == 0 || kinds.is_empty() {
         return Vec::new();
     }
+    let caption_analysis = Analysis::new(words);
     let mut candidates = Vec::new();
     for &kind in kinds {
-        candidates.extend(rewrite(kind, words, word_tokens, rng));
+        candidates.extend(rewrite(kind, &caption_analysis, word_tokens, rng));
     }
     select::select(caption, words, candidates, per_caption, rng)
 }
 
-/// Runs one rewriter on a tagged caption. `word_tokens` is only read by
-/// [`NegativeKind::ShuffleOrder`]; without it, that kind gives nothing.
+/// Runs one rewriter on an analysed caption (shared by all rewriters of the
+/// caption). `word_tokens` is only read by [`NegativeKind::ShuffleOrder`];
+/// without it, that kind gives nothing.
 pub fn rewrite(
     kind: NegativeKind,
-    words: &[Word],
+    caption: &Analysis,
     word_tokens: Option<&[&str]>,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Negative> {
     match kind {
-        NegativeKind::SwapAttribute => swap_attribute::rewrite(words, rng),
-        NegativeKind::SwapRelation => swap_relation::rewrite(words, rng),
-        NegativeKind::SwapNounPhrase => unit_swaps::swap_noun_phrase(words, rng),
-        NegativeKind::SwapVerbPhrase => unit_swaps::swap_verb_phrase(words, rng),
-        NegativeKind::SwapNoun => unit_swaps::swap_noun(words, rng),
-        NegativeKind::SwapPluralNoun => unit_swaps::swap_plural_noun(words, rng),
-        NegativeKind::SwapAdverb => unit_swaps::swap_adverb(words, rng),
-        NegativeKind::SwapAdjective => unit_swaps::swap_adjective(words, rng),
+        NegativeKind::SwapAttribute => swap_attribute::rewrite(caption, rng),
+        NegativeKind::SwapRelation => swap_relation::rewrite(caption, rng),
+        NegativeKind::SwapNounPhrase => unit_swaps::swap_noun_phrase(caption, rng),
+        NegativeKind::SwapVerbPhrase => unit_swaps::swap_verb_phrase(caption, rng),
+        NegativeKind::SwapNoun => unit_swaps::swap_noun(caption, rng),
+        NegativeKind::SwapPluralNoun => unit_swaps::swap_plural_noun(caption, rng),
+        NegativeKind::SwapAdverb => unit_swaps::swap_adverb(caption, rng),
+        NegativeKind::SwapAdjective => unit_swaps::swap_adjective(caption, rng),
         NegativeKind::ShuffleOrder => match word_tokens {
-            Some(tokens) => order::rewrite(words, tokens, rng),
+            Some(tokens) => order::rewrite(caption.words, tokens, rng),
             None => Vec::new(),
         },
         NegativeKind::External => Vec::new(),

@@ -5,13 +5,6 @@ use std::ops::Range;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::Word;
-
-/// The words of a tagged caption.
-pub fn words_of<'a>(words: &[Word<'a>]) -> Vec<&'a str> {
-    words.iter().map(|w| w.word).collect()
-}
-
 /// Joins tokens with single spaces, as the NegCLIP script writes its negatives
 /// ("A umbrella holding a flowered child ."): the tagger's tokens carry no
 /// spacing, and a fixed rule keeps the multiset of words visible.

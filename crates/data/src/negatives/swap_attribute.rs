@@ -6,22 +6,23 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::chunks::noun_phrases;
-use super::swap::{pick_distinct_pair, swap_spans_text, words_of};
-use super::Word;
+use super::analysis::Analysis;
+use super::swap::{pick_distinct_pair, swap_spans_text};
 use super::{Negative, NegativeKind};
 
 /// At most one negative: two noun phrases with different adjectives, chosen at
 /// random, exchange their adjective runs.
-pub fn rewrite(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
-    let tokens = words_of(words);
-    let runs: Vec<_> = noun_phrases(words)
-        .into_iter()
-        .map(|np| np.adjectives)
+pub fn rewrite(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
+    let tokens = &caption.tokens;
+    let runs: Vec<_> = caption
+        .chunks()
+        .noun_phrases
+        .iter()
+        .map(|np| np.adjectives.clone())
         .filter(|adj| !adj.is_empty())
         .collect();
-    pick_distinct_pair(&runs, &tokens, rng)
-        .map(|(a, b)| Negative::new(swap_spans_text(&tokens, a, b), NegativeKind::SwapAttribute))
+    pick_distinct_pair(&runs, tokens, rng)
+        .map(|(a, b)| Negative::new(swap_spans_text(tokens, a, b), NegativeKind::SwapAttribute))
         .into_iter()
         .collect()
 }
@@ -37,7 +38,7 @@ mod tests {
         let w = tagged(
             "a/DT/DET white/JJ/ADJ road/NN/NOUN and/CC/CCONJ a/DT/DET paved/JJ/ADJ house/NN/NOUN",
         );
-        let out = rewrite(&w, &mut ChaCha8Rng::seed_from_u64(0));
+        let out = rewrite(&Analysis::new(&w), &mut ChaCha8Rng::seed_from_u64(0));
         assert_eq!(
             out,
             [Negative::new(
@@ -52,7 +53,7 @@ mod tests {
         let w = tagged(
             "a/DT/DET big/JJ/ADJ brown/JJ/ADJ dog/NN/NOUN near/IN/ADP a/DT/DET red/JJ/ADJ car/NN/NOUN",
         );
-        let out = rewrite(&w, &mut ChaCha8Rng::seed_from_u64(0));
+        let out = rewrite(&Analysis::new(&w), &mut ChaCha8Rng::seed_from_u64(0));
         assert_eq!(out[0].text, "a red dog near a big brown car");
     }
 
@@ -60,8 +61,8 @@ mod tests {
     fn needs_two_different_attributes() {
         let w =
             tagged("a/DT/DET red/JJ/ADJ car/NN/NOUN and/CC/CCONJ a/DT/DET red/JJ/ADJ bus/NN/NOUN");
-        assert!(rewrite(&w, &mut ChaCha8Rng::seed_from_u64(0)).is_empty());
+        assert!(rewrite(&Analysis::new(&w), &mut ChaCha8Rng::seed_from_u64(0)).is_empty());
         let w = tagged("a/DT/DET red/JJ/ADJ car/NN/NOUN and/CC/CCONJ a/DT/DET bus/NN/NOUN");
-        assert!(rewrite(&w, &mut ChaCha8Rng::seed_from_u64(0)).is_empty());
+        assert!(rewrite(&Analysis::new(&w), &mut ChaCha8Rng::seed_from_u64(0)).is_empty());
     }
 }

@@ -7,16 +7,15 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::chunks::chunk;
-use super::swap::{same_words, swap_spans_text, words_of};
-use super::Word;
+use super::analysis::Analysis;
+use super::swap::{same_words, swap_spans_text};
 use super::{Negative, NegativeKind};
 
 /// At most one negative: a random relation whose two arguments differ, with
 /// the arguments exchanged.
-pub fn rewrite(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
-    let tokens = words_of(words);
-    let chunks = chunk(words);
+pub fn rewrite(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
+    let tokens = &caption.tokens;
+    let chunks = caption.chunks();
     let words_of_phrase = |i: usize| &tokens[chunks.noun_phrases[i].span.clone()];
     let candidates: Vec<_> = chunks
         .relations
@@ -30,7 +29,7 @@ pub fn rewrite(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
     let subject = chunks.noun_phrases[relation.subject].span.clone();
     let object = chunks.noun_phrases[relation.object].span.clone();
     vec![Negative::new(
-        swap_spans_text(&tokens, subject, object),
+        swap_spans_text(tokens, subject, object),
         NegativeKind::SwapRelation,
     )]
 }
@@ -42,10 +41,13 @@ mod tests {
     use rand::SeedableRng;
 
     fn run(spec: &str) -> Vec<String> {
-        rewrite(&tagged(spec), &mut ChaCha8Rng::seed_from_u64(1))
-            .into_iter()
-            .map(|n| n.text)
-            .collect()
+        rewrite(
+            &Analysis::new(&tagged(spec)),
+            &mut ChaCha8Rng::seed_from_u64(1),
+        )
+        .into_iter()
+        .map(|n| n.text)
+        .collect()
     }
 
     #[test]

@@ -13,20 +13,21 @@ use std::sync::OnceLock;
 use rand_chacha::ChaCha8Rng;
 use regex::Regex;
 
-use super::chunks::noun_phrases;
-use super::swap::{pick_distinct_pair, swap_spans_text, words_of};
+use super::analysis::Analysis;
+use super::chunks::NounPhrase;
+use super::swap::{pick_distinct_pair, swap_spans_text};
 use super::Word;
 use super::{Negative, NegativeKind};
 
 fn swap_units(
-    words: &[Word],
+    caption: &Analysis,
     units: Vec<Range<usize>>,
     kind: NegativeKind,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Negative> {
-    let tokens = words_of(words);
-    pick_distinct_pair(&units, &tokens, rng)
-        .map(|(a, b)| Negative::new(swap_spans_text(&tokens, a, b), kind))
+    let tokens = &caption.tokens;
+    pick_distinct_pair(&units, tokens, rng)
+        .map(|(a, b)| Negative::new(swap_spans_text(tokens, a, b), kind))
         .into_iter()
         .collect()
 }
@@ -38,11 +39,11 @@ fn single_tokens(words: &[Word], keep: impl Fn(&Word) -> bool) -> Vec<Range<usiz
         .collect()
 }
 
-/// Noun phrases of more than two words.
-pub fn noun_phrase_units(words: &[Word]) -> Vec<Range<usize>> {
-    noun_phrases(words)
-        .into_iter()
-        .map(|np| np.span)
+/// The spans of the noun phrases of more than two words.
+pub fn noun_phrase_units(noun_phrases: &[NounPhrase]) -> Vec<Range<usize>> {
+    noun_phrases
+        .iter()
+        .map(|np| np.span.clone())
         .filter(|span| span.len() > 2)
         .collect()
 }
@@ -64,42 +65,42 @@ pub fn verb_phrase_units(words: &[Word]) -> Vec<Range<usize>> {
     pattern.find_iter(&codes).map(|m| m.range()).collect()
 }
 
-pub fn swap_noun_phrase(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn swap_noun_phrase(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
     swap_units(
-        words,
-        noun_phrase_units(words),
+        caption,
+        noun_phrase_units(&caption.chunks().noun_phrases),
         NegativeKind::SwapNounPhrase,
         rng,
     )
 }
 
-pub fn swap_verb_phrase(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn swap_verb_phrase(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
     swap_units(
-        words,
-        verb_phrase_units(words),
+        caption,
+        verb_phrase_units(caption.words),
         NegativeKind::SwapVerbPhrase,
         rng,
     )
 }
 
-pub fn swap_noun(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
-    let units = single_tokens(words, |w| w.xpos == "NN");
-    swap_units(words, units, NegativeKind::SwapNoun, rng)
+pub fn swap_noun(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
+    let units = single_tokens(caption.words, |w| w.xpos == "NN");
+    swap_units(caption, units, NegativeKind::SwapNoun, rng)
 }
 
-pub fn swap_plural_noun(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
-    let units = single_tokens(words, |w| w.xpos == "NNS");
-    swap_units(words, units, NegativeKind::SwapPluralNoun, rng)
+pub fn swap_plural_noun(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
+    let units = single_tokens(caption.words, |w| w.xpos == "NNS");
+    swap_units(caption, units, NegativeKind::SwapPluralNoun, rng)
 }
 
-pub fn swap_adverb(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
-    let units = single_tokens(words, |w| w.upos == "ADV");
-    swap_units(words, units, NegativeKind::SwapAdverb, rng)
+pub fn swap_adverb(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
+    let units = single_tokens(caption.words, |w| w.upos == "ADV");
+    swap_units(caption, units, NegativeKind::SwapAdverb, rng)
 }
 
-pub fn swap_adjective(words: &[Word], rng: &mut ChaCha8Rng) -> Vec<Negative> {
-    let units = single_tokens(words, |w| w.upos == "ADJ");
-    swap_units(words, units, NegativeKind::SwapAdjective, rng)
+pub fn swap_adjective(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
+    let units = single_tokens(caption.words, |w| w.upos == "ADJ");
+    swap_units(caption, units, NegativeKind::SwapAdjective, rng)
 }
 
 #[cfg(test)]
@@ -108,13 +109,16 @@ mod tests {
     use crate::negatives::test_support::tagged;
     use rand::SeedableRng;
 
-    type Rewriter = fn(&[Word], &mut ChaCha8Rng) -> Vec<Negative>;
+    type Rewriter = fn(&Analysis, &mut ChaCha8Rng) -> Vec<Negative>;
 
     fn run(f: Rewriter, spec: &str) -> Vec<String> {
-        f(&tagged(spec), &mut ChaCha8Rng::seed_from_u64(7))
-            .into_iter()
-            .map(|n| n.text)
-            .collect()
+        f(
+            &Analysis::new(&tagged(spec)),
+            &mut ChaCha8Rng::seed_from_u64(7),
+        )
+        .into_iter()
+        .map(|n| n.text)
+        .collect()
     }
 
     const CHILD: &str = "A/DT/DET child/NN/NOUN holding/VBG/VERB a/DT/DET flowered/JJ/ADJ umbrella/NN/NOUN and/CC/CCONJ petting/VBG/VERB a/DT/DET yak/NN/NOUN ././PUNCT";

@@ -165,8 +165,8 @@ fn f2(template: u64, a: u64, b: u64) -> u64 {
 /// previously predicted tags' history hashes, in training's order (the trainer
 /// sums `f32` weights, so the order is part of what makes a model's bytes).
 ///
-/// Tagging splits the same features into [`word_features`] (not depending on
-/// predicted tags: summed once per word for both passes) and
+/// Tagging splits the same features into [`own_features`] (summed once per
+/// word type), [`context_features`] (once per word, for both passes) and
 /// [`history_features`]; a test keeps the split equal to this list.
 pub(crate) fn extract(ctx: &[WordInfo], i: usize, prev: u64, prev2: u64, out: &mut Vec<u64>) {
     let (w, p1, p2, n1, n2) = (&ctx[i], &ctx[i - 1], &ctx[i - 2], &ctx[i + 1], &ctx[i + 2]);
@@ -211,26 +211,37 @@ pub(crate) fn extract(ctx: &[WordInfo], i: usize, prev: u64, prev2: u64, out: &m
     ]);
 }
 
-/// The features of [`extract`] that depend only on the words (28 of 35).
-pub(crate) fn word_features(ctx: &[WordInfo], i: usize) -> [u64; 28] {
-    let (w, p1, p2, n1, n2) = (&ctx[i], &ctx[i - 1], &ctx[i - 2], &ctx[i + 1], &ctx[i + 2]);
-    let first = u64::from(i == PAD);
+/// The features of [`extract`] that depend only on the word itself (10 of 35):
+/// the same for every occurrence of a word, so tagging can sum their weights
+/// once per word type and keep the sum.
+pub(crate) fn own_features(ctx: &[WordInfo], i: usize) -> [u64; 10] {
+    let w = &ctx[i];
     [
         f1(0, 1),
         f1(1, w.norm),
         f1(2, w.suf3),
         f1(3, w.pre1),
+        f1(14, w.suf1),
+        f1(15, w.suf2),
+        f1(16, w.suf4),
+        f1(17, w.pre2),
+        f1(18, w.pre3),
+        f1(29, w.raw),
+    ]
+}
+
+/// The features of [`extract`] that depend on the words around (or the
+/// position of) the word but not on predicted tags (18 of 35).
+pub(crate) fn context_features(ctx: &[WordInfo], i: usize) -> [u64; 18] {
+    let (w, p1, p2, n1, n2) = (&ctx[i], &ctx[i - 1], &ctx[i - 2], &ctx[i + 1], &ctx[i + 2]);
+    let first = u64::from(i == PAD);
+    [
         f1(8, p1.norm),
         f1(9, p1.suf3),
         f1(10, p2.norm),
         f1(11, n1.norm),
         f1(12, n1.suf3),
         f1(13, n2.norm),
-        f1(14, w.suf1),
-        f1(15, w.suf2),
-        f1(16, w.suf4),
-        f1(17, w.pre2),
-        f1(18, w.pre3),
         f2(19, w.shape, first),
         f1(20, p1.shape),
         f1(21, n1.shape),
@@ -239,7 +250,6 @@ pub(crate) fn word_features(ctx: &[WordInfo], i: usize) -> [u64; 28] {
         f1(26, n1.suf2),
         f2(27, n1.norm, n2.norm),
         f2(28, p1.norm, n1.norm),
-        f1(29, w.raw),
         f1(30, n1.raw),
         f1(31, p1.raw),
         f1(33, n1.pre1),
@@ -323,20 +333,30 @@ mod tests {
     }
 
     #[test]
-    fn word_and_history_features_split_extract() {
+    fn own_context_and_history_features_split_extract() {
         let mut buf = Vec::new();
         let mut ctx = Vec::new();
         context(&["A", "dog", "runs", "fast", "."], &mut buf, &mut ctx);
         let mut all = Vec::new();
         for i in PAD..PAD + 5 {
             extract(&ctx, i, tag_hash(3), tag_hash(9), &mut all);
-            let words = word_features(&ctx, i);
+            let own = own_features(&ctx, i);
+            let around = context_features(&ctx, i);
             let history = history_features(&ctx, i, tag_hash(3), tag_hash(9));
-            let mut split: Vec<u64> = words.iter().chain(&history).copied().collect();
+            let mut split: Vec<u64> = own.iter().chain(&around).chain(&history).copied().collect();
             split.sort_unstable();
             all.sort_unstable();
             assert_eq!(split, all, "word {i}");
         }
+    }
+
+    #[test]
+    fn own_features_do_not_depend_on_the_context() {
+        let (mut buf, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+        context(&["Dogs", "run"], &mut buf, &mut a);
+        context(&["the", "big", "Dogs", "."], &mut buf, &mut b);
+        assert_eq!(own_features(&a, PAD), own_features(&b, PAD + 2));
+        assert_ne!(context_features(&a, PAD), context_features(&b, PAD + 2));
     }
 
     #[test]

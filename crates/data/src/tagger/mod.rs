@@ -22,6 +22,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use rand::seq::SliceRandom;
@@ -120,6 +121,9 @@ pub struct Tagger {
     second: SparseWeights,
     /// Both passes' weights as tagging reads them (built from the two above).
     table: WeightTable,
+    /// Tells this tagger's weights apart from every other tagger's in this process
+    /// (a clone shares them), for the per-thread sums of `predict::WordSums`.
+    id: u64,
 }
 
 thread_local! {
@@ -188,6 +192,7 @@ impl Tagger {
         weights: SparseWeights,
         second: SparseWeights,
     ) -> Tagger {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let table = WeightTable::new([&weights, &second], classes.len());
         Tagger {
             classes,
@@ -195,6 +200,8 @@ impl Tagger {
             weights,
             second,
             table,
+            // Never 0, the id of an empty `WordSums`.
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
