@@ -14,7 +14,7 @@
 
 use std::io::{Read, Write};
 
-use super::perceptron::SparseWeights;
+use super::perceptron::{QuantisedRows, SparseWeights};
 
 const MAGIC: &[u8; 8] = b"NEGTAG01";
 
@@ -54,29 +54,15 @@ pub(crate) fn encode(model: &ModelData) -> Vec<u8> {
 }
 
 fn put_weights(raw: &mut Vec<u8>, weights: &SparseWeights) {
-    let rows = weights.rows_sorted();
-    let max = rows
-        .iter()
-        .flat_map(|(_, e)| e.iter().map(|(_, w)| w.abs()))
-        .fold(0.0f32, f32::max);
-    let scale = if max > 0.0 {
-        max / f32::from(i16::MAX)
-    } else {
-        1.0
-    };
+    let (scale, rows) = weights.quantised_rows();
     raw.extend_from_slice(&scale.to_le_bytes());
-    let rows: Vec<(u32, Vec<(u16, i16)>)> = rows
+    // A row's length is one byte in the file.
+    let rows: QuantisedRows = rows
         .into_iter()
-        .map(|(hash, entries)| {
-            let quantised = entries
-                .into_iter()
-                .map(|(c, w)| (c, (w / scale).round() as i16))
-                .filter(|&(_, q)| q != 0)
-                .take(u8::MAX as usize)
-                .collect::<Vec<_>>();
-            (hash, quantised)
+        .map(|(hash, mut entries)| {
+            entries.truncate(u8::MAX as usize);
+            (hash, entries)
         })
-        .filter(|(_, e)| !e.is_empty())
         .collect();
     raw.extend_from_slice(&(rows.len() as u32).to_le_bytes());
     for (hash, entries) in rows {

@@ -76,6 +76,9 @@ pub(crate) struct SparseWeights {
     pub(crate) values: Vec<f32>,
 }
 
+/// Rows of `i16` weights: `(hash, [(class, weight)])`, sorted by hash.
+pub(crate) type QuantisedRows = Vec<(u32, Vec<(u16, i16)>)>;
+
 impl SparseWeights {
     /// Adds every known feature's weights into `scores` (one slot per class).
     pub(crate) fn score(&self, features: &[u64], scores: &mut [f32]) {
@@ -98,6 +101,35 @@ impl SparseWeights {
 
     pub(crate) fn feature_count(&self) -> usize {
         self.index.len()
+    }
+
+    /// The weights quantised to `i16` against the largest magnitude, as the model file
+    /// stores them and tagging reads them: the scale, then the rows sorted by hash with
+    /// their zero weights dropped (and rows left empty dropped too).
+    pub(crate) fn quantised_rows(&self) -> (f32, QuantisedRows) {
+        let rows = self.rows_sorted();
+        let max = rows
+            .iter()
+            .flat_map(|(_, row)| row.iter().map(|(_, w)| w.abs()))
+            .fold(0.0f32, f32::max);
+        let scale = if max > 0.0 {
+            max / f32::from(i16::MAX)
+        } else {
+            1.0
+        };
+        let quantised = rows
+            .into_iter()
+            .map(|(hash, row)| {
+                let row = row
+                    .into_iter()
+                    .map(|(class, w)| (class, (w / scale).round() as i16))
+                    .filter(|&(_, q)| q != 0)
+                    .collect::<Vec<_>>();
+                (hash, row)
+            })
+            .filter(|(_, row)| !row.is_empty())
+            .collect();
+        (scale, quantised)
     }
 
     /// Rows as `(hash, [(class, weight)])`, sorted by hash (for saving).

@@ -65,26 +65,14 @@ impl WeightTable {
         // key -> that key's weights of both passes; BTreeMap so the layout is deterministic.
         let mut rows: std::collections::BTreeMap<u32, Vec<Weight>> = Default::default();
         for (pass, weights) in passes.into_iter().enumerate() {
-            let sorted = weights.rows_sorted();
-            let max = sorted
-                .iter()
-                .flat_map(|(_, row)| row.iter().map(|(_, w)| w.abs()))
-                .fold(0.0f32, f32::max);
-            let scale = if max > 0.0 {
-                max / f32::from(i16::MAX)
-            } else {
-                1.0
-            };
-            for (key, row) in sorted {
-                let quantised = row.into_iter().filter_map(|(class, w)| {
-                    let value = (w / scale).round() as i16;
-                    let column = (pass * n_classes + usize::from(class)) as u16;
-                    (value != 0).then_some(Weight { column, value })
+            for (key, row) in weights.quantised_rows().1 {
+                let row = row.into_iter().map(|(class, value)| Weight {
+                    column: (pass * n_classes + usize::from(class)) as u16,
+                    value,
                 });
-                rows.entry(key).or_default().extend(quantised);
+                rows.entry(key).or_default().extend(row);
             }
         }
-        rows.retain(|_, row| !row.is_empty());
         Self::from_rows(rows, n_classes)
     }
 
