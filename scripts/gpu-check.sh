@@ -54,6 +54,18 @@ bench() {
     bench --preset vit-b-32 --batch 256 --precision bf16 --accum-steps 4
 } | tee "$OUT/train-step.txt"
 
+step "MPI overhead: one rank under mpirun against the plain run (builds with --features mpi)"
+if command -v mpirun > /dev/null && ldd "$NEGCLIP" | grep -q libmpi; then
+    for launcher in "" "mpirun --allow-run-as-root -np 1"; do
+        echo "-- ${launcher:-plain}"
+        timeout 300 $launcher "$NEGCLIP" bench train-step --device "$DEVICE" --warmup 3 \
+            --iters 10 --preset vit-b-32 --batch 256 --precision bf16 \
+            | grep -E "train step|communication" || echo "(failed or timed out)"
+    done | tee "$OUT/mpi-overhead.txt"
+else
+    echo "(no mpirun, or a build without --features mpi: skipped)"
+fi
+
 step "one epoch of the default job on $DEVICE"
 rm -rf "$OUT/default-job"
 timeout 600 "$NEGCLIP" train --quiet --device "$DEVICE" --config configs/synthetic.toml \

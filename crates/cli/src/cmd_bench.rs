@@ -9,6 +9,8 @@ use anyhow::Context;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use negclip_model::{Clip, ClipConfig};
+use negclip_train::config::DistributedSection;
+use negclip_train::engine::Engine;
 use negclip_train::loss::negclip_loss;
 use negclip_train::optim::{clip_global_norm, AdamW, AdamWSettings};
 use negclip_train::precision::Precision;
@@ -132,16 +134,33 @@ fn run_forward(args: ForwardArgs) -> anyhow::Result<()> {
 }
 
 /// Times `negclip_train::trainer::negclip_step`, the trainer's own step, on one fixed random
-/// batch: the weights change every step but the work per step does not.
+/// batch: the weights change every step but the work per step does not. Under `mpirun` the
+/// batch is the global one, each rank stepping on its slice, and rank 0 reports.
 fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.batch > 0 && args.iters > 0,
         "--batch and --iters must be positive"
     );
-    let device = negclip_train::device::select(&args.device)?.autodiff();
+    let engine = Engine::from_environment(&DistributedSection::default())?;
+    let ranks = engine.world();
+    anyhow::ensure!(
+        args.batch.is_multiple_of(ranks),
+        "--batch {} does not split over {ranks} ranks",
+        args.batch
+    );
+    let device =
+        negclip_train::device::select_for_rank(&args.device, engine.local_rank())?.autodiff();
     let (config, model, pixels, positives) =
         random_setup(&args.preset, args.batch, args.seed, &device)?;
     let negatives = random_tokens(&config, args.batch, args.seed.wrapping_add(1), &device);
+    // Every rank draws the whole batch alike and keeps its slice of it.
+    let slice = args.batch / ranks;
+    let start = engine.rank() * slice;
+    let (pixels, positives, negatives) = (
+        pixels.narrow(0, start, slice),
+        positives.narrow(0, start, slice),
+        negatives.narrow(0, start, slice),
+    );
     // The trainer's optimiser settings (open_clip's defaults).
     let mut optimizer = AdamW::new(AdamWSettings {
         betas: [0.9, 0.98],
@@ -149,8 +168,16 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
         weight_decay: 0.2,
     });
 
+    if !engine.is_writer() {
+        let inputs = StepInputs {
+            pixels,
+            positives,
+            negatives,
+        };
+        return follow_train_step(model, &mut optimizer, &args, &inputs, &engine);
+    }
     println!(
-        "preset {} ({} parameters), batch {} ({} images, {} captions), {} warm-up + {} timed steps, device {}, {} CPU threads available",
+        "preset {} ({} parameters), batch {} ({} images, {} captions), {} warm-up + {} timed steps, device {}, {} CPU threads available{}",
         args.preset,
         model.num_params(),
         args.batch,
@@ -159,16 +186,22 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
         args.warmup,
         args.iters,
         args.device,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        match ranks {
+            1 => String::new(),
+            _ => format!(", {ranks} ranks of {slice} samples"),
+        }
     );
     args.precision.check(&device)?;
     let mut scaler = args.precision.scaler();
     let mut model = Some(model);
     let mut losses = Vec::new();
+    let mut communication = Vec::new();
     let seconds = time_per_pass(args.warmup, args.iters, || {
         let current = model
             .take()
             .expect("the model is put back after every step");
+        let before = engine.communication_time();
         let (next, stats) = negclip_step(
             current,
             &mut optimizer,
@@ -176,13 +209,12 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
             positives.clone(),
             Some(negatives.clone()),
             args.lr,
-            &UpdateSettings {
-                grad_clip_norm: args.grad_clip_norm,
-                accum_steps: args.accum_steps,
-                precision: args.precision,
-            },
+            &update_settings(&args),
             scaler.as_mut(),
-        );
+            &engine,
+        )
+        .unwrap_or_else(|error| engine_failed(&engine, error));
+        communication.push((engine.communication_time() - before).as_secs_f64());
         losses.push(stats.loss);
         model = Some(next);
     });
@@ -193,6 +225,15 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
         args.accum_steps,
         args.precision.name()
     );
+    if ranks > 1 {
+        communication.sort_by(f64::total_cmp);
+        let median = communication[communication.len() / 2];
+        println!(
+            "communication (rank 0, waiting for the others included): {:.1} ms/step (median), {:.0}% of the step",
+            median * 1e3,
+            100.0 * median / seconds
+        );
+    }
     if let Some(peak) = peak_resident_mib() {
         println!("peak resident memory of this process: {peak:.0} MiB");
     }
@@ -212,6 +253,47 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
         time_phases(model, &mut optimizer, &inputs, &args, &device)?;
     }
     Ok(())
+}
+
+fn update_settings(args: &TrainStepArgs) -> UpdateSettings {
+    UpdateSettings {
+        grad_clip_norm: args.grad_clip_norm,
+        accum_steps: args.accum_steps,
+        precision: args.precision,
+    }
+}
+
+/// A rank > 0 of `bench train-step` under MPI: the same steps as rank 0, silently.
+fn follow_train_step(
+    model: Clip,
+    optimizer: &mut AdamW,
+    args: &TrainStepArgs,
+    inputs: &StepInputs,
+    engine: &Engine,
+) -> anyhow::Result<()> {
+    let mut scaler = args.precision.scaler();
+    let mut model = model;
+    for _ in 0..args.warmup + args.iters {
+        (model, _) = negclip_step(
+            model,
+            optimizer,
+            inputs.pixels.clone(),
+            inputs.positives.clone(),
+            Some(inputs.negatives.clone()),
+            args.lr,
+            &update_settings(args),
+            scaler.as_mut(),
+            engine,
+        )
+        .unwrap_or_else(|error| engine_failed(engine, error));
+    }
+    Ok(())
+}
+
+/// A collective failed: every rank must stop, not only this one.
+fn engine_failed(engine: &Engine, error: negclip_train::TrainError) -> ! {
+    eprintln!("negclip bench: rank {}: error: {error}", engine.rank());
+    engine.abort(1)
 }
 
 /// The process's peak resident set (Linux `VmHWM`): on the CPU, where the step's tensors

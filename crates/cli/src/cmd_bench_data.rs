@@ -16,7 +16,9 @@ use negclip_data::tokenizer::ClipTokenizer;
 use negclip_data::training::{
     ExampleRef, TableConfig, TableHardImages, TrainingSource, TrainingTable,
 };
-use negclip_train::batches::{BatchPlan, BatchStream, HardImageLists, NegativePolicy, Workers};
+use negclip_train::batches::{
+    BatchPlan, BatchStream, HardImageLists, NegativePolicy, Slice, Workers,
+};
 use negclip_train::config::NegativesSection;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -104,6 +106,7 @@ pub fn run(args: BenchDataArgs) -> anyhow::Result<()> {
         image_size: args.size,
         context_length: CONTEXT_LENGTH,
         batch_size: args.batch,
+        slice: Slice::WHOLE,
         crop_scale: (!args.eval_transform).then_some((lo, hi)),
         seed: args.seed,
         workers: Workers::new(args.workers)?,

@@ -8,7 +8,9 @@ use negclip_data::benchmarks::classification::ClassificationSpec;
 use negclip_data::benchmarks::DataPaths;
 use negclip_data::synth::WorldConfig;
 use negclip_model::checkpoint;
+use negclip_train::config::DistributedSection;
 use negclip_train::device;
+use negclip_train::engine::Engine;
 use negclip_train::evaluate::{evaluate_model, EvalOptions, SuiteResult};
 use negclip_train::plot::{write_comparison_plot, write_reliability_plots};
 use negclip_train::report::{Metrics, ResultsTable};
@@ -80,7 +82,9 @@ fn classification_spec(text: &str) -> anyhow::Result<ClassificationSpec> {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let device = device::select(&args.device)?;
+    // Under mpirun the encoding is split over the ranks; rank 0 reports and writes.
+    let engine = Engine::from_environment(&DistributedSection::default())?;
+    let device = device::select_for_rank(&args.device, engine.local_rank())?;
     let classification = args
         .classification
         .iter()
@@ -102,7 +106,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let suites = build_suites(&args.suite, &options).context("loading suites")?;
     let eval_options = EvalOptions {
         batch_size: args.batch_size,
-        show_progress: true,
+        show_progress: engine.is_writer(),
+        engine: engine.clone(),
     };
     let mut columns: Vec<(String, Vec<SuiteResult>)> = Vec::new();
     for path in &args.checkpoints {
@@ -117,6 +122,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         )
         .with_context(|| format!("evaluating {}", path.display()))?;
         columns.push((path.display().to_string(), results));
+    }
+    if !engine.is_writer() {
+        return Ok(());
     }
     let table = ResultsTable::new(&columns, Metrics::All).markdown();
     println!("{table}");

@@ -1,8 +1,10 @@
 //! `negclip train`: run a fine-tuning from a TOML file, or continue one.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use negclip_train::engine::Engine;
 use negclip_train::loss::LossPrecision;
 use negclip_train::report::{epoch_label, Metrics, ResultsTable};
 use negclip_train::trainer::{train, TrainOptions};
@@ -22,7 +24,7 @@ pub struct TrainArgs {
     /// Override one config key, e.g. `--set optim.lr=1e-5` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
-    /// Device: cpu, wgpu[:N], vulkan[:N] or cuda[:N] (GPU kinds in builds with their feature; `negclip devices` lists them).
+    /// Device: cpu, wgpu[:N], vulkan[:N] or cuda[:N] (GPU kinds in builds with their feature; `negclip devices` lists them). Under MPI a kind without `:N` means each rank's own GPU (its local rank).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// No progress bars (logs and metrics.jsonl are still written).
@@ -31,7 +33,6 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let device = device::select(&args.device)?;
     let (config, resume) = match &args.resume {
         Some(dir) => (resumed_config(dir, &args)?, true),
         None => {
@@ -46,9 +47,25 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             (config, false)
         }
     };
+    let engine = Engine::from_environment(&config.distributed)?;
+    let device = device::select_for_rank(&args.device, engine.local_rank())?;
     let output = config.output_dir.clone();
+    if engine.world() > 1 {
+        // One write, so that the ranks' lines do not interleave in the launcher's output.
+        let line = format!(
+            "rank {} of {} (pid {}, local rank {}): device {device:?}\n",
+            engine.rank(),
+            engine.world(),
+            std::process::id(),
+            engine.local_rank(),
+        );
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+    if !engine.is_writer() {
+        return follow(config, resume, device, engine);
+    }
     println!(
-        "negclip train: {} → {}{}; device {}, towers in {}, loss in {}, {} micro-batch(es) per step",
+        "negclip train: {} → {}{}; device {}, towers in {}, loss in {}, {} micro-batch(es) per step{}",
         args.config
             .as_ref()
             .map_or("(resumed)".to_string(), |p| p.display().to_string()),
@@ -57,7 +74,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.device,
         config.optim.precision.name(),
         LossPrecision::for_device(&device).name(),
-        config.optim.accum_steps
+        config.optim.accum_steps,
+        match engine.world() {
+            1 => String::new(),
+            ranks => format!("; {ranks} ranks, {} samples each", config.optim.batch_size / ranks),
+        }
     );
     let outcome = train(
         config,
@@ -65,9 +86,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             device,
             resume,
             show_progress: !args.quiet,
+            engine: engine.clone(),
         },
     )
-    .with_context(|| format!("training run in {}", output.display()))?;
+    .with_context(|| format!("training run in {}", output.display()))
+    .or_else(|error| stop_ranks(&engine, error))?;
     let columns: Vec<_> = outcome
         .evaluations
         .iter()
@@ -91,6 +114,37 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         println!("best model:    {}", best.display());
     }
     Ok(())
+}
+
+/// Rank > 0 of a multi-rank run: train silently beside rank 0, which reports.
+fn follow(
+    config: RunConfig,
+    resume: bool,
+    device: burn::tensor::Device,
+    engine: Engine,
+) -> anyhow::Result<()> {
+    let output = config.output_dir.clone();
+    let options = TrainOptions {
+        device,
+        resume,
+        show_progress: false,
+        engine: engine.clone(),
+    };
+    train(config, options)
+        .with_context(|| format!("training run in {}", output.display()))
+        .or_else(|error| stop_ranks(&engine, error))?;
+    Ok(())
+}
+
+/// After an error on one rank of several, the others may wait for it in a collective
+/// forever: report the error and end the whole run. One process returns it as usual.
+fn stop_ranks<T>(engine: &Engine, error: anyhow::Error) -> anyhow::Result<T> {
+    if engine.world() == 1 {
+        return Err(error);
+    }
+    let line = format!("negclip train: rank {}: error: {error:#}\n", engine.rank());
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    engine.abort(1)
 }
 
 /// The config a run was started with, from its newest checkpoint.

@@ -3,7 +3,9 @@
 //! Everything random in a batch (the epoch's sample order, augmentation, which hard caption,
 //! which neighbour image) is drawn from a generator seeded by (run seed, epoch, sample), so
 //! batch `b` of epoch `e` is the same whether the run got there straight or by resuming,
-//! and whichever threads ([`Workers`]) prepared it.
+//! and whichever threads ([`Workers`]) prepared it. In a run of W ranks each rank prepares
+//! its [`Slice`] of every batch: the same members, drawn alike, as one process would put in
+//! those places.
 
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
@@ -47,12 +49,28 @@ pub struct BatchPlan {
     pub tokenizer: ClipTokenizer,
     pub image_size: u32,
     pub context_length: usize,
+    /// The global batch: all ranks' slices together.
     pub batch_size: usize,
+    /// The part of each batch this process prepares.
+    pub slice: Slice,
     /// Random resized crop scale range; `None` = the eval transform.
     pub crop_scale: Option<(f32, f32)>,
     pub seed: u64,
     /// The threads that prepare a batch's members.
     pub workers: Workers,
+}
+
+/// Slice `index` of `of` equal slices of every batch: rank `index`'s anchors, with their hard
+/// images and hard captions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    pub index: usize,
+    pub of: usize,
+}
+
+impl Slice {
+    /// The whole batch (one process).
+    pub const WHOLE: Slice = Slice { index: 0, of: 1 };
 }
 
 /// The threads a batch is prepared on (`loader.workers`).
@@ -121,9 +139,15 @@ const NEGATIVE: u64 = 3;
 const NEIGHBOUR: u64 = 4;
 
 impl BatchPlan {
-    /// Full batches per epoch (the last partial batch is dropped, as open_clip does).
+    /// Full batches per epoch (the last partial batch is dropped, as open_clip does; every
+    /// rank takes the same number of steps).
     pub fn batches_per_epoch(&self) -> usize {
         self.source.len() / self.batch_size
+    }
+
+    /// Anchors in this process's slice of a batch.
+    pub fn slice_size(&self) -> usize {
+        self.batch_size / self.slice.of
     }
 
     /// The epoch's sample order.
@@ -144,7 +168,8 @@ impl BatchPlan {
         order: &[usize],
         hard_images: &HardImageLists,
     ) -> Result<Batch, TrainError> {
-        let anchors = &order[index * self.batch_size..(index + 1) * self.batch_size];
+        let start = index * self.batch_size + self.slice.index * self.slice_size();
+        let anchors = &order[start..start + self.slice_size()];
         let mut members: Vec<ExampleRef> = anchors.iter().map(|&a| ExampleRef::Sample(a)).collect();
         if !hard_images.is_empty() {
             for &anchor in anchors {
@@ -209,7 +234,7 @@ impl BatchPlan {
                 let seed = seed::for_sample(
                     self.seed,
                     epoch,
-                    sample * 2 + (slot >= self.batch_size) as usize,
+                    sample * 2 + (slot >= self.slice_size()) as usize,
                     AUGMENT,
                 );
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -337,6 +362,7 @@ mod tests {
             image_size: 24,
             context_length: 16,
             batch_size: 6,
+            slice: Slice::WHOLE,
             crop_scale: Some((0.5, 1.0)),
             seed: 11,
             workers: Workers::new(workers).unwrap(),
@@ -369,6 +395,43 @@ mod tests {
                 assert_eq!(got.negatives, expected.negatives);
                 assert_eq!(got.n_negatives, expected.n_negatives);
             }
+        }
+    }
+
+    #[test]
+    fn the_slices_of_a_batch_hold_its_members_prepared_alike() {
+        let whole = plan(1);
+        let expected = batch(&whole, 1, 0);
+        let per_image = 3 * 24 * 24;
+        let bits = |pixels: &[f32]| pixels.iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+        let sorted_rows = |ids: &[u32]| {
+            let mut rows: Vec<Vec<u32>> = ids.chunks(16).map(<[u32]>::to_vec).collect();
+            rows.sort();
+            rows
+        };
+        for of in [2, 3] {
+            // The whole batch is anchors then neighbours; each slice is its anchors then
+            // their neighbours.
+            let (mut anchors, mut neighbours) = (Vec::new(), Vec::new());
+            let (mut anchor_captions, mut neighbour_captions) = (Vec::new(), Vec::new());
+            let mut negatives = Vec::new();
+            for index in 0..of {
+                let mut part = plan(1);
+                part.slice = Slice { index, of };
+                let got = batch(&part, 1, 0);
+                let k = 6 / of;
+                assert_eq!(got.n_images, 2 * k);
+                anchors.extend(bits(&got.pixels[..k * per_image]));
+                neighbours.extend(bits(&got.pixels[k * per_image..]));
+                anchor_captions.extend_from_slice(&got.positives[..k * 16]);
+                neighbour_captions.extend_from_slice(&got.positives[k * 16..]);
+                negatives.extend_from_slice(&got.negatives);
+            }
+            anchors.extend(neighbours);
+            anchor_captions.extend(neighbour_captions);
+            assert_eq!(anchors, bits(&expected.pixels), "{of} slices");
+            assert_eq!(anchor_captions, expected.positives, "{of} slices");
+            assert_eq!(sorted_rows(&negatives), sorted_rows(&expected.negatives));
         }
     }
 }

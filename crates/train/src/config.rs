@@ -5,7 +5,7 @@
 //! any key without copying the file.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 
 use negclip_data::benchmarks::classification::ClassificationSpec;
@@ -44,6 +44,9 @@ pub struct RunConfig {
     pub checkpoint: CheckpointSection,
     #[serde(default)]
     pub log: LogSection,
+    /// Multi-rank runs under MPI (docs/distributed.md); ignored by one process.
+    #[serde(default)]
+    pub distributed: DistributedSection,
 }
 
 fn default_output_dir() -> PathBuf {
@@ -320,6 +323,45 @@ impl Default for LogSection {
     fn default() -> Self {
         LogSection {
             every_steps: default_log_every(),
+        }
+    }
+}
+
+/// How the ranks of an MPI run work together.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DistributedSection {
+    /// A rank that waits this long for another at a collective names it and stops the run.
+    /// Long enough for the slowest legitimate wait: GPU kernels compiling at the first step,
+    /// rank 0 writing a checkpoint.
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: NonZeroU64,
+    /// Compare the ranks' weights (a checksum) every this many steps.
+    #[serde(default = "default_check_every")]
+    pub check_every_steps: NonZeroUsize,
+    /// Size of one gradient all-reduce message in MiB (PyTorch DDP's bucket is 25).
+    #[serde(default = "default_bucket_mb")]
+    pub bucket_mb: NonZeroUsize,
+}
+
+fn default_timeout_s() -> NonZeroU64 {
+    NonZeroU64::new(600).expect("not zero")
+}
+
+fn default_check_every() -> NonZeroUsize {
+    NonZeroUsize::new(100).expect("not zero")
+}
+
+fn default_bucket_mb() -> NonZeroUsize {
+    NonZeroUsize::new(25).expect("not zero")
+}
+
+impl Default for DistributedSection {
+    fn default() -> Self {
+        DistributedSection {
+            timeout_s: default_timeout_s(),
+            check_every_steps: default_check_every(),
+            bucket_mb: default_bucket_mb(),
         }
     }
 }

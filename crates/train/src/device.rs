@@ -100,6 +100,16 @@ pub fn select(name: &str) -> Result<Device, TrainError> {
     })
 }
 
+/// The device of the rank with this local rank (its rank among those on this machine): a GPU
+/// kind named without `:N` means the local rank's adapter of that kind, so each rank of a
+/// node takes its own GPU; a name with `:N`, and `cpu`, are taken as they are.
+pub fn select_for_rank(name: &str, local_rank: usize) -> Result<Device, TrainError> {
+    if local_rank == 0 || name.contains(':') || matches!(name, "cpu" | "flex") {
+        return select(name);
+    }
+    select(&format!("{name}:{local_rank}"))
+}
+
 /// The GPU kinds compiled into this build.
 const GPU_KINDS: &[&str] = &[
     #[cfg(feature = "cuda")]
@@ -175,6 +185,15 @@ mod tests {
         let listed = list();
         assert_eq!(listed[0].name, "cpu");
         assert!(listed[0].about.contains("flex"), "{}", listed[0].about);
+    }
+
+    #[test]
+    fn ranks_take_their_own_adapter_unless_one_is_named() {
+        assert!(select_for_rank("cpu", 3).is_ok());
+        let err = select_for_rank("tpu", 2).unwrap_err().to_string();
+        assert!(err.contains("\"tpu:2\""), "{err}");
+        let err = select_for_rank("tpu:0", 2).unwrap_err().to_string();
+        assert!(err.contains("\"tpu:0\""), "{err}");
     }
 
     #[test]

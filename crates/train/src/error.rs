@@ -52,6 +52,9 @@ pub enum TrainError {
         path: PathBuf,
         source: image::ImageError,
     },
+    /// A multi-rank run cannot go on (a rank hangs, the ranks diverged, a bad launch).
+    #[error("distributed run: {message}")]
+    Distributed { message: String },
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
 }

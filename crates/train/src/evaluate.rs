@@ -15,6 +15,7 @@ use negclip_model::{Clip, ClipConfig};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Engine;
 use crate::error::TrainError;
 
 /// Anything that maps images and captions to L2-normalised embeddings.
@@ -157,6 +158,9 @@ pub type Evaluations = Vec<(Option<usize>, Vec<SuiteResult>)>;
 pub struct EvalOptions {
     pub batch_size: usize,
     pub show_progress: bool,
+    /// The ranks the encoding is split over: each encodes its share of the batches and all
+    /// gather the embeddings, so every rank scores with the single-process numbers.
+    pub engine: Engine,
 }
 
 /// Score `model` on every suite, in order, with the seed means of the order suites appended
@@ -209,7 +213,7 @@ pub fn choice_scores(
         .iter()
         .flat_map(|item| item.options.iter().map(String::as_str))
         .collect();
-    let text_index = embed_texts(embedder, tokenizer, &texts, options, &progress);
+    let text_index = embed_texts(embedder, tokenizer, &texts, options, &progress)?;
     let scores: Vec<Vec<f32>> = suite
         .items
         .iter()
@@ -264,7 +268,7 @@ pub fn retrieval_similarity(
     let progress = progress_bar(&suite.name, options.show_progress);
     let images = embed_images(embedder, &suite.images, options, &progress)?;
     let captions: Vec<&str> = suite.captions.iter().map(String::as_str).collect();
-    let texts = embed_texts(embedder, tokenizer, &captions, options, &progress);
+    let texts = embed_texts(embedder, tokenizer, &captions, options, &progress)?;
     let caption_embeddings: Vec<Vec<f32>> = captions.iter().map(|c| texts.embedding(c)).collect();
     let similarity: Vec<Vec<f32>> = images
         .iter()
@@ -325,7 +329,7 @@ pub fn classification_cosines(
         })
         .collect();
     let flat: Vec<&str> = prompts.iter().flatten().map(String::as_str).collect();
-    let texts = embed_texts(embedder, tokenizer, &flat, options, &progress);
+    let texts = embed_texts(embedder, tokenizer, &flat, options, &progress)?;
     let classes: Vec<Vec<f64>> = prompts
         .iter()
         .map(|class_prompts| {
@@ -475,10 +479,12 @@ fn embed_images(
     progress: &ProgressBar,
 ) -> Result<Vec<Vec<f32>>, TrainError> {
     let size = embedder.image_size();
-    progress.inc_length(images.len() as u64);
+    let chunks: Vec<&[ImageSource]> = images.chunks(options.batch_size.max(1)).collect();
+    let mine = &chunks[options.engine.share(chunks.len())];
+    progress.inc_length(mine.iter().map(|c| c.len() as u64).sum());
     progress.set_message("images");
     let mut out = Vec::with_capacity(images.len());
-    for chunk in images.chunks(options.batch_size.max(1)) {
+    for chunk in mine {
         let pixels: Vec<Vec<f32>> = chunk
             .par_iter()
             .map(|source| load_pixels(source, size))
@@ -487,7 +493,7 @@ fn embed_images(
         out.extend(embedder.embed_images(pixels.concat(), n));
         progress.inc(n as u64);
     }
-    Ok(out)
+    options.engine.gather_vectors(out)
 }
 
 /// The eval transform of one image source.
@@ -523,7 +529,7 @@ fn embed_texts(
     texts: &[&str],
     options: &EvalOptions,
     progress: &ProgressBar,
-) -> TextIndex {
+) -> Result<TextIndex, TrainError> {
     let mut rows = HashMap::new();
     let mut unique: Vec<&str> = Vec::new();
     for text in texts {
@@ -532,16 +538,19 @@ fn embed_texts(
             unique.len() - 1
         });
     }
-    progress.inc_length(unique.len() as u64);
+    let chunks: Vec<&[&str]> = unique.chunks(options.batch_size.max(1)).collect();
+    let mine = &chunks[options.engine.share(chunks.len())];
+    progress.inc_length(mine.iter().map(|c| c.len() as u64).sum());
     progress.set_message("captions");
     let context = embedder.context_length();
     let mut embeddings = Vec::with_capacity(unique.len());
-    for chunk in unique.chunks(options.batch_size.max(1)) {
+    for chunk in mine {
         let tokens = tokenizer.tokenize_batch(chunk, context);
         embeddings.extend(embedder.embed_texts(tokens, chunk.len()));
         progress.inc(chunk.len() as u64);
     }
-    TextIndex { rows, embeddings }
+    let embeddings = options.engine.gather_vectors(embeddings)?;
+    Ok(TextIndex { rows, embeddings })
 }
 
 #[cfg(test)]
@@ -628,6 +637,7 @@ mod tests {
         let options = EvalOptions {
             batch_size: 1,
             show_progress: false,
+            engine: Engine::single(),
         };
         let result = evaluate_suite(
             &ColourEmbedder,

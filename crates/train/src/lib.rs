@@ -12,6 +12,7 @@ pub mod batches;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
+pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod log;

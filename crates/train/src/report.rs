@@ -119,9 +119,12 @@ pub fn epoch_label(epoch: Option<usize>) -> String {
     epoch.map_or("start".to_string(), |e| format!("epoch {e}"))
 }
 
-/// The training progress bar (hidden with `--quiet`).
+/// The training progress bar (hidden with `--quiet`), warnings and results.
 pub struct Progress {
     bar: ProgressBar,
+    /// Whether warnings and results are printed: not on the ranks > 0 of a multi-rank run,
+    /// which would repeat rank 0's.
+    reports: bool,
 }
 
 impl Progress {
@@ -129,6 +132,7 @@ impl Progress {
         if !show {
             return Progress {
                 bar: ProgressBar::hidden(),
+                reports: true,
             };
         }
         let bar = ProgressBar::new(total_steps);
@@ -140,7 +144,15 @@ impl Progress {
             .expect("valid template")
             .progress_chars("=> "),
         );
-        Progress { bar }
+        Progress { bar, reports: true }
+    }
+
+    /// Prints nothing at all.
+    pub fn silent() -> Progress {
+        Progress {
+            bar: ProgressBar::hidden(),
+            reports: false,
+        }
     }
 
     pub fn step(&self, epoch: usize, lr: f64, samples_per_sec: f64, stats: &StepStats) {
@@ -160,12 +172,14 @@ impl Progress {
 
     /// Print a warning on stderr above the bar (also with `--quiet`).
     pub fn warn(&self, text: &str) {
-        self.bar.suspend(|| eprintln!("warning: {text}"));
+        if self.reports {
+            self.bar.suspend(|| eprintln!("warning: {text}"));
+        }
     }
 
     /// Print an evaluation's results above the bar.
     pub fn print_results(&self, epoch: Option<usize>, results: &[SuiteResult]) {
-        if results.is_empty() {
+        if results.is_empty() || !self.reports {
             return;
         }
         let when = match epoch {

@@ -26,21 +26,25 @@ pub struct Run {
     /// source mines). Saved with every checkpoint so a resumed epoch draws the same images.
     pub mined: Vec<Vec<usize>>,
     pub clip_config: ClipConfig,
-    pub log: MetricsLog,
+    /// The metrics log, kept by the process that writes the run's files; `None` on the other
+    /// ranks of a multi-rank run, which write nothing.
+    pub log: Option<MetricsLog>,
     pub output: PathBuf,
 }
 
 impl Run {
-    /// Start a fresh run in `config.output_dir`, or (`resume`) pick up its newest checkpoint.
+    /// Start a fresh run in `config.output_dir`, or (`resume`) pick up its newest checkpoint;
+    /// `writer`: this process writes the run's files (rank 0).
     pub fn open(
         config: RunConfig,
         resume: bool,
+        writer: bool,
         device: &Device,
     ) -> Result<(Run, Clip), TrainError> {
         let output = config.output_dir.clone();
         let existing = checkpoint::latest(&output)?;
         match (resume, existing) {
-            (true, Some(dir)) => Run::resume(&dir, output, device),
+            (true, Some(dir)) => Run::resume(&dir, output, writer, device),
             (true, None) => Err(TrainError::Checkpoint {
                 path: checkpoint::checkpoints_dir(&output),
                 message: "no checkpoint to resume from".into(),
@@ -49,18 +53,23 @@ impl Run {
                 path: dir,
                 message: "this output folder already holds a run: continue it with --resume, or choose another --output".into(),
             }),
-            (false, None) => Run::fresh(config, device),
+            (false, None) => Run::fresh(config, writer, device),
         }
     }
 
-    fn fresh(config: RunConfig, device: &Device) -> Result<(Run, Clip), TrainError> {
+    fn fresh(config: RunConfig, writer: bool, device: &Device) -> Result<(Run, Clip), TrainError> {
         let output = config.output_dir.clone();
-        fs::create_dir_all(&output).map_err(|source| TrainError::Io {
-            path: output.clone(),
-            source,
-        })?;
-        let text = toml::to_string_pretty(&config).expect("config serialises");
-        write_file(&output.join("config.toml"), text.as_bytes())?;
+        let log = if writer {
+            fs::create_dir_all(&output).map_err(|source| TrainError::Io {
+                path: output.clone(),
+                source,
+            })?;
+            let text = toml::to_string_pretty(&config).expect("config serialises");
+            write_file(&output.join("config.toml"), text.as_bytes())?;
+            Some(MetricsLog::create(&output)?)
+        } else {
+            None
+        };
         device.seed(config.seed);
         let (model, clip_config) = initial_model(&config, device)?;
         let run = Run {
@@ -76,13 +85,18 @@ impl Run {
             },
             mined: Vec::new(),
             clip_config,
-            log: MetricsLog::create(&output)?,
+            log,
             output,
         };
         Ok((run, model))
     }
 
-    fn resume(dir: &Path, output: PathBuf, device: &Device) -> Result<(Run, Clip), TrainError> {
+    fn resume(
+        dir: &Path,
+        output: PathBuf,
+        writer: bool,
+        device: &Device,
+    ) -> Result<(Run, Clip), TrainError> {
         let saved = checkpoint::load(dir)?;
         let loaded = load_model(&saved.model_path, device)?;
         let mut state = saved.state;
@@ -96,7 +110,10 @@ impl Run {
             })?;
         tracing::info!(checkpoint = %dir.display(), step = state.step, "resuming");
         let run = Run {
-            log: MetricsLog::resume(&output, state.step)?,
+            log: match writer {
+                true => Some(MetricsLog::resume(&output, state.step)?),
+                false => None,
+            },
             state,
             optimizer,
             mined: saved.neighbours,
@@ -106,8 +123,12 @@ impl Run {
         Ok((run, loaded.model))
     }
 
-    /// Write checkpoint `name` (model, optimiser, mined lists, state).
-    pub fn save(&self, model: &Clip, name: &str) -> Result<PathBuf, TrainError> {
+    /// Write checkpoint `name` (model, optimiser, mined lists, state) and return its folder;
+    /// `None` on a rank that does not write.
+    pub fn save(&self, model: &Clip, name: &str) -> Result<Option<PathBuf>, TrainError> {
+        if self.log.is_none() {
+            return Ok(None);
+        }
         checkpoint::save(
             &self.output,
             name,
@@ -116,6 +137,7 @@ impl Run {
             &self.mined,
             |path| save_model(model, &self.clip_config, path),
         )
+        .map(Some)
     }
 
     /// Remember checkpoint `name` as best if the configured metric improved.

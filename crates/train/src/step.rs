@@ -20,6 +20,10 @@
 //! With `precision = "bf16"` or `"f16"` the towers run on a cast copy of the weights
 //! (`precision.rs`); with f16 the loss is scaled before the backward pass and the gradients
 //! unscaled after it, and a step whose gradients are not finite is skipped.
+//!
+//! In a run of several ranks ([`Engine`]) the loss is the global batch's, over every rank's
+//! embeddings, and the gradients are summed over the ranks before the update (`engine.rs`
+//! derives why that is the single-process update).
 
 use std::num::NonZeroUsize;
 
@@ -31,6 +35,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::batches::Batch;
+use crate::engine::Engine;
+use crate::error::TrainError;
 use crate::loss::{negclip_loss, LossOutput};
 use crate::optim::{clip_to_norm, global_norm, scale_gradients, AdamW};
 use crate::precision::{LossScaler, Precision, ScaleChange};
@@ -71,15 +77,23 @@ pub struct StepSettings {
     pub context_length: usize,
     /// The (autodiff) device the model lives on.
     pub device: Device,
+    /// The ranks the step is shared with.
+    pub engine: Engine,
 }
 
 impl StepSettings {
-    pub fn new(clip: &ClipConfig, update: UpdateSettings, device: &Device) -> StepSettings {
+    pub fn new(
+        clip: &ClipConfig,
+        update: UpdateSettings,
+        device: &Device,
+        engine: &Engine,
+    ) -> StepSettings {
         StepSettings {
             update,
             image_size: clip.vision.image_size,
             context_length: clip.text.context_length,
             device: device.clone(),
+            engine: engine.clone(),
         }
     }
 }
@@ -92,7 +106,7 @@ pub fn train_step(
     lr: f64,
     settings: &StepSettings,
     scaler: Option<&mut LossScaler>,
-) -> (Clip, StepStats) {
+) -> Result<(Clip, StepStats), TrainError> {
     let (s, l, device) = (
         settings.image_size,
         settings.context_length,
@@ -116,12 +130,14 @@ pub fn train_step(
         lr,
         &settings.update,
         scaler,
+        &settings.engine,
     )
 }
 
 /// One optimisation step on a NegCLIP batch already on the model's (autodiff) device.
 /// `images` N×3×S×S, `positives` N×L token ids, `negatives` M×L (`None`: plain CLIP loss);
-/// `scaler` for f16. Public so that `negclip bench train-step` times exactly this.
+/// `scaler` for f16; `engine`: the ranks whose batches make the global batch with this one.
+/// Public so that `negclip bench train-step` times exactly this.
 #[allow(clippy::too_many_arguments)]
 pub fn negclip_step(
     model: Clip,
@@ -132,9 +148,9 @@ pub fn negclip_step(
     lr: f64,
     update: &UpdateSettings,
     scaler: Option<&mut LossScaler>,
-) -> (Clip, StepStats) {
+    engine: &Engine,
+) -> Result<(Clip, StepStats), TrainError> {
     let n = positives.dims()[0];
-    let m = negatives.as_ref().map_or(0, |t| t.dims()[0]);
     let tokens = match negatives {
         Some(negatives) => Tensor::cat(vec![positives, negatives], 0),
         None => positives,
@@ -147,20 +163,21 @@ pub fn negclip_step(
         1 => {
             let image_emb = towers.encode_image(images);
             let text_emb = towers.encode_text(tokens);
-            let out = batch_loss(&model, image_emb, text_emb, n);
-            let loss = out.loss.clone() * loss_scale.unwrap_or(1.0);
+            let out = batch_loss(&model, image_emb, text_emb, n, engine)?;
+            let loss = out.loss.loss.clone() * loss_scale.unwrap_or(1.0);
             (GradientsParams::from_grads(loss.backward(), &model), out)
         }
-        k => accumulated_gradients(&model, &towers, images, tokens, n, k, loss_scale),
+        k => accumulated_gradients(&model, &towers, images, tokens, [n, k], loss_scale, engine)?,
     };
+    engine.reduce_gradients(&model, &mut grads)?;
     let mut stats = StepStats {
-        loss: out.loss.into_scalar::<f64>(),
-        image_to_text: out.image_to_text.into_scalar::<f64>(),
-        text_to_image: out.text_to_image.into_scalar::<f64>(),
+        loss: out.loss.loss.into_scalar::<f64>(),
+        image_to_text: out.loss.image_to_text.into_scalar::<f64>(),
+        text_to_image: out.loss.text_to_image.into_scalar::<f64>(),
         grad_norm: None,
         logit_scale: 0.0,
-        images: n,
-        negatives: m,
+        images: out.images,
+        negatives: out.negatives,
         loss_scale,
         skipped: false,
     };
@@ -176,7 +193,7 @@ pub fn negclip_step(
         if let ScaleChange::Skipped { .. } = change {
             stats.skipped = true;
             stats.logit_scale = model.logit_scale().into_scalar::<f64>();
-            return (model, stats);
+            return Ok((model, stats));
         }
     }
     if let (Some(max), Some(norm)) = (update.grad_clip_norm, stats.grad_norm) {
@@ -185,31 +202,55 @@ pub fn negclip_step(
     let model = optimizer.step(lr, model, grads);
     let model = model.clamp_logit_scale(0.0, 100f32.ln());
     stats.logit_scale = model.logit_scale().into_scalar::<f64>();
-    (model, stats)
+    Ok((model, stats))
 }
 
-/// The NegCLIP loss of a batch from its image embeddings and its text embeddings (the `n`
-/// positive captions, then the hard captions), in fp32 or wider whatever the towers ran in.
-fn batch_loss(model: &Clip, image_emb: Tensor<2>, text_emb: Tensor<2>, n: usize) -> LossOutput {
+/// The loss of the global batch and its size: images (with their positive captions) and
+/// hard captions.
+struct GlobalLoss {
+    loss: LossOutput,
+    images: usize,
+    negatives: usize,
+}
+
+/// The NegCLIP loss of the global batch from this rank's image embeddings and text embeddings
+/// (the `n` positive captions, then the hard captions) and every other rank's, in fp32 or
+/// wider whatever the towers ran in.
+fn batch_loss(
+    model: &Clip,
+    image_emb: Tensor<2>,
+    text_emb: Tensor<2>,
+    n: usize,
+    engine: &Engine,
+) -> Result<GlobalLoss, TrainError> {
     let (image_emb, text_emb) = (image_emb.cast(DType::F32), text_emb.cast(DType::F32));
-    let m = text_emb.dims()[0] - n;
+    let [rows, width] = text_emb.dims();
+    let device = text_emb.device();
     let positives = text_emb.clone().narrow(0, 0, n);
-    let negatives = (m > 0).then(|| text_emb.narrow(0, n, m));
-    negclip_loss(image_emb, positives, negatives, model.logit_scale())
+    let negatives = (rows > n).then(|| text_emb.narrow(0, n, rows - n));
+    let gather = |local: Option<Tensor<2>>| engine.gather_rows(local, width, &device);
+    let images = gather(Some(image_emb))?.expect("this rank has images");
+    let positives = gather(Some(positives))?.expect("this rank has captions");
+    let negatives = gather(negatives)?;
+    Ok(GlobalLoss {
+        images: images.dims()[0],
+        negatives: negatives.as_ref().map_or(0, |t| t.dims()[0]),
+        loss: negclip_loss(images, positives, negatives, model.logit_scale()),
+    })
 }
 
 /// The whole batch's loss and parameter gradients (times `loss_scale`), the towers (the
 /// model's weights, maybe cast) run as `k` micro-batches (the module documentation gives the
-/// three stages).
+/// three stages); `n` images.
 fn accumulated_gradients(
     model: &Clip,
     towers: &Clip,
     images: Tensor<4>,
     tokens: Tensor<2, Int>,
-    n: usize,
-    k: usize,
+    [n, k]: [usize; 2],
     loss_scale: Option<f64>,
-) -> (GradientsParams, LossOutput) {
+    engine: &Engine,
+) -> Result<(GradientsParams, GlobalLoss), TrainError> {
     let image_parts = images.chunk(k, 0);
     let token_parts = tokens.chunk(k, 0);
 
@@ -226,8 +267,8 @@ fn accumulated_gradients(
     let text_emb = Tensor::from_inner(Tensor::cat(text_rows.collect(), 0)).require_grad();
 
     // 2. The whole batch's loss on them: its gradient with respect to each embedding.
-    let out = batch_loss(model, image_emb.clone(), text_emb.clone(), n);
-    let loss_grads = (out.loss.clone() * loss_scale.unwrap_or(1.0)).backward();
+    let out = batch_loss(model, image_emb.clone(), text_emb.clone(), n, engine)?;
+    let loss_grads = (out.loss.loss.clone() * loss_scale.unwrap_or(1.0)).backward();
     let image_grad = image_emb
         .grad(&loss_grads)
         .expect("image embeddings are leaves");
@@ -247,7 +288,7 @@ fn accumulated_gradients(
         let pull = (towers.encode_text(part) * Tensor::from_inner(grad)).sum();
         total.accumulate(model, GradientsParams::from_grads(pull.backward(), model));
     }
-    (total.grads(), out)
+    Ok((total.grads(), out))
 }
 
 /// `rows` random caption-shaped token rows for benchmarks and tests: the start token, 1 to
@@ -275,38 +316,21 @@ pub fn random_tokens(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::parameters;
     use crate::optim::AdamWSettings;
-    use burn::module::{ModuleVisitor, Param};
-    use burn::tensor::Distribution;
 
-    /// Every parameter's values, in visiting order.
-    struct Flatten(Vec<f32>);
-
-    impl ModuleVisitor for Flatten {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let values = param.val().into_data().convert::<f32>();
-            self.0
-                .extend(values.try_to_vec::<f32>().expect("float parameters"));
-        }
-    }
-
-    fn parameters(model: &Clip) -> Vec<f32> {
-        let mut flat = Flatten(Vec::new());
-        model.visit(&mut flat);
-        flat.0
-    }
-
-    fn fresh_model(device: &Device) -> (ClipConfig, Clip) {
-        device.seed(3);
-        let config = ClipConfig::preset("tiny").unwrap();
-        let model = config.init(device);
-        (config, model)
+    /// The shipped tiny model. Not a freshly initialised one: Burn draws initial weights from
+    /// one generator per device, which the tests running in parallel share, so two fresh
+    /// models of one seed can differ.
+    fn start_model(device: &Device) -> (ClipConfig, Clip) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../models/synthetic-tiny-clip.safetensors");
+        let loaded = negclip_model::checkpoint::load(&path, device).expect("the shipped model");
+        (loaded.config, loaded.model)
     }
 
     /// A tiny model and one NegCLIP batch of 6 samples (12 images with their hard images, 12
-    /// captions, 6 hard captions) on a device. Weights and images are drawn on the CPU, so
-    /// every device starts alike, and nothing touches the model before the first step (an
-    /// inference copy must see the weights training sees).
+    /// captions, 6 hard captions) on a device, the same on every device and in every test.
     struct Trial {
         model: Option<Clip>,
         optimizer: AdamW,
@@ -317,18 +341,20 @@ mod tests {
 
     impl Trial {
         fn new(device: &Device) -> Trial {
-            let cpu = Device::flex().autodiff();
-            let (config, model) = fresh_model(&cpu);
+            let (config, model) = start_model(device);
             let s = config.vision.image_size;
-            let images = Tensor::<4>::random([12, 3, s, s], Distribution::Normal(0.0, 1.0), &cpu);
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            let pixels: Vec<f32> = (0..12 * 3 * s * s)
+                .map(|_| rng.random_range(-1.5..1.5))
+                .collect();
             Trial {
-                model: Some(model.fork(device)),
+                model: Some(model),
                 optimizer: AdamW::new(AdamWSettings {
                     betas: [0.9, 0.98],
                     eps: 1e-6,
                     weight_decay: 0.2,
                 }),
-                images: images.to_device(device),
+                images: Tensor::from_data(TensorData::new(pixels, [12, 3, s, s]), device),
                 positives: random_tokens(&config, 12, 1, device),
                 negatives: random_tokens(&config, 6, 2, device),
             }
@@ -344,7 +370,9 @@ mod tests {
                 1e-3,
                 update,
                 scaler,
-            );
+                &Engine::single(),
+            )
+            .expect("one process");
             self.model = Some(model);
             stats
         }
@@ -376,9 +404,10 @@ mod tests {
         let (whole, whole_losses) = three_steps(1, &cpu);
         // 12 image rows split 3/3/3/3, 18 text rows 5/5/5/3.
         let (micro, micro_losses) = three_steps(4, &cpu);
-        let initial = parameters(&fresh_model(&Device::flex().autodiff()).1);
+        let initial = parameters(&start_model(&cpu).1);
+        // Within f32's rounding of the embeddings, which depends on the micro-batch size.
         for (a, b) in whole_losses.iter().zip(&micro_losses) {
-            assert!((a - b).abs() < 1e-6, "loss {a} vs {b}");
+            assert!((a - b).abs() < 1e-6 * a.abs(), "loss {a} vs {b}");
         }
         let moved = whole
             .iter()

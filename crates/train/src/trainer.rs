@@ -3,6 +3,9 @@
 //! The pieces live beside it: [`crate::run`] (state, checkpoints, resume), [`crate::batches`]
 //! (NegCLIP's batch layout), [`crate::step`] (one optimisation step), [`crate::mining`]
 //! (hard images by embedding), [`crate::report`] and [`crate::log`] (what is shown and kept).
+//! In a run of several ranks ([`Engine`]) each prepares its slice of every batch, the step
+//! shares the loss and the gradients, evaluation is split over the ranks, and rank 0 alone
+//! writes files and shows progress.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,8 +18,9 @@ use negclip_data::tokenizer::ClipTokenizer;
 use negclip_data::training::{ExampleRef, HardImages};
 use negclip_model::{Clip, ClipConfig};
 
-use crate::batches::{BatchPlan, BatchStream, HardImageLists, NegativePolicy, Workers};
+use crate::batches::{BatchPlan, BatchStream, HardImageLists, NegativePolicy, Slice, Workers};
 use crate::config::{LossKind, NegativesSection, RunConfig};
+use crate::engine::Engine;
 use crate::error::TrainError;
 use crate::evaluate::{evaluate_model, EvalOptions, Evaluations, SuiteResult};
 use crate::mining::mine_hard_images;
@@ -32,12 +36,14 @@ pub struct TrainOptions {
     /// Continue from the newest checkpoint in the output folder.
     pub resume: bool,
     pub show_progress: bool,
+    /// The processes the run is spread over ([`Engine::single`]: this one).
+    pub engine: Engine,
 }
 
 /// What a finished run reports.
 pub struct RunOutcome {
     pub output_dir: PathBuf,
-    /// Evaluation results per epoch (`None` = before the first step).
+    /// Evaluation results per epoch (`None` = before the first step); rank 0's only.
     pub evaluations: Evaluations,
     pub final_model: PathBuf,
 }
@@ -45,13 +51,19 @@ pub struct RunOutcome {
 /// Train as the config says, or continue a run (`options.resume`).
 pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, TrainError> {
     let device = options.device.autodiff(); // parameters live on the autodiff device
-    let (mut run, mut model) = Run::open(config, options.resume, &device)?;
+    let engine = options.engine;
+    let (mut run, model) = Run::open(config, options.resume, engine.is_writer(), &device)?;
+    let mut model = engine.broadcast_model(model)?;
     let config = run.state.config.clone();
-    let plan = Arc::new(batch_plan(&config, &run.clip_config)?);
-    let eval = Evaluation::new(&config, options.show_progress)?;
+    let plan = Arc::new(batch_plan(&config, &run.clip_config, &engine)?);
+    let show_progress = options.show_progress && engine.is_writer();
+    let eval = Evaluation::new(&config, show_progress, &engine)?;
     let per_epoch = plan.batches_per_epoch();
     let total_steps = (per_epoch * config.optim.epochs) as u64;
-    let progress = Progress::new(total_steps, run.state.step, options.show_progress);
+    let progress = match engine.is_writer() {
+        true => Progress::new(total_steps, run.state.step, show_progress),
+        false => Progress::silent(),
+    };
     let schedule = Schedule::new(config.optim.lr, config.optim.warmup_steps, total_steps);
     config.optim.precision.check(&device)?;
     let update = UpdateSettings {
@@ -59,7 +71,7 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
         accum_steps: config.optim.accum_steps,
         precision: config.optim.precision,
     };
-    let settings = StepSettings::new(&run.clip_config, update, &device);
+    let settings = StepSettings::new(&run.clip_config, update, &device, &engine);
     if !run.state.evaluated_start {
         eval.run(&mut run, &model, &device, &progress)?;
         run.state.evaluated_start = true;
@@ -79,9 +91,12 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
             let lr = schedule.lr(run.state.step);
             let scaler = run.state.loss_scaler.as_mut();
             let (next, stats) =
-                train_step(model, &mut run.optimizer, batch?, lr, &settings, scaler);
+                train_step(model, &mut run.optimizer, batch?, lr, &settings, scaler)?;
             model = next;
             run.state.advance();
+            if run.state.step % config.distributed.check_every_steps.get() as u64 == 0 {
+                engine.check_replicas(&model, run.state.step)?;
+            }
             if stats.skipped {
                 progress.warn(&format!(
                     "step {}: f16 gradients overflowed, update skipped; loss scale now {}",
@@ -92,8 +107,10 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
             seen += config.optim.batch_size;
             let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
             progress.step(epoch, lr, rate, &stats);
-            if run.state.step % config.log.every_steps.max(1) as u64 == 0 {
-                run.log.train(run.state.step, epoch, lr, rate, &stats)?;
+            if let Some(log) = run.log.as_mut() {
+                if run.state.step % config.log.every_steps.max(1) as u64 == 0 {
+                    log.train(run.state.step, epoch, lr, rate, &stats)?;
+                }
             }
             let every = config.checkpoint.every_steps as u64;
             if every > 0 && run.state.step % every == 0 && run.state.batch < per_epoch {
@@ -107,14 +124,22 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
             let results = eval.run(&mut run, &model, &device, &progress)?;
             run.note_best(&results, &name);
         }
-        let dir = run.save(&model, &name)?;
-        run.keep_if_best(&dir, &name)?;
+        if let Some(dir) = run.save(&model, &name)? {
+            run.keep_if_best(&dir, &name)?;
+        }
     }
     progress.finish();
-    crate::plot::write_plot(&run.output.join("metrics.png"), &run.log.records()?)?;
-    let evaluations = run.log.evaluations()?;
-    write_reliability(&run.output, &evaluations)?;
     let final_model = run.output.join("final.safetensors");
+    let Some(log) = &run.log else {
+        return Ok(RunOutcome {
+            evaluations: Vec::new(),
+            output_dir: run.output,
+            final_model,
+        });
+    };
+    crate::plot::write_plot(&run.output.join("metrics.png"), &log.records()?)?;
+    let evaluations = log.evaluations()?;
+    write_reliability(&run.output, &evaluations)?;
     save_model(&model, &run.clip_config, &final_model)?;
     Ok(RunOutcome {
         evaluations,
@@ -146,12 +171,17 @@ struct Evaluation {
 }
 
 impl Evaluation {
-    fn new(config: &RunConfig, show_progress: bool) -> Result<Evaluation, TrainError> {
+    fn new(
+        config: &RunConfig,
+        show_progress: bool,
+        engine: &Engine,
+    ) -> Result<Evaluation, TrainError> {
         Ok(Evaluation {
             suites: build_suites(&config.eval.suites, &SuiteOptions::from_run(config)?)?,
             options: EvalOptions {
                 batch_size: config.eval.batch_size,
                 show_progress,
+                engine: engine.clone(),
             },
         })
     }
@@ -172,7 +202,9 @@ impl Evaluation {
             &self.options,
             device,
         )?;
-        run.log.eval(run.state.step, epoch, &results)?;
+        if let Some(log) = run.log.as_mut() {
+            log.eval(run.state.step, epoch, &results)?;
+        }
         progress.print_results(epoch, &results);
         Ok(results)
     }
@@ -207,8 +239,22 @@ fn epoch_hard_images(
     }))
 }
 
-/// What batch building needs, from the run file and the model.
-fn batch_plan(config: &RunConfig, clip: &ClipConfig) -> Result<BatchPlan, TrainError> {
+/// What batch building needs, from the run file, the model and this process's rank.
+fn batch_plan(
+    config: &RunConfig,
+    clip: &ClipConfig,
+    engine: &Engine,
+) -> Result<BatchPlan, TrainError> {
+    let (batch_size, ranks) = (config.optim.batch_size, engine.world());
+    if !batch_size.is_multiple_of(ranks) {
+        return Err(TrainError::Config {
+            path: "optim.batch_size".into(),
+            message: format!(
+                "the global batch of {batch_size} does not split into {ranks} equal slices: \
+                 choose a multiple of {ranks}, or another number of ranks"
+            ),
+        });
+    }
     let source = config.data.open()?;
     if source.len() < config.optim.batch_size {
         return Err(TrainError::NoFullBatch {
@@ -235,6 +281,10 @@ fn batch_plan(config: &RunConfig, clip: &ClipConfig) -> Result<BatchPlan, TrainE
         image_size: clip.vision.image_size as u32,
         context_length: clip.text.context_length,
         batch_size: config.optim.batch_size,
+        slice: Slice {
+            index: engine.rank(),
+            of: ranks,
+        },
         crop_scale: config
             .augment
             .random_resized_crop

@@ -113,6 +113,7 @@ fn evaluation_matches_the_python_reference_on_a_tiny_clip() {
     let options = EvalOptions {
         batch_size: 16,
         show_progress: false,
+        engine: negclip_train::engine::Engine::single(),
     };
     let expected = read_json(&repo("tests/fixtures/aro/clip_scores_expected.json"));
     let mut max_diff: BTreeMap<String, f64> = BTreeMap::new();

@@ -200,6 +200,7 @@ fn the_tiny_clip_matches_the_reference_end_to_end() {
     let options = EvalOptions {
         batch_size: 16,
         show_progress: false,
+        engine: negclip_train::engine::Engine::single(),
     };
     let cosines =
         classification_cosines(&embedder, &ClipTokenizer::new(), &suite, &options).unwrap();
