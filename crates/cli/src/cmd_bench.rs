@@ -225,7 +225,7 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
         args.accum_steps,
         args.precision.name()
     );
-    if ranks > 1 {
+    if !engine.communication_time().is_zero() {
         communication.sort_by(f64::total_cmp);
         let median = communication[communication.len() / 2];
         println!(

@@ -146,6 +146,28 @@ fn collect(child: &mut Child) -> Stderr {
     Stderr { text, pids }
 }
 
+/// Start a two-rank run and wait until `checkpoint` is written; returns the run, its stderr
+/// and rank 1's pid.
+fn start_until(mut command: Command, checkpoint: &Path) -> (Child, Stderr, u32) {
+    let mut run = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mpirun");
+    let stderr = collect(&mut run);
+    let rank_1 = stderr.pid_of(1);
+    let started = Instant::now();
+    while !checkpoint.exists() {
+        let text = stderr.text();
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no checkpoint:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (run, stderr, rank_1)
+}
+
 fn records(output: &Path, kind: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(output.join("metrics.jsonl")).expect("metrics.jsonl");
     text.lines()
@@ -258,22 +280,7 @@ fn mpi_a_killed_rank_stops_the_run_and_two_ranks_resume_it_exactly() {
 
     let mut command = mpirun(2, &["train", "--quiet", "--config", config]);
     command.args(longer).arg("--output").arg(&broken);
-    let mut run = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mpirun");
-    let stderr = collect(&mut run);
-    let victim = stderr.pid_of(1);
-    let started = Instant::now();
-    while !broken.join("checkpoints/step-0000002").exists() {
-        assert!(
-            started.elapsed() < limit,
-            "no checkpoint:\n{}",
-            stderr.text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut run, stderr, victim) = start_until(command, &broken.join("checkpoints/step-0000002"));
     let killed = Instant::now();
     Command::new("kill")
         .args(["-KILL", &victim.to_string()])
@@ -317,22 +324,7 @@ fn mpi_a_hung_rank_is_named_within_the_timeout() {
     let output = dir.path().join("run");
     let mut command = mpirun(2, &["train", "--quiet", "--config"]);
     command.arg(&config).arg("--output").arg(&output);
-    let mut run = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mpirun");
-    let stderr = collect(&mut run);
-    let victim = stderr.pid_of(1);
-    let started = Instant::now();
-    while !output.join("checkpoints/step-0000001").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "{}",
-            stderr.text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut run, stderr, victim) = start_until(command, &output.join("checkpoints/step-0000001"));
     let signal = |name: &str| {
         Command::new("kill")
             .args([name, &victim.to_string()])

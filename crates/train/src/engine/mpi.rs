@@ -79,15 +79,7 @@ impl MpiEngine {
     pub fn gather_vectors(&self, rows: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, TrainError> {
         self.timed(|| {
             let what = "the gathering of evaluation embeddings";
-            let mut row_counts = vec![0 as Count; self.size];
-            let mine = rows.len() as Count;
-            scope(|scope| {
-                self.announce();
-                let request =
-                    self.world
-                        .immediate_all_gather_into(scope, &mine, &mut row_counts[..]);
-                self.wait(what, request);
-            });
+            let row_counts = self.all_gather(&(rows.len() as Count), what);
             let Gathered {
                 values: all,
                 counts,
@@ -109,14 +101,7 @@ impl MpiEngine {
     fn gather_varcount(&self, values: &[f32], what: &str) -> Result<Gathered, TrainError> {
         let count = Count::try_from(values.len())
             .map_err(|_| distributed(format!("{} values exceed one MPI message", values.len())))?;
-        let mut counts = vec![0 as Count; self.size];
-        scope(|scope| {
-            self.announce();
-            let request = self
-                .world
-                .immediate_all_gather_into(scope, &count, &mut counts[..]);
-            self.wait(what, request);
-        });
+        let counts = self.all_gather(&count, what);
         let offsets: Vec<Count> = counts
             .iter()
             .scan(0, |next, &c| {
@@ -176,15 +161,7 @@ impl MpiEngine {
     pub fn broadcast(&self, mut values: Vec<f32>) -> Result<Vec<f32>, TrainError> {
         self.timed(|| {
             let what = "the broadcast of rank 0's weights";
-            let mut lengths = vec![0u64; self.size];
-            let mine = values.len() as u64;
-            scope(|scope| {
-                self.announce();
-                let request = self
-                    .world
-                    .immediate_all_gather_into(scope, &mine, &mut lengths[..]);
-                self.wait(what, request);
-            });
+            let lengths = self.all_gather(&(values.len() as u64), what);
             if let Some(rank) = lengths.iter().position(|&n| n != lengths[0]) {
                 return Err(distributed(format!(
                     "rank {rank}'s model has {} parameters and rank 0's {}: every rank must \
@@ -207,14 +184,7 @@ impl MpiEngine {
     /// Fail, naming them, if any rank's weight checksum differs from rank 0's.
     pub fn check_replicas(&self, checksum: u64, step: u64) -> Result<(), TrainError> {
         self.timed(|| {
-            let mut all = vec![0u64; self.size];
-            scope(|scope| {
-                self.announce();
-                let request = self
-                    .world
-                    .immediate_all_gather_into(scope, &checksum, &mut all[..]);
-                self.wait("the comparison of weights", request);
-            });
+            let all = self.all_gather(&checksum, "the comparison of weights");
             let differ: Vec<String> = (1..self.size)
                 .filter(|&rank| all[rank] != all[0])
                 .map(|rank| rank.to_string())
@@ -228,6 +198,19 @@ impl MpiEngine {
                 differ.join(", rank ")
             )))
         })
+    }
+
+    /// Every rank's `mine`, in rank order.
+    fn all_gather<T: Equivalence + Default + Clone>(&self, mine: &T, what: &str) -> Vec<T> {
+        let mut all = vec![T::default(); self.size];
+        scope(|scope| {
+            self.announce();
+            let request = self
+                .world
+                .immediate_all_gather_into(scope, mine, &mut all[..]);
+            self.wait(what, request);
+        });
+        all
     }
 
     pub fn abort(&self, code: i32) -> ! {
