@@ -202,7 +202,7 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
             .take()
             .expect("the model is put back after every step");
         let before = engine.communication_time();
-        let (next, stats) = negclip_step(
+        let step = negclip_step(
             current,
             &mut optimizer,
             pixels.clone(),
@@ -212,8 +212,8 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
             &update_settings(&args),
             scaler.as_mut(),
             &engine,
-        )
-        .unwrap_or_else(|error| engine_failed(&engine, error));
+        );
+        let (next, stats) = engine.stop_all_on_error(step).expect(STEP_FAILS);
         communication.push((engine.communication_time() - before).as_secs_f64());
         losses.push(stats.loss);
         model = Some(next);
@@ -274,7 +274,7 @@ fn follow_train_step(
     let mut scaler = args.precision.scaler();
     let mut model = model;
     for _ in 0..args.warmup + args.iters {
-        (model, _) = negclip_step(
+        let step = negclip_step(
             model,
             optimizer,
             inputs.pixels.clone(),
@@ -284,17 +284,15 @@ fn follow_train_step(
             &update_settings(args),
             scaler.as_mut(),
             engine,
-        )
-        .unwrap_or_else(|error| engine_failed(engine, error));
+        );
+        (model, _) = engine.stop_all_on_error(step).expect(STEP_FAILS);
     }
     Ok(())
 }
 
-/// A collective failed: every rank must stop, not only this one.
-fn engine_failed(engine: &Engine, error: negclip_train::TrainError) -> ! {
-    eprintln!("negclip bench: rank {}: error: {error}", engine.rank());
-    engine.abort(1)
-}
+/// A step fails only in a collective, and a collective only with other ranks, which
+/// `stop_all_on_error` has then stopped.
+const STEP_FAILS: &str = "a step of one process does not fail";
 
 /// The process's peak resident set (Linux `VmHWM`): on the CPU, where the step's tensors
 /// live. `None` where `/proc` does not tell.

@@ -84,6 +84,11 @@ fn classification_spec(text: &str) -> anyhow::Result<ClassificationSpec> {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     // Under mpirun the encoding is split over the ranks; rank 0 reports and writes.
     let engine = Engine::from_environment(&DistributedSection::default())?;
+    let outcome = evaluate(args, &engine);
+    engine.stop_all_on_error(outcome)
+}
+
+fn evaluate(args: EvalArgs, engine: &Engine) -> anyhow::Result<()> {
     let device = device::select_for_rank(&args.device, engine.local_rank())?;
     let classification = args
         .classification

@@ -89,8 +89,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             engine: engine.clone(),
         },
     )
-    .with_context(|| format!("training run in {}", output.display()))
-    .or_else(|error| stop_ranks(&engine, error))?;
+    .with_context(|| format!("training run in {}", output.display()));
+    let outcome = engine.stop_all_on_error(outcome)?;
     let columns: Vec<_> = outcome
         .evaluations
         .iter()
@@ -130,21 +130,10 @@ fn follow(
         show_progress: false,
         engine: engine.clone(),
     };
-    train(config, options)
-        .with_context(|| format!("training run in {}", output.display()))
-        .or_else(|error| stop_ranks(&engine, error))?;
+    let outcome =
+        train(config, options).with_context(|| format!("training run in {}", output.display()));
+    engine.stop_all_on_error(outcome)?;
     Ok(())
-}
-
-/// After an error on one rank of several, the others may wait for it in a collective
-/// forever: report the error and end the whole run. One process returns it as usual.
-fn stop_ranks<T>(engine: &Engine, error: anyhow::Error) -> anyhow::Result<T> {
-    if engine.world() == 1 {
-        return Err(error);
-    }
-    let line = format!("negclip train: rank {}: error: {error:#}\n", engine.rank());
-    let _ = std::io::stderr().write_all(line.as_bytes());
-    engine.abort(1)
 }
 
 /// The config a run was started with, from its newest checkpoint.

@@ -243,13 +243,14 @@ impl Engine {
         }
     }
 
-    /// End every rank of the run now (after an error on this one, the others may be waiting
-    /// in a collective that will never complete). One process just exits.
-    pub fn abort(&self, code: i32) -> ! {
-        match &*self.0 {
-            Processes::Single => std::process::exit(code),
+    /// `result`, or, on an error in a run of several ranks, the error printed as this rank's
+    /// and every rank ended: the others may be waiting for this one in a collective that will
+    /// never complete. One process returns its error as usual.
+    pub fn stop_all_on_error<T, E: std::fmt::Display>(&self, result: Result<T, E>) -> Result<T, E> {
+        match (&*self.0, result) {
             #[cfg(feature = "mpi")]
-            Processes::Mpi(mpi) => mpi.abort(code),
+            (Processes::Mpi(mpi), Err(error)) if mpi.size > 1 => mpi.fail(&format!("{error:#}")),
+            (_, result) => result,
         }
     }
 }

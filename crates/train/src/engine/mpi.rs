@@ -213,10 +213,6 @@ impl MpiEngine {
         all
     }
 
-    pub fn abort(&self, code: i32) -> ! {
-        self.world.abort(code)
-    }
-
     /// Tell the others this rank has reached the next collective: every rank tells rank 0,
     /// rank 0 tells every rank. A rank stuck before a collective is then known by name to
     /// those waiting in it.
@@ -306,12 +302,18 @@ impl MpiEngine {
             ),
             (_, _) => format!("rank 0 did not reach {what} within {seconds} s (it hangs or died)"),
         };
+        self.fail(&format!("distributed run: {message}"))
+    }
+
+    /// Print `message` as this rank's error, in one write so that the ranks' lines do not
+    /// interleave, and end every rank.
+    pub fn fail(&self, message: &str) -> ! {
         let line = format!(
-            "negclip: rank {}: error: distributed run: {message}; stopping every rank\n",
+            "negclip: rank {}: error: {message}; stopping every rank\n",
             self.rank
         );
         let _ = std::io::stderr().write_all(line.as_bytes());
-        self.abort(1)
+        self.world.abort(1)
     }
 
     fn timed<T>(&self, work: impl FnOnce() -> T) -> T {
