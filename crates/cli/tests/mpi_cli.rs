@@ -73,17 +73,23 @@ fn one_process(args: &[&str]) -> Command {
 
 /// Run to the end within `limit`, or fail the test.
 fn finish(mut command: Command, limit: Duration) {
+    let (mut child, stderr) = spawn(&mut command);
+    let status = wait(&mut child, limit).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("{command:?} ran past {limit:?}:\n{}", stderr.text())
+    });
+    assert!(status.success(), "{command:?} failed:\n{}", stderr.text());
+}
+
+/// Start `command` with its stderr collected as it comes.
+fn spawn(command: &mut Command) -> (Child, Stderr) {
     let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start (is Open MPI's mpirun installed?)");
     let stderr = collect(&mut child);
-    let status = wait(&mut child, limit).unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("{command:?} ran past {limit:?}:\n{}", stderr.text())
-    });
-    assert!(status.success(), "{command:?} failed:\n{}", stderr.text());
+    (child, stderr)
 }
 
 fn wait(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
@@ -149,12 +155,7 @@ fn collect(child: &mut Child) -> Stderr {
 /// Start a two-rank run and wait until `checkpoint` is written; returns the run, its stderr
 /// and rank 1's pid.
 fn start_until(mut command: Command, checkpoint: &Path) -> (Child, Stderr, u32) {
-    let mut run = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mpirun");
-    let stderr = collect(&mut run);
+    let (run, stderr) = spawn(&mut command);
     let rank_1 = stderr.pid_of(1);
     let started = Instant::now();
     while !checkpoint.exists() {
