@@ -108,7 +108,6 @@ impl Tagger {
         s.known
             .extend(words.iter().map(|w| self.tagdict.get(*w).copied()));
         self.add_word_features(words, s);
-        let n_classes = self.classes.len();
 
         // Pass 1: left to right, seeing the tags already chosen.
         s.first_pass.clear();
@@ -120,8 +119,8 @@ impl Tagger {
                     s.features.clear();
                     s.features
                         .extend(history_features(&s.ctx, i + PAD, prev, prev2));
-                    self.score_word(s, i);
-                    argmax(&s.scores[..n_classes])
+                    self.score_word(s, i, 0);
+                    argmax(&s.scores)
                 }
             };
             s.first_pass.push(class);
@@ -141,8 +140,8 @@ impl Tagger {
                     s.features
                         .extend(history_features(&s.ctx, i + PAD, prev, prev2));
                     extract_right(&s.ctx, i + PAD, prev, right, &mut s.features);
-                    self.score_word(s, i);
-                    argmax(&s.scores[n_classes..])
+                    self.score_word(s, i, 1);
+                    argmax(&s.scores)
                 }
             };
             out.push(class);
@@ -182,7 +181,8 @@ impl Tagger {
             .iter()
             .zip(own_rows.chunks_exact(OWN_FEATURES))
         {
-            self.table.add(rows, s.word_sums.sums_mut(entry, columns));
+            self.table
+                .add(rows, 0..columns, s.word_sums.sums_mut(entry, columns));
         }
         s.word_scores.clear();
         s.word_scores.resize(s.known.len() * columns, 0);
@@ -194,20 +194,22 @@ impl Tagger {
         for ((i, _), (&entry, rows)) in unknown.zip(per_word) {
             let scores = &mut s.word_scores[i * columns..(i + 1) * columns];
             scores.copy_from_slice(s.word_sums.sums_mut(entry, columns));
-            self.table.add(rows, scores);
+            self.table.add(rows, 0..columns, scores);
         }
     }
 
-    /// Scores of word `i`: its word features' sum plus the weights of `s.features`.
-    fn score_word(&self, s: &mut Scratch, i: usize) {
-        let columns = self.table.columns();
+    /// Scores of word `i` in pass `pass` (0 or 1): its word features' sum plus the
+    /// weights of `s.features`, that pass's columns only.
+    fn score_word(&self, s: &mut Scratch, i: usize, pass: usize) {
+        let at = i * self.table.columns();
+        let columns = self.table.pass_columns(pass);
         s.scores.clear();
         s.scores
-            .extend_from_slice(&s.word_scores[i * columns..(i + 1) * columns]);
+            .extend_from_slice(&s.word_scores[at + columns.start..at + columns.end]);
         s.keys.clear();
         s.keys.extend(s.features.iter().map(|&f| table_key(f)));
         self.table.find(&s.keys, &mut s.rows);
-        self.table.add(&s.rows, &mut s.scores);
+        self.table.add(&s.rows, columns, &mut s.scores);
     }
 }
 

@@ -1,32 +1,47 @@
 //! The weight table tagging reads: both passes' weights in one flat
-//! open-addressing hash table, laid out for few cache misses.
+//! open-addressing hash table, laid out for few cache misses and cheap adds.
 //!
 //! Tagging is dominated by weight look-ups (about 80 per word outside the tag
-//! dictionary) in tables of ~250 000 features, far larger than the CPU caches,
-//! so what counts is how many cache lines a look-up touches:
+//! dictionary) and by adding the rows found: on captions most of the weights
+//! added come from a few thousand frequent features (the bias, common words and
+//! their neighbours) whose rows hold a weight for most classes. So:
 //!
-//! - one probe array of 8-byte slots `(key, start)`; a feature's weights are
-//!   `weights[slot.start..next_slot.start]`, stored in slot order, so the end of a
+//! - one probe array of 8-byte slots `(key, start)`; a feature's row is
+//!   `words[slot.start..next_slot.start]`, stored in slot order, so the end of a
 //!   row is read from the neighbouring slot (usually the same cache line) and an
 //!   empty slot is simply one whose row is empty;
 //! - the first and the second pass share one key: a feature present in both
-//!   passes (most are) costs one probe, and its two rows are adjacent;
-//! - weights are `(column, i16)` pairs in 4 bytes, where `column` is
-//!   `pass * n_classes + class`, so one loop adds a row into a score vector of
-//!   both passes without branching on the pass.
+//!   passes (most are) costs one probe, and its weights share one row;
+//! - a short row is sparse: `(column, i16)` pairs in one 32-bit word each, where
+//!   `column` is `pass * n_classes + class`, so one loop adds a row into a score
+//!   vector of both passes without branching on the pass;
+//! - a long row (at least [`DENSE_MIN`] weights) is dense: a marker word and
+//!   the row's index in a separate array of one `i16` per column, added by a
+//!   loop without indexing that the compiler vectorises; a pass adds only its
+//!   own half.
 //!
 //! Scores are summed as integers of the model's 16-bit quantisation (the model file
 //! stores exactly these), so the sum does not depend on the order features are
-//! added in: a caller may add the features that do not depend on predicted tags
-//! once for both passes.
+//! added in, nor on how a row is stored: a caller may add the features that do
+//! not depend on predicted tags once for both passes.
+
+use std::ops::Range;
 
 use super::perceptron::SparseWeights;
 
-/// One quantised weight: the score column it adds to and its value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Weight {
-    column: u16,
-    value: i16,
+/// Rows with at least this many weights are stored dense. On the bench captions
+/// the rows this long are ~1 400 of the ~335 000 but carry ~90 % of the weights
+/// added; storing them dense costs ~0.2 MB more than sparse.
+const DENSE_MIN: usize = 48;
+
+/// The first word of a dense row (the second is its index in
+/// `WeightTable::dense`): a sparse weight of column `u16::MAX`, which no sparse
+/// weight has (columns are asserted below it).
+const DENSE: u32 = u32::MAX;
+
+/// One sparse weight as stored: the column in the high 16 bits, the value in the low.
+fn sparse_word(column: u16, value: i16) -> u32 {
+    (u32::from(column) << 16) | u32::from(value as u16)
 }
 
 /// A probe slot: a 32-bit feature key and where its row starts.
@@ -40,9 +55,12 @@ struct Slot {
 /// ([`super::perceptron::table_key`]).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct WeightTable {
-    /// A power of two of slots plus one end marker whose `start` is `weights.len()`.
+    /// A power of two of slots plus one end marker whose `start` is `words.len()`.
     slots: Vec<Slot>,
-    weights: Vec<Weight>,
+    /// The rows, each sparse or dense (module documentation).
+    words: Vec<u32>,
+    /// The values of the dense rows, `columns()` per row.
+    dense: Vec<i16>,
     /// Number of slots minus one (a power of two minus one).
     mask: usize,
     n_classes: usize,
@@ -53,37 +71,43 @@ pub(crate) struct WeightTable {
 /// probes, mostly in the same cache line.
 const MAX_LOAD: f64 = 0.6;
 
+/// One key's weights of both passes: `(column, value)`.
+type Weights = Vec<(u16, i16)>;
+
 impl WeightTable {
     /// Builds the table from the two passes' weights, each quantised to `i16` against
     /// its largest magnitude exactly as the model file does (so a freshly trained
     /// tagger predicts as its saved and reloaded self).
     pub(crate) fn new(passes: [&SparseWeights; 2], n_classes: usize) -> WeightTable {
         assert!(
-            2 * n_classes <= usize::from(u16::MAX),
+            2 * n_classes < usize::from(u16::MAX),
             "too many classes for 16-bit columns"
         );
         // key -> that key's weights of both passes; BTreeMap so the layout is deterministic.
-        let mut rows: std::collections::BTreeMap<u32, Vec<Weight>> = Default::default();
+        let mut rows: std::collections::BTreeMap<u32, Weights> = Default::default();
         for (pass, weights) in passes.into_iter().enumerate() {
             for (key, row) in weights.quantised_rows().1 {
-                let row = row.into_iter().map(|(class, value)| Weight {
-                    column: (pass * n_classes + usize::from(class)) as u16,
-                    value,
-                });
+                let row = row
+                    .into_iter()
+                    .map(|(class, value)| ((pass * n_classes + usize::from(class)) as u16, value));
                 rows.entry(key).or_default().extend(row);
             }
         }
-        Self::from_rows(rows, n_classes)
+        Self::from_rows(rows, n_classes, DENSE_MIN)
     }
 
     /// Places each key at its first free slot from its home slot (linear probing),
-    /// then stores the rows in slot order.
-    fn from_rows(rows: std::collections::BTreeMap<u32, Vec<Weight>>, n_classes: usize) -> Self {
+    /// then stores the rows in slot order, dense from `dense_min` weights on.
+    fn from_rows(
+        rows: std::collections::BTreeMap<u32, Weights>,
+        n_classes: usize,
+        dense_min: usize,
+    ) -> Self {
         let capacity = ((rows.len() as f64 / MAX_LOAD).ceil() as usize)
             .max(2)
             .next_power_of_two();
         let mask = capacity - 1;
-        let mut placed: Vec<Option<(u32, Vec<Weight>)>> = vec![None; capacity];
+        let mut placed: Vec<Option<(u32, Weights)>> = vec![None; capacity];
         for (key, row) in rows {
             let mut at = home(key, mask);
             while placed[at].is_some() {
@@ -92,24 +116,26 @@ impl WeightTable {
             placed[at] = Some((key, row));
         }
         let mut slots = Vec::with_capacity(capacity + 1);
-        let mut weights = Vec::new();
+        let mut words = Vec::new();
+        let mut dense = Vec::new();
         for entry in placed {
-            let start = weights.len() as u32;
+            let start = words.len() as u32;
             match entry {
                 Some((key, row)) => {
                     slots.push(Slot { key, start });
-                    weights.extend(row);
+                    push_row(&row, 2 * n_classes, dense_min, &mut words, &mut dense);
                 }
                 None => slots.push(Slot { key: 0, start }),
             }
         }
         slots.push(Slot {
             key: 0,
-            start: weights.len() as u32,
+            start: words.len() as u32,
         });
         WeightTable {
             slots,
-            weights,
+            words,
+            dense,
             mask,
             n_classes,
         }
@@ -119,6 +145,11 @@ impl WeightTable {
     /// classes, then the second pass's.
     pub(crate) fn columns(&self) -> usize {
         2 * self.n_classes
+    }
+
+    /// The columns of pass `pass` (0 or 1).
+    pub(crate) fn pass_columns(&self, pass: usize) -> Range<usize> {
+        pass * self.n_classes..(pass + 1) * self.n_classes
     }
 
     /// Where the weights of `key` are (an empty range when the key is absent).
@@ -136,7 +167,7 @@ impl WeightTable {
     /// Finds the rows of `keys`, in order, into `rows`.
     ///
     /// The look-ups mostly miss the cache. Each key's home slot, then each row's
-    /// first weight, is read in a loop of its own first: those reads do not depend
+    /// first word, is read in a loop of its own first: those reads do not depend
     /// on each other, so the CPU overlaps their misses, where the probe loop and the
     /// adding loop (branching on what they read) would wait for them one at a time.
     pub(crate) fn find(&self, keys: &[u32], rows: &mut Vec<Row>) {
@@ -148,24 +179,63 @@ impl WeightTable {
         rows.extend(keys.iter().map(|&key| self.row(key)));
         for row in rows.iter() {
             if row.start < row.end {
-                touched ^= u32::from(self.weights[row.start as usize].column);
+                touched ^= self.words[row.start as usize];
             }
         }
         std::hint::black_box(touched);
     }
 
-    /// Adds the weights of `rows` (from [`WeightTable::find`]) into `scores`
-    /// (length [`WeightTable::columns`]).
-    pub(crate) fn add(&self, rows: &[Row], scores: &mut [i32]) {
+    /// Adds the weights of `rows` (from [`WeightTable::find`]) in `columns` into
+    /// `scores`, where `scores[k]` is column `columns.start + k`.
+    pub(crate) fn add(&self, rows: &[Row], columns: Range<usize>, scores: &mut [i32]) {
+        debug_assert_eq!(scores.len(), columns.len());
+        let width = self.columns();
         for row in rows {
-            for weight in &self.weights[row.start as usize..row.end as usize] {
-                scores[usize::from(weight.column)] += i32::from(weight.value);
+            match &self.words[row.start as usize..row.end as usize] {
+                &[DENSE, index] => {
+                    let values = &self.dense[index as usize * width..][..width];
+                    for (score, &value) in scores.iter_mut().zip(&values[columns.clone()]) {
+                        *score += i32::from(value);
+                    }
+                }
+                sparse => {
+                    for &word in sparse {
+                        let column = (word >> 16) as usize;
+                        if let Some(score) = scores.get_mut(column.wrapping_sub(columns.start)) {
+                            *score += i32::from(word as u16 as i16);
+                        }
+                    }
+                }
             }
         }
     }
 }
 
-/// The weights of one key: `weights[start..end]`.
+/// Appends one row to `words`: dense (values appended to `dense`) when it has
+/// at least `dense_min` weights.
+fn push_row(
+    row: &[(u16, i16)],
+    columns: usize,
+    dense_min: usize,
+    words: &mut Vec<u32>,
+    dense: &mut Vec<i16>,
+) {
+    if row.len() >= dense_min {
+        words.extend([DENSE, (dense.len() / columns) as u32]);
+        let at = dense.len();
+        dense.resize(at + columns, 0);
+        for &(column, value) in row {
+            dense[at + usize::from(column)] = value;
+        }
+    } else {
+        words.extend(
+            row.iter()
+                .map(|&(column, value)| sparse_word(column, value)),
+        );
+    }
+}
+
+/// The weights of one key: `words[start..end]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Row {
     start: u32,
@@ -197,8 +267,46 @@ mod tests {
         table.find(keys, &mut rows);
         assert_eq!(rows.len(), keys.len());
         let mut scores = vec![0; table.columns()];
-        table.add(&rows, &mut scores);
+        table.add(&rows, 0..table.columns(), &mut scores);
         scores
+    }
+
+    /// The same rows stored all sparse and all dense.
+    fn sparse_and_dense(rows: &[(u32, Weights)], n_classes: usize) -> [WeightTable; 2] {
+        let rows: std::collections::BTreeMap<u32, Weights> = rows.iter().cloned().collect();
+        [usize::MAX, 1].map(|dense_min| WeightTable::from_rows(rows.clone(), n_classes, dense_min))
+    }
+
+    #[test]
+    fn dense_rows_add_as_sparse_ones() {
+        let rows = [
+            (7, vec![(0, 5), (2, -3), (4, 9)]),
+            (9, vec![(1, i16::MAX), (5, i16::MIN)]),
+            (12, vec![(3, -1)]),
+        ];
+        let [sparse, dense] = sparse_and_dense(&rows, 3);
+        assert!(!dense.dense.is_empty() && sparse.dense.is_empty());
+        let keys = [7, 9, 12, 8, 7];
+        assert_eq!(scores_of(&sparse, &keys), [10, 32767, -6, -1, 18, -32768]);
+        assert_eq!(scores_of(&dense, &keys), scores_of(&sparse, &keys));
+    }
+
+    #[test]
+    fn a_pass_adds_only_its_own_columns() {
+        let rows = [
+            (7, vec![(0, 5), (2, -3), (4, 9)]),
+            (9, vec![(1, 2), (5, 4)]),
+        ];
+        for table in sparse_and_dense(&rows, 3) {
+            let mut found = Vec::new();
+            table.find(&[7, 9], &mut found);
+            let mut first = [100; 3];
+            table.add(&found, table.pass_columns(0), &mut first);
+            assert_eq!(first, [105, 102, 97]);
+            let mut second = [0; 3];
+            table.add(&found, table.pass_columns(1), &mut second);
+            assert_eq!(second, [0, 9, 4]);
+        }
     }
 
     #[test]
