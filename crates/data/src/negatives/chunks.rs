@@ -89,6 +89,12 @@ fn is_participle(word: &Word) -> bool {
     word.upos == "VERB" && matches!(word.xpos, "VBN" | "VBG")
 }
 
+/// The distinct first words of [`COMPLEX_PREPOSITIONS`]: most words start none,
+/// and this short list tells them apart cheaply.
+const COMPLEX_PREPOSITION_STARTS: &[&str] = &[
+    "to", "on", "at", "in", "left", "right", "next", "close", "because", "out", "inside", "ahead",
+];
+
 /// Marks the tokens that belong to a multi-word preposition.
 fn complex_preposition_mask(words: &[Word]) -> Vec<bool> {
     // The prepositions are ASCII without a `k` (which the Kelvin sign lower-cases
@@ -102,9 +108,12 @@ fn complex_preposition_mask(words: &[Word]) -> Vec<bool> {
     let mut mask = vec![false; words.len()];
     let mut i = 0;
     while i < words.len() {
+        let starts = COMPLEX_PREPOSITION_STARTS
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(words[i].word));
         let hit = COMPLEX_PREPOSITIONS
             .iter()
-            .filter(|p| matches_at(i, p))
+            .filter(|p| starts && matches_at(i, p))
             .map(|p| p.len())
             .max();
         match hit {
@@ -377,6 +386,16 @@ mod tests {
         assert_eq!(c.noun_phrases[0].adjectives, 1..2);
         assert_eq!(c.noun_phrases[0].head, 2..3);
         assert_eq!(c.relations[0].predicate, 3..5);
+    }
+
+    #[test]
+    fn preposition_starts_are_the_first_words_of_the_prepositions() {
+        let mut firsts: Vec<&str> = COMPLEX_PREPOSITIONS.iter().map(|p| p[0]).collect();
+        let mut starts = COMPLEX_PREPOSITION_STARTS.to_vec();
+        firsts.sort_unstable();
+        firsts.dedup();
+        starts.sort_unstable();
+        assert_eq!(firsts, starts);
     }
 
     #[test]

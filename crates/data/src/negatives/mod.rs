@@ -11,6 +11,7 @@
 
 mod analysis;
 pub mod bench_corpus;
+mod candidates;
 pub mod chunks;
 mod kind;
 pub mod order;
@@ -30,6 +31,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::tagger::TaggedWord;
 
 pub use analysis::Analysis;
+use candidates::Candidates;
 pub use kind::{NegativeKind, ParseKindError};
 pub use order::{clean_caption, order_perturbations, OrderKind, OrderPerturbation};
 pub use select::{is_same_caption, normalise_for_comparison};
@@ -199,11 +201,38 @@ fn generate_words(
         return Vec::new();
     }
     let caption_analysis = Analysis::new(words);
-    let mut candidates = Vec::new();
+    let mut buffers = BUFFERS.take();
+    let mut candidates = Candidates::with_storage(
+        &caption_analysis.tokens,
+        word_tokens.unwrap_or(&[]),
+        std::mem::take(&mut buffers.candidates),
+    );
     for &kind in kinds {
-        candidates.extend(rewrite(kind, &caption_analysis, word_tokens, rng));
+        rewrite_into(
+            kind,
+            &caption_analysis,
+            word_tokens.is_some(),
+            rng,
+            &mut candidates,
+        );
     }
-    select::select(caption, words, candidates, per_caption, rng)
+    let negatives = select::select(caption, &candidates, per_caption, rng, &mut buffers.select);
+    buffers.candidates = candidates.into_storage();
+    BUFFERS.set(buffers);
+    negatives
+}
+
+/// The vectors [`generate_words`] fills for each caption, kept per thread so
+/// that a caption's candidates and their comparison allocate nothing once warm.
+#[derive(Default)]
+struct Buffers {
+    candidates: candidates::Storage,
+    select: select::Buffers,
+}
+
+thread_local! {
+    /// Taken out while in use (a nested call would start from empty buffers).
+    static BUFFERS: std::cell::Cell<Buffers> = std::cell::Cell::default();
 }
 
 /// Runs one rewriter on an analysed caption (shared by all rewriters of the
@@ -215,19 +244,30 @@ pub fn rewrite(
     word_tokens: Option<&[&str]>,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Negative> {
+    let mut candidates = Candidates::new(&caption.tokens, word_tokens.unwrap_or(&[]));
+    rewrite_into(kind, caption, word_tokens.is_some(), rng, &mut candidates);
+    candidates.into_negatives()
+}
+
+/// [`rewrite`] into a candidate list over the caption's tokens and word tokens;
+/// without word tokens (`has_word_tokens` false) shuffle-order gives nothing.
+fn rewrite_into(
+    kind: NegativeKind,
+    caption: &Analysis,
+    has_word_tokens: bool,
+    rng: &mut ChaCha8Rng,
+    out: &mut Candidates,
+) {
     match kind {
-        NegativeKind::SwapAttribute => swap_attribute::rewrite(caption, rng),
-        NegativeKind::SwapRelation => swap_relation::rewrite(caption, rng),
-        NegativeKind::SwapNounPhrase => unit_swaps::swap_noun_phrase(caption, rng),
-        NegativeKind::SwapVerbPhrase => unit_swaps::swap_verb_phrase(caption, rng),
-        NegativeKind::SwapNoun => unit_swaps::swap_noun(caption, rng),
-        NegativeKind::SwapPluralNoun => unit_swaps::swap_plural_noun(caption, rng),
-        NegativeKind::SwapAdverb => unit_swaps::swap_adverb(caption, rng),
-        NegativeKind::SwapAdjective => unit_swaps::swap_adjective(caption, rng),
-        NegativeKind::ShuffleOrder => match word_tokens {
-            Some(tokens) => order::rewrite(caption.words, tokens, rng),
-            None => Vec::new(),
-        },
-        NegativeKind::External => Vec::new(),
+        NegativeKind::SwapAttribute => swap_attribute::rewrite(caption, rng, out),
+        NegativeKind::SwapRelation => swap_relation::rewrite(caption, rng, out),
+        NegativeKind::SwapNounPhrase => unit_swaps::swap_noun_phrase(caption, rng, out),
+        NegativeKind::SwapVerbPhrase => unit_swaps::swap_verb_phrase(caption, rng, out),
+        NegativeKind::SwapNoun => unit_swaps::swap_noun(caption, rng, out),
+        NegativeKind::SwapPluralNoun => unit_swaps::swap_plural_noun(caption, rng, out),
+        NegativeKind::SwapAdverb => unit_swaps::swap_adverb(caption, rng, out),
+        NegativeKind::SwapAdjective => unit_swaps::swap_adjective(caption, rng, out),
+        NegativeKind::ShuffleOrder if has_word_tokens => order::rewrite(caption.words, rng, out),
+        NegativeKind::ShuffleOrder | NegativeKind::External => {}
     }
 }

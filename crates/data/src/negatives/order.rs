@@ -16,11 +16,13 @@
 //! cannot be changed by perturbation 1), so an evaluation can count them.
 
 use std::fmt;
+use std::ops::Range;
 
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Negative, NegativeKind, PosTagger, Word};
+use super::candidates::{Candidates, Source};
+use super::{NegativeKind, PosTagger, Word};
 
 /// Which of the four perturbations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,37 +113,61 @@ pub fn raw_perturbations(
     tokens: &[&str],
     rng: &mut ChaCha8Rng,
 ) -> [(OrderKind, String); 4] {
-    let tagged: Vec<&str> = words.iter().map(|w| w.word).collect();
+    perturbation_orders(words, tokens.len(), rng).map(|(kind, order)| {
+        let source: Vec<&str> = match source_of(kind) {
+            Source::Words => words.iter().map(|w| w.word).collect(),
+            Source::WordTokens => tokens.to_vec(),
+        };
+        let text: Vec<&str> = order.into_iter().map(|k| source[k]).collect();
+        (kind, text.join(" "))
+    })
+}
+
+/// Perturbations 1–2 rearrange the tagged words, 3–4 the word tokens.
+fn source_of(kind: OrderKind) -> Source {
+    match kind {
+        OrderKind::ShuffleNounsAdjectives | OrderKind::ShuffleAllButNounsAdjectives => {
+            Source::Words
+        }
+        OrderKind::ShuffleWithinTrigrams | OrderKind::ShuffleTrigrams => Source::WordTokens,
+    }
+}
+
+/// The four perturbations as token orders, in ARO's order: indices into
+/// `words` for 1–2 and into the `n_word_tokens` word tokens for 3–4.
+fn perturbation_orders(
+    words: &[Word],
+    n_word_tokens: usize,
+    rng: &mut ChaCha8Rng,
+) -> [(OrderKind, Vec<usize>); 4] {
     let class: Vec<WordClass> = words.iter().map(|w| WordClass::of(w.xpos)).collect();
     [
         (
             OrderKind::ShuffleNounsAdjectives,
-            shuffle_classes(
-                &tagged,
-                &class,
-                &[WordClass::Noun, WordClass::Adjective],
-                rng,
-            ),
+            shuffle_classes(&class, &[WordClass::Noun, WordClass::Adjective], rng),
         ),
         (
             OrderKind::ShuffleAllButNounsAdjectives,
-            shuffle_classes(&tagged, &class, &[WordClass::Other], rng),
+            shuffle_classes(&class, &[WordClass::Other], rng),
         ),
         (
             OrderKind::ShuffleWithinTrigrams,
-            shuffle_within_trigrams(tokens, rng),
+            shuffle_within_trigrams(n_word_tokens, rng),
         ),
-        (OrderKind::ShuffleTrigrams, shuffle_trigrams(tokens, rng)),
+        (
+            OrderKind::ShuffleTrigrams,
+            shuffle_trigrams(n_word_tokens, rng),
+        ),
     ]
 }
 
-/// The shuffle-order negatives of a tagged caption, before cleaning: the
-/// trainer sees them with the caption's own casing and punctuation.
-pub fn rewrite(words: &[Word], word_tokens: &[&str], rng: &mut ChaCha8Rng) -> Vec<Negative> {
-    raw_perturbations(words, word_tokens, rng)
-        .into_iter()
-        .map(|(_, text)| Negative::new(text, NegativeKind::ShuffleOrder))
-        .collect()
+/// Adds the shuffle-order negatives of a tagged caption to `out` (whose word
+/// tokens are the caption's), before cleaning: the trainer sees them with the
+/// caption's own casing and punctuation.
+pub fn rewrite(words: &[Word], rng: &mut ChaCha8Rng, out: &mut Candidates) {
+    for (kind, order) in perturbation_orders(words, out.word_tokens_len(), rng) {
+        out.push(NegativeKind::ShuffleOrder, source_of(kind), order);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,40 +187,39 @@ impl WordClass {
     }
 }
 
-/// Permutes, for each class in `shuffled` separately, the tokens of that class
-/// among that class's positions.
+/// The order that permutes, for each class in `shuffled` separately, the tokens
+/// of that class among that class's positions.
 fn shuffle_classes(
-    tokens: &[&str],
     class: &[WordClass],
     shuffled: &[WordClass],
     rng: &mut ChaCha8Rng,
-) -> String {
-    let mut out = tokens.to_vec();
+) -> Vec<usize> {
+    let mut out: Vec<usize> = (0..class.len()).collect();
     for &c in shuffled {
-        let positions: Vec<usize> = (0..tokens.len()).filter(|&i| class[i] == c).collect();
-        let mut picked: Vec<&str> = positions.iter().map(|&i| tokens[i]).collect();
+        let positions: Vec<usize> = (0..class.len()).filter(|&i| class[i] == c).collect();
+        let mut picked = positions.clone();
         picked.shuffle(rng);
-        for (&i, word) in positions.iter().zip(picked) {
-            out[i] = word;
+        for (&i, k) in positions.iter().zip(picked) {
+            out[i] = k;
         }
     }
-    out.join(" ")
+    out
 }
 
-fn shuffle_within_trigrams(tokens: &[&str], rng: &mut ChaCha8Rng) -> String {
-    let mut out = Vec::with_capacity(tokens.len());
-    for chunk in tokens.chunks(3) {
-        let mut chunk = chunk.to_vec();
+/// The order of `n` tokens cut into chunks of three, each shuffled inside.
+fn shuffle_within_trigrams(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    let mut out: Vec<usize> = (0..n).collect();
+    for chunk in out.chunks_mut(3) {
         chunk.shuffle(rng);
-        out.extend(chunk);
     }
-    out.join(" ")
+    out
 }
 
-fn shuffle_trigrams(tokens: &[&str], rng: &mut ChaCha8Rng) -> String {
-    let mut chunks: Vec<&[&str]> = tokens.chunks(3).collect();
+/// The order of `n` tokens cut into chunks of three, the chunks shuffled.
+fn shuffle_trigrams(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    let mut chunks: Vec<Range<usize>> = (0..n).step_by(3).map(|s| s..(s + 3).min(n)).collect();
     chunks.shuffle(rng);
-    chunks.concat().join(" ")
+    chunks.into_iter().flatten().collect()
 }
 
 #[cfg(test)]
@@ -227,13 +252,12 @@ mod tests {
         let w = tagged("a/DT/DET red/JJ/ADJ car/NN/NOUN near/IN/ADP a/DT/DET big/JJ/ADJ tree/NN/NOUN and/CC/CCONJ the/DT/DET dogs/NNS/NOUN");
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         for _ in 0..20 {
-            let text = shuffle_classes(
-                &w.iter().map(|w| w.word).collect::<Vec<_>>(),
+            let order = shuffle_classes(
                 &w.iter().map(|w| WordClass::of(w.xpos)).collect::<Vec<_>>(),
                 &[WordClass::Noun, WordClass::Adjective],
                 &mut rng,
             );
-            let out: Vec<&str> = text.split(' ').collect();
+            let out: Vec<&str> = order.into_iter().map(|k| w[k].word).collect();
             for i in [0, 3, 4, 7, 8] {
                 assert_eq!(out[i], w[i].word);
             }
@@ -260,12 +284,16 @@ mod tests {
         let tokens = ["a", "b", "c", "d", "e", "f", "g"];
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         for _ in 0..20 {
-            let within = shuffle_within_trigrams(&tokens, &mut rng);
+            let text = |order: Vec<usize>| -> String {
+                let words: Vec<&str> = order.into_iter().map(|k| tokens[k]).collect();
+                words.join(" ")
+            };
+            let within = text(shuffle_within_trigrams(tokens.len(), &mut rng));
             let w: Vec<&str> = within.split(' ').collect();
             assert_eq!(sorted(&w[..3].join(" ")), ["a", "b", "c"]);
             assert_eq!(sorted(&w[3..6].join(" ")), ["d", "e", "f"]);
             assert_eq!(w[6], "g");
-            let across = shuffle_trigrams(&tokens, &mut rng);
+            let across = text(shuffle_trigrams(tokens.len(), &mut rng));
             let pieces = ["a b c", "d e f", "g"];
             let mut rebuilt = across.clone();
             for p in pieces {

@@ -3,8 +3,8 @@
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::Negative;
-use super::Word;
+use super::candidates::{Candidates, WordIds};
+use super::{Negative, NegativeKind};
 
 /// The form captions are compared in: lower-case, `.` and `,` removed, words
 /// separated by single spaces. The NegCLIP script drops a candidate equal to
@@ -21,7 +21,7 @@ pub fn normalise_for_comparison(text: &str) -> String {
 ///
 /// Lower-casing each piece alone equals lower-casing the joined text: the only
 /// context-dependent mapping (final sigma) looks no further than a space.
-fn normalise_into<'t>(pieces: impl IntoIterator<Item = &'t str>, out: &mut String) {
+pub(super) fn normalise_into<'t>(pieces: impl IntoIterator<Item = &'t str>, out: &mut String) {
     let start = out.len();
     for piece in pieces {
         if piece.is_ascii() {
@@ -44,22 +44,27 @@ fn normalise_into<'t>(pieces: impl IntoIterator<Item = &'t str>, out: &mut Strin
 /// for word ends, then one copy per word: several times faster than splitting
 /// on `char`s and pushing them one by one.
 fn push_ascii_words(text: &str, start: usize, out: &mut String) {
+    for word in ascii_words(text) {
+        push_word(word, start, out);
+    }
+}
+
+/// The words of an ASCII `text` as [`normalise_into`] splits them, not yet
+/// lower-cased.
+pub(super) fn ascii_words(text: &str) -> impl Iterator<Item = &str> {
     // ASCII's `char::is_whitespace` characters (vertical tab included), `.` and `,`.
-    let separates = |b: u8| matches!(b, b' ' | b'\t'..=b'\r' | b'.' | b',');
+    let separates = |b: &u8| matches!(b, b' ' | b'\t'..=b'\r' | b'.' | b',');
     let bytes = text.as_bytes();
     let mut at = 0;
-    while at < bytes.len() {
-        if separates(bytes[at]) {
-            at += 1;
-            continue;
+    std::iter::from_fn(move || {
+        at += bytes[at..].iter().take_while(|b| separates(b)).count();
+        if at == bytes.len() {
+            return None;
         }
-        let end = bytes[at..]
-            .iter()
-            .position(|&b| separates(b))
-            .map_or(bytes.len(), |length| at + length);
-        push_word(&text[at..end], start, out);
-        at = end;
-    }
+        let start = at;
+        at += bytes[at..].iter().take_while(|b| !separates(b)).count();
+        Some(&text[start..at])
+    })
 }
 
 /// Appends `word`, ASCII-lower-cased, after a space unless it is the first word
@@ -78,77 +83,97 @@ pub fn is_same_caption(caption: &str, negative: &str) -> bool {
     normalise_for_comparison(caption) == normalise_for_comparison(negative)
 }
 
-/// The normalised texts seen so far, end to end in one `String`: a caption has
-/// about a dozen candidates, so comparing against each is cheaper than hashing,
-/// and no `String` is allocated per candidate.
+/// What [`select`] needs besides the candidates, kept between captions so that
+/// selecting allocates nothing but the negatives.
 #[derive(Debug, Default)]
-struct SeenTexts {
-    texts: String,
-    /// Where each text ends in `texts` (each starts where the previous ends).
+pub struct Buffers {
+    ids: WordIds,
+    seen: Seen,
+    unique: Vec<usize>,
+}
+
+/// The texts seen so far as [`WordIds`] sequences, end to end in one vector: a
+/// caption has about a dozen candidates, so comparing against each is cheaper
+/// than hashing.
+#[derive(Debug, Default)]
+struct Seen {
+    ids: Vec<u32>,
+    /// Where each text ends in `ids` (each starts where the previous ends).
     ends: Vec<usize>,
 }
 
-impl SeenTexts {
-    /// Adds the normalised form of `pieces` joined by spaces; false (and
-    /// nothing added) when an equal text was already there.
-    fn insert<'t>(&mut self, pieces: impl IntoIterator<Item = &'t str>) -> bool {
-        let start = self.texts.len();
-        normalise_into(pieces, &mut self.texts);
-        let (old, new) = self.texts.split_at(start);
+impl Seen {
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.ends.clear();
+    }
+
+    /// Adds the text `write` appends; false (and nothing added) when an equal
+    /// text was already there.
+    fn insert(&mut self, write: impl FnOnce(&mut Vec<u32>)) -> bool {
+        let start = self.ids.len();
+        write(&mut self.ids);
+        let (old, new) = self.ids.split_at(start);
         let mut from = 0;
         for &end in &self.ends {
             if old[from..end] == *new {
-                self.texts.truncate(start);
+                self.ids.truncate(start);
                 return false;
             }
             from = end;
         }
-        self.ends.push(self.texts.len());
+        self.ends.push(self.ids.len());
         true
     }
 }
 
 /// Drops candidates equal to the caption (as written, or as the tagger's
 /// tokens joined: "it's" is tokenised "it 's") and duplicates, then keeps up
-/// to `per_caption`, one of each kind before a second of any kind.
+/// to `per_caption`, one of each kind before a second of any kind. Only the
+/// kept candidates are written out.
 pub fn select(
     caption: &str,
-    words: &[Word],
-    candidates: Vec<Negative>,
+    candidates: &Candidates,
     per_caption: usize,
     rng: &mut ChaCha8Rng,
+    buffers: &mut Buffers,
 ) -> Vec<Negative> {
-    let mut seen = SeenTexts::default();
-    seen.insert([caption]);
-    seen.insert(words.iter().map(|w| w.word));
-    let mut unique: Vec<Negative> = candidates
-        .into_iter()
-        .filter(|n| seen.insert([n.text.as_str()]))
-        .collect();
+    let Buffers { ids, seen, unique } = buffers;
+    ids.reset(candidates);
+    seen.clear();
+    seen.insert(|out| ids.add_text(caption, out));
+    seen.insert(|out| ids.add_words(out));
+    unique.clear();
+    unique.extend(
+        (0..candidates.len()).filter(|&i| seen.insert(|out| candidates.word_ids(i, ids, out))),
+    );
     unique.shuffle(rng);
-    let mut chosen = Vec::with_capacity(per_caption.min(unique.len()));
-    // A handful of kinds: a list is cheaper than a hash set.
-    let mut kinds_taken = Vec::new();
-    let (first_of_kind, rest): (Vec<_>, Vec<_>) = unique.into_iter().partition(|n| {
-        let new_kind = !kinds_taken.contains(&n.kind);
+    // The first candidate of each kind (in the shuffled order) goes first, then
+    // the rest in order; a handful of kinds makes a list cheaper than a set.
+    let mut kinds_taken = Vec::with_capacity(NegativeKind::REWRITES.len());
+    let mut is_first = |i: &usize| {
+        let kind = candidates.kind(*i);
+        let new_kind = !kinds_taken.contains(&kind);
         if new_kind {
-            kinds_taken.push(n.kind);
+            kinds_taken.push(kind);
         }
         new_kind
-    });
-    for n in first_of_kind.into_iter().chain(rest) {
-        if chosen.len() == per_caption {
-            break;
-        }
-        chosen.push(n);
-    }
-    chosen
+    };
+    let first_of_kind: Vec<usize> = unique.iter().copied().filter(&mut is_first).collect();
+    // Candidates are distinct indices, so membership tells the rest apart.
+    let rest = unique.iter().filter(|i| !first_of_kind.contains(i));
+    first_of_kind
+        .iter()
+        .chain(rest)
+        .take(per_caption)
+        .map(|&i| candidates.negative(i))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::negatives::NegativeKind;
+    use crate::negatives::candidates::Source;
     use rand::SeedableRng;
     use std::collections::HashSet;
 
@@ -192,35 +217,41 @@ mod tests {
     }
 
     #[test]
-    fn seen_texts_keep_only_the_first_of_equal_texts() {
-        let mut seen = SeenTexts::default();
-        assert!(seen.insert(["a", "dog"]));
-        assert!(seen.insert(["a dog runs"]));
-        assert!(!seen.insert(["A dog."]));
-        assert!(!seen.insert(["a", "dog", "runs", "."]));
-        assert!(seen.insert(["a"]));
-        assert!(seen.insert([""]));
-        assert!(!seen.insert([", ."]));
-        assert_eq!(seen.ends.len(), 4);
-        assert_eq!(seen.texts, "a doga dog runsa");
+    fn seen_keeps_only_the_first_of_equal_texts() {
+        let mut seen = Seen::default();
+        assert!(seen.insert(|out| out.extend([1, 2])));
+        assert!(seen.insert(|out| out.extend([1, 2, 3])));
+        assert!(!seen.insert(|out| out.extend([1, 2])));
+        assert!(seen.insert(|_| {}));
+        assert!(!seen.insert(|_| {}));
+        assert!(seen.insert(|out| out.push(1)));
+        assert_eq!(seen.ends, [2, 5, 5, 6]);
     }
 
     #[test]
     fn drops_equal_and_duplicate_candidates_and_prefers_new_kinds() {
-        let words = Vec::new();
-        let c = vec![
-            Negative::new("A cat on a mat", NegativeKind::SwapNoun),
-            Negative::new("a mat on a cat", NegativeKind::SwapNoun),
-            Negative::new("a mat on a cat .", NegativeKind::SwapRelation),
-            Negative::new("a on mat cat a", NegativeKind::ShuffleOrder),
-            Negative::new("cat a mat on a", NegativeKind::ShuffleOrder),
-        ];
+        let words = ["a", "cat", "on", "a", "mat", "."];
+        let mut c = Candidates::new(&words, &words);
+        c.push(NegativeKind::SwapNoun, Source::Words, [0, 1, 2, 3, 4]); // the caption
+        c.push(NegativeKind::SwapNoun, Source::Words, [0, 4, 2, 3, 1]);
+        c.push(
+            NegativeKind::SwapRelation,
+            Source::Words,
+            [0, 4, 2, 3, 1, 5],
+        );
+        c.push(NegativeKind::ShuffleOrder, Source::Words, [0, 2, 4, 1, 3]);
+        c.push(
+            NegativeKind::ShuffleOrder,
+            Source::WordTokens,
+            [1, 0, 4, 2, 3],
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let out = select("a cat on a mat.", &words, c.clone(), 2, &mut rng);
+        let mut buffers = Buffers::default();
+        let out = select("a cat on a mat.", &c, 2, &mut rng, &mut buffers);
         assert_eq!(out.len(), 2);
         let kinds: HashSet<_> = out.iter().map(|n| n.kind).collect();
         assert_eq!(kinds.len(), 2, "{out:?}");
-        let all = select("a cat on a mat.", &words, c, 10, &mut rng);
-        assert_eq!(all.len(), 3);
+        let all = select("A cat, on a mat", &c, 10, &mut rng, &mut buffers);
+        assert_eq!(all.len(), 3, "{all:?}");
     }
 }

@@ -7,13 +7,13 @@
 use rand_chacha::ChaCha8Rng;
 
 use super::analysis::Analysis;
-use super::swap::{pick_distinct_pair, swap_spans_text};
-use super::{Negative, NegativeKind};
+use super::candidates::Candidates;
+use super::swap::pick_distinct_pair;
+use super::NegativeKind;
 
 /// At most one negative: two noun phrases with different adjectives, chosen at
 /// random, exchange their adjective runs.
-pub fn rewrite(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
-    let tokens = &caption.tokens;
+pub fn rewrite(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
     let runs: Vec<_> = caption
         .chunks()
         .noun_phrases
@@ -21,17 +21,23 @@ pub fn rewrite(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
         .map(|np| np.adjectives.clone())
         .filter(|adj| !adj.is_empty())
         .collect();
-    pick_distinct_pair(&runs, tokens, rng)
-        .map(|(a, b)| Negative::new(swap_spans_text(tokens, a, b), NegativeKind::SwapAttribute))
-        .into_iter()
-        .collect()
+    if let Some((a, b)) = pick_distinct_pair(&runs, &caption.tokens, rng) {
+        out.push_swap(NegativeKind::SwapAttribute, a, b);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::negatives::test_support::tagged;
+    use crate::negatives::Negative;
     use rand::SeedableRng;
+
+    fn rewrite(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
+        let mut out = Candidates::new(&caption.tokens, &[]);
+        super::rewrite(caption, rng, &mut out);
+        out.into_negatives()
+    }
 
     #[test]
     fn exchanges_adjectives_between_noun_phrases() {

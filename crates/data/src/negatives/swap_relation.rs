@@ -8,30 +8,32 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::analysis::Analysis;
-use super::swap::{same_words, swap_spans_text};
-use super::{Negative, NegativeKind};
+use super::candidates::Candidates;
+use super::swap::same_words;
+use super::NegativeKind;
 
 /// At most one negative: a random relation whose two arguments differ, with
 /// the arguments exchanged.
-pub fn rewrite(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn rewrite(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
     let tokens = &caption.tokens;
     let chunks = caption.chunks();
     let words_of_phrase = |i: usize| &tokens[chunks.noun_phrases[i].span.clone()];
-    let candidates: Vec<_> = chunks
-        .relations
-        .iter()
-        .filter(|r| !same_words(words_of_phrase(r.subject), words_of_phrase(r.object)))
-        .collect();
-    if candidates.is_empty() {
-        return Vec::new();
+    let swappable = || {
+        chunks
+            .relations
+            .iter()
+            .filter(|r| !same_words(words_of_phrase(r.subject), words_of_phrase(r.object)))
+    };
+    let count = swappable().count();
+    if count == 0 {
+        return;
     }
-    let relation = candidates[rng.random_range(0..candidates.len())];
+    let Some(relation) = swappable().nth(rng.random_range(0..count)) else {
+        return;
+    };
     let subject = chunks.noun_phrases[relation.subject].span.clone();
     let object = chunks.noun_phrases[relation.object].span.clone();
-    vec![Negative::new(
-        swap_spans_text(tokens, subject, object),
-        NegativeKind::SwapRelation,
-    )]
+    out.push_swap(NegativeKind::SwapRelation, subject, object);
 }
 
 #[cfg(test)]
@@ -41,13 +43,11 @@ mod tests {
     use rand::SeedableRng;
 
     fn run(spec: &str) -> Vec<String> {
-        rewrite(
-            &Analysis::new(&tagged(spec)),
-            &mut ChaCha8Rng::seed_from_u64(1),
-        )
-        .into_iter()
-        .map(|n| n.text)
-        .collect()
+        let words = tagged(spec);
+        let caption = Analysis::new(&words);
+        let mut out = Candidates::new(&caption.tokens, &[]);
+        rewrite(&caption, &mut ChaCha8Rng::seed_from_u64(1), &mut out);
+        out.into_negatives().into_iter().map(|n| n.text).collect()
     }
 
     #[test]

@@ -14,22 +14,23 @@ use rand_chacha::ChaCha8Rng;
 use regex::Regex;
 
 use super::analysis::Analysis;
+use super::candidates::Candidates;
 use super::chunks::NounPhrase;
-use super::swap::{pick_distinct_pair, swap_spans_text};
+use super::swap::pick_distinct_pair;
+use super::NegativeKind;
 use super::Word;
-use super::{Negative, NegativeKind};
 
+/// Adds to `out` the caption with two different `units` exchanged, if it has two.
 fn swap_units(
     caption: &Analysis,
-    units: Vec<Range<usize>>,
+    units: &[Range<usize>],
     kind: NegativeKind,
     rng: &mut ChaCha8Rng,
-) -> Vec<Negative> {
-    let tokens = &caption.tokens;
-    pick_distinct_pair(&units, tokens, rng)
-        .map(|(a, b)| Negative::new(swap_spans_text(tokens, a, b), kind))
-        .into_iter()
-        .collect()
+    out: &mut Candidates,
+) {
+    if let Some((a, b)) = pick_distinct_pair(units, &caption.tokens, rng) {
+        out.push_swap(kind, a, b);
+    }
 }
 
 fn single_tokens(words: &[Word], keep: impl Fn(&Word) -> bool) -> Vec<Range<usize>> {
@@ -65,42 +66,34 @@ pub fn verb_phrase_units(words: &[Word]) -> Vec<Range<usize>> {
     pattern.find_iter(&codes).map(|m| m.range()).collect()
 }
 
-pub fn swap_noun_phrase(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
-    swap_units(
-        caption,
-        noun_phrase_units(&caption.chunks().noun_phrases),
-        NegativeKind::SwapNounPhrase,
-        rng,
-    )
+pub fn swap_noun_phrase(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
+    let units = noun_phrase_units(&caption.chunks().noun_phrases);
+    swap_units(caption, &units, NegativeKind::SwapNounPhrase, rng, out);
 }
 
-pub fn swap_verb_phrase(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
-    swap_units(
-        caption,
-        verb_phrase_units(caption.words),
-        NegativeKind::SwapVerbPhrase,
-        rng,
-    )
+pub fn swap_verb_phrase(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
+    let units = verb_phrase_units(caption.words);
+    swap_units(caption, &units, NegativeKind::SwapVerbPhrase, rng, out);
 }
 
-pub fn swap_noun(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn swap_noun(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
     let units = single_tokens(caption.words, |w| w.xpos == "NN");
-    swap_units(caption, units, NegativeKind::SwapNoun, rng)
+    swap_units(caption, &units, NegativeKind::SwapNoun, rng, out);
 }
 
-pub fn swap_plural_noun(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn swap_plural_noun(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
     let units = single_tokens(caption.words, |w| w.xpos == "NNS");
-    swap_units(caption, units, NegativeKind::SwapPluralNoun, rng)
+    swap_units(caption, &units, NegativeKind::SwapPluralNoun, rng, out);
 }
 
-pub fn swap_adverb(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn swap_adverb(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
     let units = single_tokens(caption.words, |w| w.upos == "ADV");
-    swap_units(caption, units, NegativeKind::SwapAdverb, rng)
+    swap_units(caption, &units, NegativeKind::SwapAdverb, rng, out);
 }
 
-pub fn swap_adjective(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {
+pub fn swap_adjective(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
     let units = single_tokens(caption.words, |w| w.upos == "ADJ");
-    swap_units(caption, units, NegativeKind::SwapAdjective, rng)
+    swap_units(caption, &units, NegativeKind::SwapAdjective, rng, out);
 }
 
 #[cfg(test)]
@@ -109,16 +102,14 @@ mod tests {
     use crate::negatives::test_support::tagged;
     use rand::SeedableRng;
 
-    type Rewriter = fn(&Analysis, &mut ChaCha8Rng) -> Vec<Negative>;
+    type Rewriter = fn(&Analysis, &mut ChaCha8Rng, &mut Candidates);
 
     fn run(f: Rewriter, spec: &str) -> Vec<String> {
-        f(
-            &Analysis::new(&tagged(spec)),
-            &mut ChaCha8Rng::seed_from_u64(7),
-        )
-        .into_iter()
-        .map(|n| n.text)
-        .collect()
+        let words = tagged(spec);
+        let caption = Analysis::new(&words);
+        let mut out = Candidates::new(&caption.tokens, &[]);
+        f(&caption, &mut ChaCha8Rng::seed_from_u64(7), &mut out);
+        out.into_negatives().into_iter().map(|n| n.text).collect()
     }
 
     const CHILD: &str = "A/DT/DET child/NN/NOUN holding/VBG/VERB a/DT/DET flowered/JJ/ADJ umbrella/NN/NOUN and/CC/CCONJ petting/VBG/VERB a/DT/DET yak/NN/NOUN ././PUNCT";

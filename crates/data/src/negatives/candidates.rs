@@ -1,0 +1,403 @@
+//! The rewriters' candidates before selection: token orders, not texts.
+//!
+//! Every rewrite of a caption rearranges its tokens (only a capital may move
+//! with the first position, [`Candidates::push_swap`]), so a candidate is a
+//! list of token indices. A caption has about a dozen candidates and keeps at
+//! most `per_caption` (5 by default), so building a `String` only for the kept
+//! ones, and comparing candidates as sequences of word ids instead of
+//! normalised texts ([`WordIds`]), saves most of the work of selection.
+
+use std::ops::Range;
+
+use super::select::{ascii_words, normalise_into};
+use super::swap::{capitalise, is_capitalised_word, lowercase_first, starts_upper};
+use super::{Negative, NegativeKind};
+
+/// The token list a candidate's indices point into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The tagged words ([`Analysis::tokens`](super::Analysis)).
+    Words,
+    /// The word tokens of the order perturbations (the same list for the
+    /// shipped tagger, whose tokens are its word tokens).
+    WordTokens,
+}
+
+/// One candidate: `order` is its range in [`Candidates::order`].
+#[derive(Debug, Clone)]
+struct Candidate {
+    kind: NegativeKind,
+    source: Source,
+    order: Range<usize>,
+    /// The caption's capitalised first word moved away from the start: the
+    /// new first word is capitalised and the moved one lower-cased
+    /// ([`Candidates::push_swap`]).
+    recase: bool,
+}
+
+/// The candidates of one caption, their token orders end to end in one vector.
+#[derive(Debug)]
+pub struct Candidates<'c, 'a> {
+    words: &'c [&'a str],
+    word_tokens: &'c [&'a str],
+    storage: Storage,
+}
+
+/// The vectors of a [`Candidates`], kept from caption to caption (they borrow nothing).
+#[derive(Debug, Default)]
+pub struct Storage {
+    order: Vec<usize>,
+    list: Vec<Candidate>,
+}
+
+impl<'c, 'a> Candidates<'c, 'a> {
+    /// An empty list for a caption with these tagged `words` and `word_tokens`.
+    pub fn new(words: &'c [&'a str], word_tokens: &'c [&'a str]) -> Self {
+        Self::with_storage(words, word_tokens, Storage::default())
+    }
+
+    /// [`Candidates::new`] in the vectors of `storage` (emptied first).
+    pub fn with_storage(
+        words: &'c [&'a str],
+        word_tokens: &'c [&'a str],
+        mut storage: Storage,
+    ) -> Self {
+        storage.order.clear();
+        storage.list.clear();
+        Candidates {
+            words,
+            word_tokens,
+            storage,
+        }
+    }
+
+    /// The vectors, for the next caption's [`Candidates::with_storage`].
+    pub fn into_storage(self) -> Storage {
+        self.storage
+    }
+
+    pub fn len(&self) -> usize {
+        self.storage.list.len()
+    }
+
+    pub fn word_tokens_len(&self) -> usize {
+        self.word_tokens.len()
+    }
+
+    pub fn kind(&self, i: usize) -> NegativeKind {
+        self.storage.list[i].kind
+    }
+
+    fn tokens(&self, source: Source) -> &'c [&'a str] {
+        match source {
+            Source::Words => self.words,
+            Source::WordTokens => self.word_tokens,
+        }
+    }
+
+    /// Adds a candidate whose tokens are `order` (indices into `source`'s tokens).
+    pub fn push(
+        &mut self,
+        kind: NegativeKind,
+        source: Source,
+        order: impl IntoIterator<Item = usize>,
+    ) {
+        let start = self.storage.order.len();
+        self.storage.order.extend(order);
+        self.storage.list.push(Candidate {
+            kind,
+            source,
+            order: start..self.storage.order.len(),
+            recase: false,
+        });
+    }
+
+    /// Adds the tagged words with the non-overlapping spans `a` and `b`
+    /// exchanged; when a span moved away from the start of a capitalised
+    /// caption, the capital stays with the position: "A cat on a table" becomes
+    /// "A table on a cat", not "a table on A cat". Only a word whose sole
+    /// capital is its first letter is re-cased (not "I", "USA", ...).
+    pub fn push_swap(&mut self, kind: NegativeKind, a: Range<usize>, b: Range<usize>) {
+        let (first, second) = if a.start <= b.start { (a, b) } else { (b, a) };
+        debug_assert!(first.end <= second.start, "overlapping spans");
+        let n = self.words.len();
+        let order = (0..first.start)
+            .chain(second.clone())
+            .chain(first.end..second.start)
+            .chain(first.clone())
+            .chain(second.end..n);
+        self.push(kind, Source::Words, order);
+        let last = self.storage.list.len() - 1;
+        self.storage.list[last].recase = first.start == 0 && self.needs_recase(last);
+    }
+
+    /// Whether candidate `i`, which moved the caption's first word, must move
+    /// its capital: the first word changed, was capitalised, and the new one is not.
+    fn needs_recase(&self, i: usize) -> bool {
+        let order = &self.storage.order[self.storage.list[i].order.clone()];
+        let (Some(&old_first), Some(&new_first)) = (self.words.first(), order.first()) else {
+            return false;
+        };
+        let (old_first, new_first) = (old_first, self.words[new_first]);
+        old_first != new_first && is_capitalised_word(old_first) && !starts_upper(new_first)
+    }
+
+    /// The words of candidate `i` as written: its tokens, with the first re-cased
+    /// and the caption's first word lower-cased where it moved.
+    fn written(&self, i: usize) -> impl Iterator<Item = Written<'a>> + '_ {
+        let c = &self.storage.list[i];
+        let tokens = self.tokens(c.source);
+        let order = &self.storage.order[c.order.clone()];
+        let old_first = self.words.first().copied();
+        // The first later token equal to the old first word is the one lower-cased.
+        let lowered = c
+            .recase
+            .then(|| {
+                order
+                    .iter()
+                    .skip(1)
+                    .position(|&k| Some(tokens[k]) == old_first)
+            })
+            .flatten()
+            .map(|p| p + 1);
+        order.iter().enumerate().map(move |(at, &k)| {
+            if c.recase && at == 0 {
+                Written::Changed(capitalise(tokens[k]))
+            } else if lowered == Some(at) {
+                Written::Changed(lowercase_first(tokens[k]))
+            } else {
+                Written::Token(tokens[k])
+            }
+        })
+    }
+
+    /// Candidate `i` as a negative: its words joined by single spaces, as the
+    /// NegCLIP script writes them.
+    pub fn negative(&self, i: usize) -> Negative {
+        let c = &self.storage.list[i];
+        let tokens = self.tokens(c.source);
+        let order = &self.storage.order[c.order.clone()];
+        // Re-casing changes few lengths: the estimate saves the text's regrowth.
+        let length = order.iter().map(|&k| tokens[k].len() + 1).sum::<usize>();
+        let mut text = String::with_capacity(length);
+        for (at, word) in self.written(i).enumerate() {
+            if at > 0 {
+                text.push(' ');
+            }
+            text.push_str(word.as_str());
+        }
+        Negative::new(text, self.storage.list[i].kind)
+    }
+
+    /// All candidates as negatives, in order.
+    pub fn into_negatives(self) -> Vec<Negative> {
+        (0..self.len()).map(|i| self.negative(i)).collect()
+    }
+
+    /// Appends the [`WordIds`] of candidate `i`'s normalised text to `out`.
+    pub fn word_ids(&self, i: usize, ids: &mut WordIds, out: &mut Vec<u32>) {
+        let c = &self.storage.list[i];
+        if c.recase {
+            for word in self.written(i) {
+                ids.add_text(word.as_str(), out);
+            }
+            return;
+        }
+        let map = match c.source {
+            Source::Words => &ids.words,
+            Source::WordTokens => &ids.word_tokens,
+        };
+        for &k in &self.storage.order[c.order.clone()] {
+            // Mostly one id: a loop, not a call to `memcpy`.
+            out.extend(ids.token_ids[map[k].clone()].iter().copied());
+        }
+    }
+}
+
+/// A word of a written candidate: a token as it is, or re-cased.
+enum Written<'a> {
+    Token(&'a str),
+    Changed(String),
+}
+
+impl Written<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Written::Token(t) => t,
+            Written::Changed(s) => s,
+        }
+    }
+}
+
+/// Numbers the words of one caption's normalised texts
+/// ([`normalise_for_comparison`](super::normalise_for_comparison)): two texts made of the caption's tokens
+/// normalise alike exactly when their sequences of word ids are equal, so
+/// candidates are compared without writing their texts. Each token is
+/// normalised once; a text normalises as its tokens do one by one (joined by
+/// spaces, a token's case mapping cannot see its neighbours).
+#[derive(Debug, Default)]
+pub struct WordIds {
+    /// The distinct normalised words, end to end, and where each ends.
+    text: String,
+    ends: Vec<usize>,
+    /// Per token of the tagged words / word tokens, its ids in `token_ids`.
+    words: Vec<Range<usize>>,
+    word_tokens: Vec<Range<usize>>,
+    token_ids: Vec<u32>,
+    scratch: String,
+}
+
+impl WordIds {
+    /// Numbers the tokens of `candidates`' two token lists, forgetting any
+    /// previous caption's (the vectors are kept).
+    pub fn reset(&mut self, candidates: &Candidates) {
+        self.text.clear();
+        self.ends.clear();
+        self.token_ids.clear();
+        let mut words = std::mem::take(&mut self.words);
+        self.add_tokens(candidates.words, &mut words);
+        self.words = words;
+        let mut word_tokens = std::mem::take(&mut self.word_tokens);
+        if candidates.word_tokens == candidates.words {
+            word_tokens.clone_from(&self.words);
+        } else {
+            self.add_tokens(candidates.word_tokens, &mut word_tokens);
+        }
+        self.word_tokens = word_tokens;
+    }
+
+    /// Appends the ids of the tagged words joined by spaces to `out`.
+    pub fn add_words(&self, out: &mut Vec<u32>) {
+        for ids in &self.words {
+            out.extend(self.token_ids[ids.clone()].iter().copied());
+        }
+    }
+
+    /// Sets `ranges` to where each of `tokens` has its ids in `token_ids`.
+    fn add_tokens(&mut self, tokens: &[&str], ranges: &mut Vec<Range<usize>>) {
+        ranges.clear();
+        let mut ids = std::mem::take(&mut self.token_ids);
+        for token in tokens {
+            let start = ids.len();
+            self.add_text(token, &mut ids);
+            ranges.push(start..ids.len());
+        }
+        self.token_ids = ids;
+    }
+
+    /// Appends the ids of the words of `text`'s normalised form to `out`.
+    pub fn add_text(&mut self, text: &str, out: &mut Vec<u32>) {
+        if text.is_ascii() {
+            // The common case: split and compare ignoring ASCII case, no lower-cased copy.
+            for word in ascii_words(text) {
+                out.push(self.id(word, str::eq_ignore_ascii_case));
+            }
+            return;
+        }
+        let mut normalised = std::mem::take(&mut self.scratch);
+        normalised.clear();
+        normalise_into([text], &mut normalised);
+        for word in normalised.split(' ').filter(|w| !w.is_empty()) {
+            out.push(self.id(word, |a, b| a == b));
+        }
+        self.scratch = normalised;
+    }
+
+    /// The id of a word, found among the normalised words known so far by
+    /// `same(known, word)`: a caption has a few dozen, so a scan of them is
+    /// cheaper than hashing. A new word is stored lower-cased.
+    fn id(&mut self, word: &str, same: impl Fn(&str, &str) -> bool) -> u32 {
+        let mut start = 0;
+        for (id, &end) in self.ends.iter().enumerate() {
+            if same(&self.text[start..end], word) {
+                return id as u32;
+            }
+            start = end;
+        }
+        let at = self.text.len();
+        self.text.push_str(word);
+        self.text[at..].make_ascii_lowercase();
+        self.ends.push(self.text.len());
+        (self.ends.len() - 1) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::negatives::normalise_for_comparison;
+
+    fn normalised_text(candidates: &Candidates, i: usize) -> String {
+        normalise_for_comparison(&candidates.negative(i).text)
+    }
+
+    fn ids_of(c: &Candidates, ids: &mut WordIds, i: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        c.word_ids(i, ids, &mut out);
+        out
+    }
+
+    #[test]
+    fn swaps_move_the_capital_with_the_start() {
+        let words = ["A", "cat", "on", "a", "table"];
+        let mut c = Candidates::new(&words, &words);
+        c.push_swap(NegativeKind::SwapRelation, 0..2, 3..5);
+        c.push_swap(NegativeKind::SwapNoun, 4..5, 1..2);
+        assert_eq!(c.negative(0).text, "A table on a cat");
+        assert_eq!(c.negative(1).text, "A table on a cat");
+        let words = ["I", "see", "a", "dog"];
+        let mut c = Candidates::new(&words, &words);
+        c.push_swap(NegativeKind::SwapNoun, 0..1, 3..4);
+        assert_eq!(c.negative(0).text, "dog see a I");
+    }
+
+    #[test]
+    fn word_ids_are_equal_exactly_when_normalised_texts_are() {
+        let words = [
+            "A", "Dog", ",", "U.S.", "dog", "u", "s", "Straße", ".", "ßig",
+        ];
+        let word_tokens = ["a", "dog", "U.S", "."];
+        let mut c = Candidates::new(&words, &word_tokens);
+        let n = words.len();
+        c.push(NegativeKind::ShuffleOrder, Source::Words, 0..n);
+        c.push(NegativeKind::ShuffleOrder, Source::Words, (0..n).rev());
+        c.push(
+            NegativeKind::ShuffleOrder,
+            Source::Words,
+            [0, 1, 5, 6, 4, 3],
+        );
+        c.push(
+            NegativeKind::ShuffleOrder,
+            Source::Words,
+            [0, 4, 2, 3, 1, 5, 6],
+        );
+        c.push(NegativeKind::ShuffleOrder, Source::WordTokens, [0, 1, 2]);
+        c.push(NegativeKind::ShuffleOrder, Source::WordTokens, [2, 1, 0, 3]);
+        c.push_swap(NegativeKind::SwapNoun, 0..1, 7..8);
+        c.push_swap(NegativeKind::SwapNoun, 1..2, 4..5);
+        c.push_swap(NegativeKind::SwapNoun, 0..1, 9..10);
+        c.push(
+            NegativeKind::ShuffleOrder,
+            Source::Words,
+            [9, 1, 2, 3, 4, 5, 6, 7, 8, 0],
+        );
+        let mut ids = WordIds::default();
+        ids.reset(&c);
+        for i in 0..c.len() {
+            for j in 0..c.len() {
+                assert_eq!(
+                    ids_of(&c, &mut ids, i) == ids_of(&c, &mut ids, j),
+                    normalised_text(&c, i) == normalised_text(&c, j),
+                    "{:?} vs {:?}",
+                    c.negative(i),
+                    c.negative(j)
+                );
+            }
+        }
+        assert_eq!(c.negative(6).text, "Straße Dog , U.S. dog u s A . ßig");
+        assert_eq!(c.negative(8).text, "SSig Dog , U.S. dog u s Straße . a");
+        let mut caption = Vec::new();
+        ids.add_text("a dog u s", &mut caption);
+        assert_eq!(caption, ids_of(&c, &mut ids, 4));
+    }
+}
