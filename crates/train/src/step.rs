@@ -170,6 +170,9 @@ pub fn negclip_step(
         1 => tower_gradients(&model, &towers, images, tokens, n, loss_scale, engine)?,
         k => accumulated_gradients(&model, &towers, images, tokens, [n, k], loss_scale, engine)?,
     };
+    // In fp32 the towers are the model's own weights: dropped now, the weights have one
+    // owner again, and the CPU's AdamW updates them without copying them first.
+    drop(towers);
     engine.reduce_gradients(&model, &mut grads)?;
     let mut stats = StepStats {
         loss: out.loss.loss.into_scalar::<f64>(),
