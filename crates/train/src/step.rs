@@ -305,6 +305,20 @@ fn pulled_gradients(model: &Clip, embedding: Tensor<2>, grad: Tensor<2>) -> Grad
     GradientsParams::from_grads(pull.backward(), model)
 }
 
+/// The sum over micro-batches of the parameter gradients of `⟨encode(part), grad⟩`.
+fn micro_batch_pulls<T>(
+    model: &Clip,
+    parts: Vec<T>,
+    grads: Vec<Tensor<2>>,
+    encode: impl Fn(T) -> Tensor<2>,
+) -> GradientsParams {
+    let mut sum = GradientsAccumulator::new();
+    for (part, grad) in parts.into_iter().zip(grads) {
+        sum.accumulate(model, pulled_gradients(model, encode(part), grad));
+    }
+    sum.grads()
+}
+
 /// `(a(), b())`, on two threads when `parallel`.
 fn both<A: Send, B: Send>(
     parallel: bool,
@@ -352,24 +366,14 @@ fn accumulated_gradients(
     // 3. Each micro-batch again, with a graph, pulled by its cached gradient; the two
     //    towers side by side on the CPU, as in `tower_gradients`.
     let image_pulls = || {
-        let mut sum = GradientsAccumulator::new();
-        for (part, grad) in image_parts.into_iter().zip(image_grad.chunk(k, 0)) {
-            sum.accumulate(
-                model,
-                pulled_gradients(model, towers.encode_image(part), grad),
-            );
-        }
-        sum.grads()
+        micro_batch_pulls(model, image_parts, image_grad.chunk(k, 0), |part| {
+            towers.encode_image(part)
+        })
     };
     let text_pulls = || {
-        let mut sum = GradientsAccumulator::new();
-        for (part, grad) in token_parts.into_iter().zip(text_grad.chunk(k, 0)) {
-            sum.accumulate(
-                model,
-                pulled_gradients(model, towers.encode_text(part), grad),
-            );
-        }
-        sum.grads()
+        micro_batch_pulls(model, token_parts, text_grad.chunk(k, 0), |part| {
+            towers.encode_text(part)
+        })
     };
     let (image_part, text_part) = both(side_by_side, image_pulls, text_pulls);
     total.accumulate(model, image_part);
