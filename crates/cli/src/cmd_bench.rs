@@ -90,7 +90,8 @@ pub struct TrainStepArgs {
     /// Device: cpu, wgpu[:N], vulkan[:N] or cuda[:N] (GPU kinds in builds with their feature; `negclip devices` lists them).
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Also time the parts of a step (forward, loss + backward, optimiser) one by one, in fp32.
+    /// Also time the parts of a step (forward, loss + backward, optimiser) one by one, in fp32,
+    /// the towers one after the other
     #[arg(long)]
     pub phases: bool,
 }
@@ -310,8 +311,9 @@ struct StepInputs {
     negatives: Tensor<2, Int>,
 }
 
-/// Where the time of a step goes: the calls of `negclip_step`, one phase at a time with a
-/// device sync after each, so the phases add up to slightly more than a step.
+/// Where the time of a step goes: its parts one at a time with a device sync after each, in
+/// one graph with the towers one after the other (`negclip_step` runs them side by side on
+/// the CPU), so the phases add up to more than a step.
 fn time_phases(
     mut model: Clip,
     optimizer: &mut AdamW,

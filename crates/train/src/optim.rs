@@ -17,6 +17,8 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::device::is_cpu;
+
 /// Hyper-parameters of AdamW.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamWSettings {
@@ -35,11 +37,6 @@ enum Moments {
         m: Box<Tensor<1>>,
         v: Box<Tensor<1>>,
     },
-}
-
-/// Whether a device's parameters are updated on the host: the CPU backend.
-fn on_host(device: &Device) -> bool {
-    device.clone().inner() == Device::flex()
 }
 
 /// AdamW state: moments per parameter path and the number of steps taken.
@@ -125,7 +122,7 @@ impl AdamW {
         for name in state.keys() {
             if let Some(path) = name.strip_prefix("m.") {
                 let (m, v) = (values(name)?, values(&format!("v.{path}"))?);
-                let moments = if on_host(device) {
+                let moments = if is_cpu(device) {
                     Moments::Host { m, v }
                 } else {
                     Moments::Device {
@@ -144,7 +141,7 @@ impl AdamW {
         let device = param.device();
         let coefficients = self.coefficients(path, lr);
         let moments = self.moments.entry(path.to_string()).or_insert_with(|| {
-            if on_host(&device) {
+            if is_cpu(&device) {
                 Moments::Host {
                     m: vec![0.0; n],
                     v: vec![0.0; n],
@@ -158,15 +155,18 @@ impl AdamW {
         });
         match moments {
             Moments::Host { m, v } => {
-                let host = |t: Tensor<1>| -> Vec<f32> {
-                    t.into_data()
-                        .convert::<f32>()
-                        .try_into_vec::<f32>()
-                        .expect("f32 parameters")
-                };
-                let mut values = host(param);
-                fused_update(&coefficients, &mut values, &host(grad), m, v);
-                Tensor::from_data(TensorData::new(values, [n]), &device)
+                // Updated in the tensor's own buffer: `into_data` and `from_data` hand it over
+                // without a copy when nothing else holds it, where a `Vec` would be two copies.
+                let mut values = param.into_data().convert::<f32>();
+                let grad = grad.into_data().convert::<f32>();
+                fused_update(
+                    &coefficients,
+                    values.as_mut_slice::<f32>().expect("f32 parameters"),
+                    grad.as_slice::<f32>().expect("f32 gradients"),
+                    m,
+                    v,
+                );
+                Tensor::from_data(values, &device)
             }
             Moments::Device { m, v } => tensor_update(&coefficients, param, grad, m, v),
         }

@@ -1,6 +1,13 @@
 //! One optimisation step: a NegCLIP batch through both towers (all captions in one text
 //! pass), the loss, backward, optional global-norm clipping, AdamW and the logit-scale clamp.
 //!
+//! The towers share no weights, so each gets a graph of its own and the loss a third, on
+//! detached copies of the embeddings; each tower's backward pass is then pulled by the
+//! loss's gradient with respect to its embeddings. The gradients are those of one graph, bit
+//! for bit, and on the CPU the two towers run side by side, forward and backward, on two
+//! threads: a small tower's operations are too small for Burn to spread over the cores, so
+//! one graph kept a single core busy (docs/performance.md, "Towers side by side").
+//!
 //! With `accum_steps = K > 1` the batch goes through the towers as K micro-batches, and the
 //! loss is still the whole batch's: a contrastive loss does not split into per-micro-batch
 //! losses, since every image is scored against every caption. So, as open_clip's
@@ -160,15 +167,12 @@ pub fn negclip_step(
     let loss_scale = scaler.as_ref().map(|s| s.scale);
 
     let (mut grads, out) = match update.accum_steps.get() {
-        1 => {
-            let image_emb = towers.encode_image(images);
-            let text_emb = towers.encode_text(tokens);
-            let out = batch_loss(&model, image_emb, text_emb, n, engine)?;
-            let loss = out.loss.loss.clone() * loss_scale.unwrap_or(1.0);
-            (GradientsParams::from_grads(loss.backward(), &model), out)
-        }
+        1 => tower_gradients(&model, &towers, images, tokens, n, loss_scale, engine)?,
         k => accumulated_gradients(&model, &towers, images, tokens, [n, k], loss_scale, engine)?,
     };
+    // In fp32 the towers are the model's own weights: dropped now, the weights have one
+    // owner again, and the CPU's AdamW updates them without copying them first.
+    drop(towers);
     engine.reduce_gradients(&model, &mut grads)?;
     let mut stats = StepStats {
         loss: out.loss.loss.into_scalar::<f64>(),
@@ -239,6 +243,94 @@ fn batch_loss(
     })
 }
 
+/// The whole batch's loss and parameter gradients (times `loss_scale`) with one pass of each
+/// tower (the model's weights, maybe cast) over the whole batch, the towers in graphs of
+/// their own (the module documentation says why); `n` images.
+fn tower_gradients(
+    model: &Clip,
+    towers: &Clip,
+    images: Tensor<4>,
+    tokens: Tensor<2, Int>,
+    n: usize,
+    loss_scale: Option<f64>,
+    engine: &Engine,
+) -> Result<(GradientsParams, GlobalLoss), TrainError> {
+    let side_by_side = crate::device::is_cpu(&images.device());
+    let (image_emb, text_emb) = both(
+        side_by_side,
+        || towers.encode_image(images),
+        || towers.encode_text(tokens),
+    );
+    let (image_leaf, text_leaf) = (image_emb.clone().detach(), text_emb.clone().detach());
+    let (mut total, [image_grad, text_grad], out) =
+        loss_gradients(model, [image_leaf, text_leaf], n, loss_scale, engine)?;
+    let (image_part, text_part) = both(
+        side_by_side,
+        || pulled_gradients(model, image_emb, image_grad),
+        || pulled_gradients(model, text_emb, text_grad),
+    );
+    total.accumulate(model, image_part);
+    total.accumulate(model, text_part);
+    Ok((total.grads(), out))
+}
+
+/// The global batch's loss (times `loss_scale`) on image and text embeddings made the leaves
+/// of a graph of their own, its gradient with respect to each, and the logit scale's
+/// gradient (the only parameter in that graph) in a sum the towers' shares are added to.
+fn loss_gradients(
+    model: &Clip,
+    [image_emb, text_emb]: [Tensor<2>; 2],
+    n: usize,
+    loss_scale: Option<f64>,
+    engine: &Engine,
+) -> Result<(GradientsAccumulator<Clip>, [Tensor<2>; 2], GlobalLoss), TrainError> {
+    let (image_leaf, text_leaf) = (image_emb.require_grad(), text_emb.require_grad());
+    let out = batch_loss(model, image_leaf.clone(), text_leaf.clone(), n, engine)?;
+    let loss_grads = (out.loss.loss.clone() * loss_scale.unwrap_or(1.0)).backward();
+    let image_grad = image_leaf
+        .grad(&loss_grads)
+        .expect("image embeddings are leaves");
+    let text_grad = text_leaf
+        .grad(&loss_grads)
+        .expect("text embeddings are leaves");
+    let mut total = GradientsAccumulator::new();
+    total.accumulate(model, GradientsParams::from_grads(loss_grads, model));
+    Ok((total, [image_grad, text_grad], out))
+}
+
+/// The parameter gradients of `⟨embedding, grad⟩`: the share of the loss's gradient that
+/// reaches the parameters through `embedding`, whose gradient `grad` is.
+fn pulled_gradients(model: &Clip, embedding: Tensor<2>, grad: Tensor<2>) -> GradientsParams {
+    let pull = (embedding * Tensor::from_inner(grad)).sum();
+    GradientsParams::from_grads(pull.backward(), model)
+}
+
+/// The sum over micro-batches of the parameter gradients of `⟨encode(part), grad⟩`.
+fn micro_batch_pulls<T>(
+    model: &Clip,
+    parts: Vec<T>,
+    grads: Vec<Tensor<2>>,
+    encode: impl Fn(T) -> Tensor<2>,
+) -> GradientsParams {
+    let mut sum = GradientsAccumulator::new();
+    for (part, grad) in parts.into_iter().zip(grads) {
+        sum.accumulate(model, pulled_gradients(model, encode(part), grad));
+    }
+    sum.grads()
+}
+
+/// `(a(), b())`, on two threads when `parallel`.
+fn both<A: Send, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    match parallel {
+        true => rayon::join(a, b),
+        false => (a(), b()),
+    }
+}
+
 /// The whole batch's loss and parameter gradients (times `loss_scale`), the towers (the
 /// model's weights, maybe cast) run as `k` micro-batches (the module documentation gives the
 /// three stages); `n` images.
@@ -251,6 +343,7 @@ fn accumulated_gradients(
     loss_scale: Option<f64>,
     engine: &Engine,
 ) -> Result<(GradientsParams, GlobalLoss), TrainError> {
+    let side_by_side = crate::device::is_cpu(&images.device());
     let image_parts = images.chunk(k, 0);
     let token_parts = tokens.chunk(k, 0);
 
@@ -258,36 +351,33 @@ fn accumulated_gradients(
     let frozen = towers.valid();
     let embed = |parts: &[Tensor<4>]| {
         let rows = parts.iter().map(|p| frozen.encode_image(p.clone().inner()));
-        Tensor::from_inner(Tensor::cat(rows.collect(), 0)).require_grad()
+        Tensor::from_inner(Tensor::cat(rows.collect(), 0))
     };
     let image_emb = embed(&image_parts);
     let text_rows = token_parts
         .iter()
         .map(|p| frozen.encode_text(p.clone().inner()));
-    let text_emb = Tensor::from_inner(Tensor::cat(text_rows.collect(), 0)).require_grad();
+    let text_emb = Tensor::from_inner(Tensor::cat(text_rows.collect(), 0));
 
     // 2. The whole batch's loss on them: its gradient with respect to each embedding.
-    let out = batch_loss(model, image_emb.clone(), text_emb.clone(), n, engine)?;
-    let loss_grads = (out.loss.loss.clone() * loss_scale.unwrap_or(1.0)).backward();
-    let image_grad = image_emb
-        .grad(&loss_grads)
-        .expect("image embeddings are leaves");
-    let text_grad = text_emb
-        .grad(&loss_grads)
-        .expect("text embeddings are leaves");
-    let mut total = GradientsAccumulator::new();
-    // Only the logit scale is in this graph with the embeddings.
-    total.accumulate(model, GradientsParams::from_grads(loss_grads, model));
+    let (mut total, [image_grad, text_grad], out) =
+        loss_gradients(model, [image_emb, text_emb], n, loss_scale, engine)?;
 
-    // 3. Each micro-batch again, with a graph, pulled by its cached gradient.
-    for (part, grad) in image_parts.into_iter().zip(image_grad.chunk(k, 0)) {
-        let pull = (towers.encode_image(part) * Tensor::from_inner(grad)).sum();
-        total.accumulate(model, GradientsParams::from_grads(pull.backward(), model));
-    }
-    for (part, grad) in token_parts.into_iter().zip(text_grad.chunk(k, 0)) {
-        let pull = (towers.encode_text(part) * Tensor::from_inner(grad)).sum();
-        total.accumulate(model, GradientsParams::from_grads(pull.backward(), model));
-    }
+    // 3. Each micro-batch again, with a graph, pulled by its cached gradient; the two
+    //    towers side by side on the CPU, as in `tower_gradients`.
+    let image_pulls = || {
+        micro_batch_pulls(model, image_parts, image_grad.chunk(k, 0), |part| {
+            towers.encode_image(part)
+        })
+    };
+    let text_pulls = || {
+        micro_batch_pulls(model, token_parts, text_grad.chunk(k, 0), |part| {
+            towers.encode_text(part)
+        })
+    };
+    let (image_part, text_part) = both(side_by_side, image_pulls, text_pulls);
+    total.accumulate(model, image_part);
+    total.accumulate(model, text_part);
     Ok((total.grads(), out))
 }
 
@@ -396,6 +486,64 @@ mod tests {
         let update = settings(k, Precision::Fp32);
         let losses = (0..3).map(|_| trial.step(&update, None).loss).collect();
         (trial.parameters(), losses)
+    }
+
+    /// Every parameter's gradient, in visiting order, flattened.
+    fn flat_gradients(model: &Clip, grads: &GradientsParams) -> Vec<f32> {
+        struct Flatten<'a>(&'a GradientsParams, Vec<f32>);
+        impl burn::module::ModuleVisitor for Flatten<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+                let grad = self
+                    .0
+                    .get::<D>(param.id)
+                    .expect("every parameter has a gradient");
+                self.1.extend(grad.into_data().iter::<f32>());
+            }
+        }
+        let mut flat = Flatten(grads, Vec::new());
+        model.visit(&mut flat);
+        flat.1
+    }
+
+    #[test]
+    fn towers_in_graphs_of_their_own_give_the_single_graphs_gradients_exactly() {
+        let cpu = Device::flex().autodiff();
+        let trial = Trial::new(&cpu);
+        let model = trial.model.as_ref().unwrap();
+        let tokens = Tensor::cat(vec![trial.positives.clone(), trial.negatives.clone()], 0);
+        let engine = Engine::single();
+
+        let (split, split_loss) = tower_gradients(
+            model,
+            model,
+            trial.images.clone(),
+            tokens.clone(),
+            12,
+            None,
+            &engine,
+        )
+        .unwrap();
+        let image_emb = model.encode_image(trial.images.clone());
+        let text_emb = model.encode_text(tokens);
+        let one = batch_loss(model, image_emb, text_emb, 12, &engine).unwrap();
+        let single = GradientsParams::from_grads(one.loss.loss.clone().backward(), model);
+
+        let loss = |out: GlobalLoss| out.loss.loss.into_scalar::<f64>();
+        assert_eq!(loss(split_loss).to_bits(), loss(one).to_bits());
+        let (split, single) = (
+            flat_gradients(model, &split),
+            flat_gradients(model, &single),
+        );
+        assert_eq!(split.len(), model.num_params());
+        let differing = split
+            .iter()
+            .zip(&single)
+            .filter(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(
+            differing.count(),
+            0,
+            "gradients differ from the single graph's"
+        );
     }
 
     #[test]
