@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::latest_step;
+
 const CONFIG: &str = r#"
 seed = 5
 [model]
@@ -51,12 +54,6 @@ fn succeed(command: &mut Command) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
-}
-
-/// The step of the newest checkpoint, once one is written.
-fn latest_step(output: &Path) -> Option<u64> {
-    let name = std::fs::read_to_string(output.join("checkpoints/latest")).ok()?;
-    name.trim().strip_prefix("step-")?.parse().ok()
 }
 
 #[test]

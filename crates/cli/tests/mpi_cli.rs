@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
 const CONFIG: &str = r#"
 seed = 7
 [model]
@@ -179,18 +181,15 @@ fn records(output: &Path, kind: &str) -> Vec<Value> {
 
 /// The final model's tensors as f32 values, by name.
 fn final_weights(output: &Path) -> BTreeMap<String, Vec<f32>> {
-    let bytes = std::fs::read(output.join("final.safetensors")).expect("final.safetensors");
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    file.tensors()
+    let as_f32 = |bytes: Vec<u8>| {
+        let words = bytes.chunks_exact(4);
+        words
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    };
+    common::final_tensors(output)
         .into_iter()
-        .map(|(name, view)| {
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                .collect();
-            (name, values)
-        })
+        .map(|(name, bytes)| (name, as_f32(bytes)))
         .collect()
 }
 

@@ -1,10 +1,12 @@
 //! A run killed with SIGKILL mid-epoch and resumed ends with the same weights, bit for bit,
 //! as the same run left alone (CPU, same thread count).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{final_tensors, latest_step};
 
 const CONFIG: &str = r#"
 seed = 3
@@ -51,22 +53,6 @@ fn start(config: &Path, output: &Path) -> Child {
 }
 
 /// The step of the newest checkpoint, if one is written and is mid-run.
-fn latest_step(output: &Path) -> Option<u64> {
-    let name = std::fs::read_to_string(output.join("checkpoints/latest")).ok()?;
-    name.trim().strip_prefix("step-")?.parse().ok()
-}
-
-/// Every tensor of the run's final model, by name, as raw bytes (the header's metadata
-/// order is not part of the weights).
-fn final_weights(output: &Path) -> BTreeMap<String, Vec<u8>> {
-    let bytes =
-        std::fs::read(output.join("final.safetensors")).expect("the run wrote final.safetensors");
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    file.tensors()
-        .into_iter()
-        .map(|(name, view)| (name, view.data().to_vec()))
-        .collect()
-}
 
 #[test]
 fn killed_and_resumed_run_matches_an_uninterrupted_one() {
@@ -110,7 +96,7 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
         .status()
         .unwrap();
     assert!(status.success(), "resumed run failed");
-    let (expected, resumed) = (final_weights(&straight), final_weights(&killed));
+    let (expected, resumed) = (final_tensors(&straight), final_tensors(&killed));
     assert!(!expected.is_empty());
     assert!(
         expected == resumed,
