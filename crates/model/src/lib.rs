@@ -11,6 +11,7 @@ pub mod clip;
 pub mod config;
 pub mod error;
 pub mod presets;
+pub mod quick_gelu;
 pub mod text;
 pub mod transformer;
 pub mod vision;

@@ -3,10 +3,11 @@
 
 use burn::module::Module;
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, sigmoid};
+use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
 use crate::attention::SelfAttention;
+use crate::quick_gelu::quick_gelu;
 use crate::Activation;
 
 /// Shapes shared by every block of one tower.
@@ -23,7 +24,7 @@ pub struct TransformerShape {
 /// Applies the configured non-linearity.
 pub fn activate<const D: usize>(activation: Activation, x: Tensor<D>) -> Tensor<D> {
     match activation {
-        Activation::QuickGelu => x.clone() * sigmoid(x * 1.702),
+        Activation::QuickGelu => quick_gelu(x),
         Activation::Gelu => gelu(x),
     }
 }
