@@ -30,7 +30,6 @@ pub fn quick_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 #[backend_extension(
     Flex,
     Cube: cfg(any(feature = "wgpu", feature = "cuda")),
-    NdArray: cfg(feature = "ndarray-bench"),
     Autodiff
 )]
 pub trait QuickGeluBackend: Backend {
@@ -105,9 +104,6 @@ fn owned_contiguous(t: FlexTensor) -> FlexTensor {
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 impl QuickGeluBackend for burn::backend::Cube {}
-
-#[cfg(feature = "ndarray-bench")]
-impl QuickGeluBackend for burn::backend::NdArray {}
 
 impl<B: QuickGeluBackend, C: CheckpointStrategy> QuickGeluBackend for Autodiff<B, C> {
     fn quick_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
