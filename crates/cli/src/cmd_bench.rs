@@ -12,7 +12,7 @@ use negclip_model::{Clip, ClipConfig};
 use negclip_train::config::DistributedSection;
 use negclip_train::engine::Engine;
 use negclip_train::loss::negclip_loss;
-use negclip_train::optim::{clip_global_norm, AdamW, AdamWSettings};
+use negclip_train::optim::{clip_factor, global_norm, AdamW, AdamWSettings};
 use negclip_train::precision::Precision;
 use negclip_train::step::{negclip_step, random_tokens, UpdateSettings};
 
@@ -333,12 +333,12 @@ fn time_phases(
         let negatives = text_emb.slice(n..2 * n);
         let out = negclip_loss(image_emb, positives, Some(negatives), model.logit_scale());
         let mut grads = GradientsParams::from_grads(out.loss.backward(), &model);
-        if let Some(max) = args.grad_clip_norm {
-            clip_global_norm(&model, &mut grads, max);
-        }
         let backward = lap.split()?;
+        let grad_scale = args
+            .grad_clip_norm
+            .map_or(1.0, |max| clip_factor(global_norm(&model, &mut grads), max));
         model = optimizer
-            .step(args.lr, model, grads)
+            .step(args.lr, grad_scale, model, grads)
             .clamp_logit_scale(0.0, 100f32.ln());
         let optimise = lap.split()?;
         if iter >= args.warmup {
@@ -347,7 +347,11 @@ fn time_phases(
             }
         }
     }
-    let names = ["forward (both towers)", "loss + backward", "AdamW + clamp"];
+    let names = [
+        "forward (both towers)",
+        "loss + backward",
+        "clip + AdamW + clamp",
+    ];
     for (name, mut list) in names.into_iter().zip(times) {
         list.sort_by(f64::total_cmp);
         println!("  {name}: {:.1} ms (median)", list[list.len() / 2] * 1e3);

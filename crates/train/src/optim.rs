@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use crate::device::is_cpu;
 
@@ -64,13 +64,22 @@ impl AdamW {
         self.step
     }
 
-    /// One update of every parameter that has a gradient; `lr` for this step.
-    pub fn step<M: Module>(&mut self, lr: f64, module: M, mut grads: GradientsParams) -> M {
+    /// One update of every parameter that has a gradient; `lr` for this step, and every
+    /// gradient multiplied by `grad_scale` first (the clipping factor, [`clip_factor`]), as
+    /// part of the update rather than as a pass of its own.
+    pub fn step<M: Module>(
+        &mut self,
+        lr: f64,
+        grad_scale: f64,
+        module: M,
+        mut grads: GradientsParams,
+    ) -> M {
         self.step += 1;
         let mut mapper = UpdateMapper {
             optim: self,
             grads: &mut grads,
             lr,
+            grad_scale,
             path: Vec::new(),
         };
         module.map(&mut mapper)
@@ -136,10 +145,16 @@ impl AdamW {
         Ok(optim)
     }
 
-    fn update(&mut self, path: &str, param: Tensor<1>, grad: Tensor<1>, lr: f64) -> Tensor<1> {
+    fn update(
+        &mut self,
+        path: &str,
+        param: Tensor<1>,
+        grad: Tensor<1>,
+        [lr, grad_scale]: [f64; 2],
+    ) -> Tensor<1> {
         let n = param.dims()[0];
         let device = param.device();
-        let coefficients = self.coefficients(path, lr);
+        let coefficients = self.coefficients(path, lr, grad_scale);
         let moments = self.moments.entry(path.to_string()).or_insert_with(|| {
             if is_cpu(&device) {
                 Moments::Host {
@@ -173,7 +188,7 @@ impl AdamW {
     }
 
     /// This step's scalars for the parameter at `path`.
-    fn coefficients(&self, path: &str, lr: f64) -> Coefficients {
+    fn coefficients(&self, path: &str, lr: f64, grad_scale: f64) -> Coefficients {
         let AdamWSettings {
             betas: [b1, b2],
             eps,
@@ -189,6 +204,7 @@ impl AdamW {
             0.0
         };
         Coefficients {
+            grad_scale,
             b1,
             b2,
             keep: 1.0 - lr * decay,
@@ -202,6 +218,8 @@ impl AdamW {
 /// The scalars of one parameter's update, in f64 as computed; both updates round each to the
 /// parameter's f32 where they use it, as Burn's scalar operations do.
 struct Coefficients {
+    /// The factor every gradient is multiplied by before use (clipping).
+    grad_scale: f64,
     b1: f64,
     b2: f64,
     /// `1 − lr · weight_decay` (decoupled decay).
@@ -221,6 +239,7 @@ fn tensor_update(
     m: &mut Tensor<1>,
     v: &mut Tensor<1>,
 ) -> Tensor<1> {
+    let grad = grad * c.grad_scale;
     let m_next = m.clone() * c.b1 + grad.clone() * (1.0 - c.b1);
     let v_next = v.clone() * c.b2 + grad.clone() * grad * (1.0 - c.b2);
     *m = m_next.clone();
@@ -235,6 +254,7 @@ fn tensor_update(
 fn fused_update(c: &Coefficients, param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32]) {
     use rayon::prelude::*;
     let f = |x: f64| x as f32;
+    let grad_scale = f(c.grad_scale);
     let (b1, one_b1, b2, one_b2) = (f(c.b1), f(1.0 - c.b1), f(c.b2), f(1.0 - c.b2));
     let (keep, sqrt_bias2, eps, step) = (f(c.keep), f(c.sqrt_bias2), f(c.eps), f(c.step));
     // Chunks large enough that a thread's share outweighs its start.
@@ -245,6 +265,7 @@ fn fused_update(c: &Coefficients, param: &mut [f32], grad: &[f32], m: &mut [f32]
         .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
         .for_each(|((param, grad), (m, v))| {
             for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m).zip(v) {
+                let g = g * grad_scale;
                 *m = *m * b1 + g * one_b1;
                 *v = *v * b2 + g * g * one_b2;
                 let denom = v.sqrt() / sqrt_bias2 + eps;
@@ -262,6 +283,7 @@ struct UpdateMapper<'a> {
     optim: &'a mut AdamW,
     grads: &'a mut GradientsParams,
     lr: f64,
+    grad_scale: f64,
     path: Vec<String>,
 }
 
@@ -285,7 +307,8 @@ impl ModuleMapper for UpdateMapper<'_> {
         let key = state_key(&self.path, D);
         let flat = tensor.inner().reshape([n]);
         let grad = grad.reshape([n]);
-        let updated = self.optim.update(&key, flat, grad, self.lr).reshape(shape);
+        let scalars = [self.lr, self.grad_scale];
+        let updated = self.optim.update(&key, flat, grad, scalars).reshape(shape);
         let mut updated = Tensor::from_inner(updated);
         if require_grad {
             updated = updated.require_grad();
@@ -304,64 +327,93 @@ fn state_key(path: &[String], rank: usize) -> String {
     }
 }
 
-/// Scale all gradients so that their global L2 norm is at most `max_norm` (PyTorch's
-/// `clip_grad_norm_`, factor `max_norm / (norm + 1e-6)` when above). Returns the norm
-/// before clipping.
-pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
-    let norm = global_norm(module, grads);
-    clip_to_norm(module, grads, norm, max_norm);
-    norm
-}
-
-/// [`clip_global_norm`] for gradients whose global norm is already known.
-pub fn clip_to_norm<M: Module>(module: &M, grads: &mut GradientsParams, norm: f64, max_norm: f64) {
+/// PyTorch's `clip_grad_norm_`: the factor `max_norm / (norm + 1e-6)` that brings gradients
+/// of global norm `norm` down to `max_norm`, or 1 where they are within it.
+pub fn clip_factor(norm: f64, max_norm: f64) -> f64 {
     if norm > max_norm {
-        scale_gradients(module, grads, max_norm / (norm + 1e-6));
+        max_norm / (norm + 1e-6)
+    } else {
+        1.0
     }
 }
 
 /// The global L2 norm of all gradients (not finite if any gradient is not).
 pub fn global_norm<M: Module>(module: &M, grads: &mut GradientsParams) -> f64 {
-    let mut collector = GradNorm {
-        grads,
-        sum_squares: 0.0,
-        scale: None,
-    };
+    let mut collector = SumOfSquares { grads, sum: 0.0 };
     module.visit(&mut collector);
-    collector.sum_squares.sqrt()
+    collector.sum.sqrt()
 }
 
 /// Multiply every gradient by `factor`.
 pub fn scale_gradients<M: Module>(module: &M, grads: &mut GradientsParams, factor: f64) {
-    let mut scaler = GradNorm {
-        grads,
-        sum_squares: 0.0,
-        scale: Some(factor),
-    };
-    module.visit(&mut scaler);
+    module.visit(&mut Scale { grads, factor });
 }
 
-/// Visits every parameter's gradient: sums squares, or (with `scale`) rescales it.
-struct GradNorm<'a> {
+/// Adds up the squares of every parameter's gradient.
+struct SumOfSquares<'a> {
     grads: &'a mut GradientsParams,
-    sum_squares: f64,
-    scale: Option<f64>,
+    sum: f64,
 }
 
-impl ModuleVisitor for GradNorm<'_> {
+impl ModuleVisitor for SumOfSquares<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let Some(grad) = self.grads.remove::<D>(param.id) else {
-            return;
-        };
-        match self.scale {
-            None => {
-                let sq: f64 = grad.clone().powi_scalar(2).sum().into_scalar::<f64>();
-                self.sum_squares += sq;
-                self.grads.register(param.id, grad);
-            }
-            Some(scale) => self.grads.register(param.id, grad * scale),
+        if let Some(grad) = self.grads.remove::<D>(param.id) {
+            let (squares, grad) = sum_of_squares(grad);
+            self.sum += squares;
+            self.grads.register(param.id, grad);
         }
     }
+}
+
+/// Multiplies every parameter's gradient by `factor`.
+struct Scale<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f64,
+}
+
+impl ModuleVisitor for Scale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.remove::<D>(param.id) {
+            self.grads.register(param.id, grad * self.factor);
+        }
+    }
+}
+
+/// `Σ g²` of one gradient, and the gradient back. On the CPU the values are read where they
+/// lie, in parallel chunks, instead of squared into a new tensor and summed by a second pass:
+/// this runs on the training loop's thread while the others wait, once per step over every
+/// parameter (`docs/performance.md`).
+fn sum_of_squares<const D: usize>(grad: Tensor<D>) -> (f64, Tensor<D>) {
+    let device = grad.device();
+    if !is_cpu(&device) || grad.dtype() != DType::F32 {
+        let squares = grad.clone().powi_scalar(2).sum().into_scalar::<f64>();
+        return (squares, grad);
+    }
+    let data = grad.into_data();
+    let squares = host_sum_of_squares(data.as_slice::<f32>().expect("f32 gradients"));
+    (squares, Tensor::from_data(data, &device))
+}
+
+/// `Σ x²` in chunks of a fixed size, added in order: the same sum whatever the thread count.
+fn host_sum_of_squares(values: &[f32]) -> f64 {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 14;
+    let chunks: Vec<f64> = values.par_chunks(CHUNK).map(chunk_sum_of_squares).collect();
+    chunks.iter().sum()
+}
+
+/// One chunk's `Σ x²`: sixteen f32 running sums (which the compiler keeps in vector
+/// registers), added up in f64 at the end.
+fn chunk_sum_of_squares(values: &[f32]) -> f64 {
+    let mut lanes = [0f32; 16];
+    let mut rows = values.chunks_exact(16);
+    for row in &mut rows {
+        for (lane, &x) in lanes.iter_mut().zip(row) {
+            *lane += x * x;
+        }
+    }
+    let tail: f64 = rows.remainder().iter().map(|&x| f64::from(x * x)).sum();
+    lanes.iter().map(|&lane| f64::from(lane)).sum::<f64>() + tail
 }
 
 #[cfg(test)]
@@ -410,7 +462,7 @@ mod tests {
         );
         let before = values(model.linear.bias.as_ref().unwrap().val());
         let mut optim = AdamW::new(settings());
-        let model = optim.step(1e-2, model, grads);
+        let model = optim.step(1e-2, 1.0, model, grads);
         let after = values(model.linear.bias.as_ref().unwrap().val());
         for ((b, a), g) in before.iter().zip(&after).zip(&g_bias) {
             let expected = b - 1e-2 * g.signum();
@@ -433,7 +485,7 @@ mod tests {
         grads.register(w.id, Tensor::<2>::zeros([2, 2], &device));
         grads.register(b.id, Tensor::<1>::zeros([2], &device));
         let mut optim = AdamW::new(settings());
-        let model = optim.step(0.5, model, grads);
+        let model = optim.step(0.5, 1.0, model, grads);
         let scaled: Vec<f32> = values(w.val()).iter().map(|x| x * 0.9).collect();
         for (a, e) in values(model.linear.weight.val()).iter().zip(&scaled) {
             assert!((a - e).abs() < 1e-6, "matrix decays by lr·wd: {a} vs {e}");
@@ -451,7 +503,7 @@ mod tests {
         let run = |model: Tiny, optim: &mut AdamW, steps: usize| {
             (0..steps).fold(model, |m, _| {
                 let g = grads_of(&m, x.clone());
-                optim.step(1e-2, m, g)
+                optim.step(1e-2, 1.0, m, g)
             })
         };
         let mut straight = AdamW::new(settings());
@@ -487,7 +539,8 @@ mod tests {
         let mut optim = AdamW::new(settings());
         for (step, grad) in grads.iter().enumerate() {
             optim.step = step as u64 + 1;
-            let c = optim.coefficients(&format!("w{DECAY_MARK}"), 3e-3);
+            // A clipping factor too: scaled inside the fused pass as the tensor update scales.
+            let c = optim.coefficients(&format!("w{DECAY_MARK}"), 3e-3, 0.37);
             fused_update(&c, &mut param, grad, &mut m, &mut v);
             tp = tensor_update(&c, tp, tensor(grad), &mut tm, &mut tv);
             assert_eq!(
@@ -527,9 +580,33 @@ mod tests {
             Tensor::<1>::ones([2], &device) * 4.0,
         );
         // norm = sqrt(4·9 + 2·16) = sqrt(68)
-        let norm = clip_global_norm(&model, &mut grads, 1.0);
+        let norm = global_norm(&model, &mut grads);
         assert!((norm - 68f64.sqrt()).abs() < 1e-5);
-        let after = clip_global_norm(&model, &mut grads, 100.0);
+        scale_gradients(&model, &mut grads, clip_factor(norm, 1.0));
+        let after = global_norm(&model, &mut grads);
         assert!((after - 1.0).abs() < 1e-4, "clipped norm {after}");
+        assert_eq!(
+            clip_factor(after, 100.0),
+            1.0,
+            "within the bound: left alone"
+        );
+    }
+
+    #[test]
+    fn the_cpu_sum_of_squares_matches_f64_and_the_tensor_sum() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let n = 3 * (1 << 14) + 21; // several chunks and a ragged tail
+        let values: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let exact: f64 = values.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+        let host = host_sum_of_squares(&values);
+        assert!((host - exact).abs() <= 1e-6 * exact, "{host} vs {exact}");
+
+        let tensor = Tensor::<1>::from_data(TensorData::new(values.clone(), [n]), &Device::flex());
+        let by_tensor_ops = tensor.clone().powi_scalar(2).sum().into_scalar::<f64>();
+        let (squares, back) = sum_of_squares(tensor);
+        assert_eq!(squares, host);
+        assert!((squares - by_tensor_ops).abs() <= 1e-5 * exact);
+        assert_eq!(values(back), values);
     }
 }

@@ -45,7 +45,7 @@ use crate::batches::Batch;
 use crate::engine::Engine;
 use crate::error::TrainError;
 use crate::loss::{negclip_loss, LossOutput};
-use crate::optim::{clip_to_norm, global_norm, scale_gradients, AdamW};
+use crate::optim::{clip_factor, global_norm, scale_gradients, AdamW};
 use crate::precision::{LossScaler, Precision, ScaleChange};
 
 /// Numbers of one step for the log.
@@ -200,10 +200,11 @@ pub fn negclip_step(
             return Ok((model, stats));
         }
     }
-    if let (Some(max), Some(norm)) = (update.grad_clip_norm, stats.grad_norm) {
-        clip_to_norm(&model, &mut grads, norm, max);
-    }
-    let model = optimizer.step(lr, model, grads);
+    let grad_scale = match (update.grad_clip_norm, stats.grad_norm) {
+        (Some(max), Some(norm)) => clip_factor(norm, max),
+        _ => 1.0,
+    };
+    let model = optimizer.step(lr, grad_scale, model, grads);
     let model = model.clamp_logit_scale(0.0, 100f32.ln());
     stats.logit_scale = model.logit_scale().into_scalar::<f64>();
     Ok((model, stats))
