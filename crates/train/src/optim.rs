@@ -597,16 +597,16 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
         let n = 3 * (1 << 14) + 21; // several chunks and a ragged tail
-        let values: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
-        let exact: f64 = values.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-        let host = host_sum_of_squares(&values);
+        let draws: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let exact: f64 = draws.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+        let host = host_sum_of_squares(&draws);
         assert!((host - exact).abs() <= 1e-6 * exact, "{host} vs {exact}");
 
-        let tensor = Tensor::<1>::from_data(TensorData::new(values.clone(), [n]), &Device::flex());
+        let tensor = Tensor::<1>::from_data(TensorData::new(draws.clone(), [n]), &Device::flex());
         let by_tensor_ops = tensor.clone().powi_scalar(2).sum().into_scalar::<f64>();
         let (squares, back) = sum_of_squares(tensor);
         assert_eq!(squares, host);
         assert!((squares - by_tensor_ops).abs() <= 1e-5 * exact);
-        assert_eq!(values(back), values);
+        assert_eq!(values(back), draws);
     }
 }
