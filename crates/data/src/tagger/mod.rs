@@ -104,6 +104,11 @@ impl Hasher for WordHasher {
             self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
+    /// One step for a whole number (keys that are mixes of hashes already);
+    /// strings never call it.
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x0000_0100_0000_01b3);
+    }
 }
 
 /// Words that always carry one class, and that class.
