@@ -9,8 +9,12 @@
 
 use std::ops::Range;
 
+use rand_chacha::ChaCha8Rng;
+
 use super::select::{normalise_into, separates};
-use super::swap::{capitalise, is_capitalised_word, lowercase_first, starts_upper};
+use super::swap::{
+    capitalise, is_capitalised_word, lowercase_first, pick_distinct_pair, starts_upper,
+};
 use super::{Negative, NegativeKind};
 
 /// The token list a candidate's indices point into.
@@ -48,6 +52,10 @@ pub struct Candidates<'c, 'a> {
 pub struct Storage {
     order: Vec<usize>,
     list: Vec<Candidate>,
+    /// Working space lent to [`Candidates::push_with`]'s writers.
+    scratch: Vec<usize>,
+    /// The units of [`Candidates::push_distinct_pair_swap`].
+    units: Vec<Range<usize>>,
 }
 
 impl<'c, 'a> Candidates<'c, 'a> {
@@ -102,8 +110,19 @@ impl<'c, 'a> Candidates<'c, 'a> {
         source: Source,
         order: impl IntoIterator<Item = usize>,
     ) {
+        self.push_with(kind, source, |out, _| out.extend(order));
+    }
+
+    /// Adds a candidate whose tokens `write` appends to the vector it is given
+    /// (indices into `source`'s tokens); the second vector is working space.
+    pub fn push_with(
+        &mut self,
+        kind: NegativeKind,
+        source: Source,
+        write: impl FnOnce(&mut Vec<usize>, &mut Vec<usize>),
+    ) {
         let start = self.storage.order.len();
-        self.storage.order.extend(order);
+        write(&mut self.storage.order, &mut self.storage.scratch);
         self.storage.list.push(Candidate {
             kind,
             source,
@@ -129,6 +148,24 @@ impl<'c, 'a> Candidates<'c, 'a> {
         self.push(kind, Source::Words, order);
         let last = self.storage.list.len() - 1;
         self.storage.list[last].recase = first.start == 0 && self.needs_recase(last);
+    }
+
+    /// Adds the tagged words with two different `units` exchanged
+    /// ([`pick_distinct_pair`], then [`Candidates::push_swap`]), if there are
+    /// two. The units are collected in a vector kept from caption to caption.
+    pub fn push_distinct_pair_swap(
+        &mut self,
+        kind: NegativeKind,
+        units: impl IntoIterator<Item = Range<usize>>,
+        rng: &mut ChaCha8Rng,
+    ) {
+        let mut buffer = std::mem::take(&mut self.storage.units);
+        buffer.clear();
+        buffer.extend(units);
+        if let Some((a, b)) = pick_distinct_pair(&buffer, self.words, rng) {
+            self.push_swap(kind, a, b);
+        }
+        self.storage.units = buffer;
     }
 
     /// Whether candidate `i`, which moved the caption's first word, must move
@@ -179,14 +216,19 @@ impl<'c, 'a> Candidates<'c, 'a> {
         let order = &self.storage.order[c.order.clone()];
         // Re-casing changes few lengths: the estimate saves the text's regrowth.
         let length = order.iter().map(|&k| tokens[k].len() + 1).sum::<usize>();
-        let mut text = String::with_capacity(length);
-        for (at, word) in self.written(i).enumerate() {
-            if at > 0 {
-                text.push(' ');
+        let text = if c.recase {
+            let mut text = String::with_capacity(length);
+            for (at, word) in self.written(i).enumerate() {
+                if at > 0 {
+                    text.push(' ');
+                }
+                text.push_str(word.as_str());
             }
-            text.push_str(word.as_str());
-        }
-        Negative::new(text, self.storage.list[i].kind)
+            text
+        } else {
+            joined(order.iter().map(|&k| tokens[k]), length)
+        };
+        Negative::new(text, c.kind)
     }
 
     /// All candidates as negatives, in order.
@@ -209,6 +251,20 @@ impl<'c, 'a> Candidates<'c, 'a> {
         };
         map.extend(&self.storage.order[c.order.clone()], out);
     }
+}
+
+/// `words` joined by single spaces, `length` bytes or a little less. Tokens are
+/// short: copying their bytes in a loop into a vector sized once is several
+/// times faster than a `memcpy` call per token.
+fn joined<'w>(words: impl Iterator<Item = &'w str>, length: usize) -> String {
+    let mut bytes = Vec::with_capacity(length);
+    for (at, word) in words.enumerate() {
+        if at > 0 {
+            bytes.push(b' ');
+        }
+        bytes.extend(word.bytes());
+    }
+    String::from_utf8(bytes).expect("whole strings joined by spaces are UTF-8")
 }
 
 /// A word of a written candidate: a token as it is, or re-cased.
@@ -449,6 +505,12 @@ mod tests {
         let mut out = Vec::new();
         c.word_ids(i, ids, &mut out);
         out
+    }
+
+    #[test]
+    fn joins_words_by_single_spaces() {
+        assert_eq!(joined(["a", "Straße", "."].into_iter(), 14), "a Straße .");
+        assert_eq!(joined(std::iter::empty(), 0), "");
     }
 
     #[test]
