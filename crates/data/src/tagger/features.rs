@@ -67,17 +67,26 @@ fn sentinel(seed: u64) -> WordInfo {
 /// Builds the padded context `[START2, START, w0, .., wn, END, END2]`.
 /// `lower` is a scratch buffer reused across words.
 pub(crate) fn context(words: &[&str], lower: &mut Vec<char>, out: &mut Vec<WordInfo>) {
+    context_with(words, |word| word_info(word, lower), out);
+}
+
+/// [`context`] with each word's [`WordInfo`] from `info` (which may have kept
+/// it from an earlier sentence: it depends on the word alone).
+pub(crate) fn context_with<'w>(
+    words: &[&'w str],
+    mut info: impl FnMut(&'w str) -> WordInfo,
+    out: &mut Vec<WordInfo>,
+) {
     out.clear();
     out.push(sentinel(0x51));
     out.push(sentinel(0x52));
-    for word in words {
-        out.push(word_info(word, lower));
-    }
+    out.extend(words.iter().map(|word| info(word)));
     out.push(sentinel(0x53));
     out.push(sentinel(0x54));
 }
 
-fn word_info(word: &str, lower: &mut Vec<char>) -> WordInfo {
+/// The hashes of one word. `lower` is a scratch buffer.
+pub(crate) fn word_info(word: &str, lower: &mut Vec<char>) -> WordInfo {
     lower.clear();
     if word.is_ascii() {
         // The common case, without decoding and case-mapping characters one by one.

@@ -21,9 +21,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use super::features::{
-    context, context_features, left_neighbour_features, own_features, right_neighbour_features,
-    right_tag_features, right_word_features, tag_features, tag_hash, tag_word_features, WordInfo,
-    END_TAG, PAD, START_TAG, START_TAG2,
+    context_features, context_with, left_neighbour_features, own_features,
+    right_neighbour_features, right_tag_features, right_word_features, tag_features, tag_hash,
+    tag_word_features, word_info, WordInfo, END_TAG, PAD, START_TAG, START_TAG2,
 };
 use super::perceptron::table_key;
 use super::weight_table::Row;
@@ -43,6 +43,7 @@ const RIGHT: usize = 2;
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     lower: Vec<char>,
+    types: WordTypes,
     ctx: Vec<WordInfo>,
     keys: Vec<u32>,
     rows: Vec<Row>,
@@ -60,8 +61,8 @@ pub(crate) struct Scratch {
     /// Per pass, the sums of its features of tags alone, keyed by the tags'
     /// history hashes `[prev, prev2, here, next, next2]` (the last three 0 in pass 1).
     tag_sums: [SumCache<Tags>; 2],
-    /// Per word outside the tag dictionary, the sum of its word features'
-    /// weights: `WeightTable::columns` integers (both passes).
+    /// Per word outside the tag dictionary, in order, the sum of its word
+    /// features' weights: `WeightTable::columns` integers (both passes).
     word_scores: Vec<i32>,
     scores: Vec<i32>,
     first_pass: Vec<u16>,
@@ -88,6 +89,48 @@ impl<K> Default for SumCache<K> {
             sums: Vec::new(),
             width: 0,
         }
+    }
+}
+
+/// Per word type (the word as written), its [`WordInfo`] and tag-dictionary
+/// class, for one tagger: both depend on the word alone, and hashing the word
+/// once to find them is cheaper than the ten hashes of a [`WordInfo`] and the
+/// tag dictionary's look-up.
+#[derive(Debug, Default)]
+struct WordTypes {
+    /// The [`Tagger::id`] the classes are from; another tagger starts afresh.
+    tagger: u64,
+    index: HashMap<String, u32, BuildHasherDefault<WordHasher>>,
+    types: Vec<(WordInfo, Option<u16>)>,
+}
+
+/// At most this many word types are kept in [`WordTypes`] (about 0.4 MB).
+const MAX_KNOWN_TYPES: usize = 4096;
+
+impl WordTypes {
+    /// Starts afresh when the types are another tagger's, or when `more` new
+    /// words could overflow [`MAX_KNOWN_TYPES`].
+    fn prepare(&mut self, tagger: u64, more: usize) {
+        if self.tagger != tagger || self.types.len() + more > MAX_KNOWN_TYPES {
+            self.tagger = tagger;
+            self.index.clear();
+            self.types.clear();
+        }
+    }
+
+    /// The word's entry, made by `make` if the word is new.
+    fn get_or_insert(
+        &mut self,
+        word: &str,
+        make: impl FnOnce(&str) -> (WordInfo, Option<u16>),
+    ) -> (WordInfo, Option<u16>) {
+        if let Some(&at) = self.index.get(word) {
+            return self.types[at as usize];
+        }
+        let entry = make(word);
+        self.index.insert(word.to_owned(), self.types.len() as u32);
+        self.types.push(entry);
+        entry
     }
 }
 
@@ -194,20 +237,19 @@ impl Tagger {
     /// Appends the class of each of `words` to `out`.
     pub(crate) fn predict_into(&self, words: &[&str], scratch: &mut Scratch, out: &mut Vec<u16>) {
         let s = scratch;
-        context(words, &mut s.lower, &mut s.ctx);
-        s.known.clear();
-        s.known
-            .extend(words.iter().map(|w| self.tagdict.get(*w).copied()));
+        self.look_up_words(words, s);
         self.add_word_features(words, s);
 
         // Pass 1: left to right, seeing the tags already chosen.
         s.first_pass.clear();
         let (mut prev, mut prev2) = (START_TAG, START_TAG2);
+        let mut unknown = 0;
         for i in 0..words.len() {
             let class = match s.known[i] {
                 Some(class) => class,
                 None => {
-                    self.score_word(s, i, 0, [prev, prev2, 0, 0, 0]);
+                    self.score_word(s, i, unknown, 0, [prev, prev2, 0, 0, 0]);
+                    unknown += 1;
                     best_class(&s.scores)
                 }
             };
@@ -217,19 +259,38 @@ impl Tagger {
 
         // Pass 2: the same, also seeing pass 1's tags of this word and the next two.
         let (mut prev, mut prev2) = (START_TAG, START_TAG2);
+        let mut unknown = 0;
         for i in 0..words.len() {
             let class = match s.known[i] {
                 Some(class) => class,
                 None => {
                     let first = &s.first_pass;
                     let at = |j: usize| first.get(j).map_or(END_TAG, |&c| tag_hash(c));
-                    self.score_word(s, i, 1, [prev, prev2, at(i), at(i + 1), at(i + 2)]);
+                    let tags = [prev, prev2, at(i), at(i + 1), at(i + 2)];
+                    self.score_word(s, i, unknown, 1, tags);
+                    unknown += 1;
                     best_class(&s.scores)
                 }
             };
             out.push(class);
             (prev2, prev) = (prev, tag_hash(class));
         }
+    }
+
+    /// Sets `s.ctx` and `s.known` for `words`, from [`WordTypes`] where the
+    /// thread has seen a word before.
+    fn look_up_words(&self, words: &[&str], s: &mut Scratch) {
+        s.types.prepare(self.id, words.len());
+        s.known.clear();
+        let (types, lower, known) = (&mut s.types, &mut s.lower, &mut s.known);
+        let info = |word: &str| {
+            let (info, class) = types.get_or_insert(word, |word| {
+                (word_info(word, lower), self.tagdict.get(word).copied())
+            });
+            known.push(class);
+            info
+        };
+        context_with(words, info, &mut s.ctx);
     }
 
     /// Sums, for every word outside the tag dictionary, the weights of its word
@@ -281,15 +342,17 @@ impl Tagger {
                 .add(rows, 0..columns, s.word_sums[role].sums_mut(entry));
             new_rows = rest;
         }
-        s.word_scores.clear();
-        s.word_scores.resize(n * columns, 0);
-        let unknown = (0..n).filter(|&i| s.known[i].is_none());
+        // Every slice read is written first: no zeroing (kilobytes per sentence).
+        let needed = s.entries.len() * columns;
+        if s.word_scores.len() < needed {
+            s.word_scores.resize(needed, 0);
+        }
         let per_word = s
             .entries
             .iter()
             .zip(context_rows.chunks_exact(CONTEXT_FEATURES));
-        for (i, (entries, rows)) in unknown.zip(per_word) {
-            let scores = &mut s.word_scores[i * columns..(i + 1) * columns];
+        for (u, (entries, rows)) in per_word.enumerate() {
+            let scores = &mut s.word_scores[u * columns..(u + 1) * columns];
             scores.copy_from_slice(s.word_sums[OWN].sums(entries[OWN]));
             add_sums(scores, s.word_sums[LEFT].sums(entries[LEFT]));
             add_sums(scores, s.word_sums[RIGHT].sums(entries[RIGHT]));
@@ -297,11 +360,12 @@ impl Tagger {
         }
     }
 
-    /// Scores of word `i` in pass `pass` (0 or 1) given the history hashes
+    /// Scores of word `i`, the `unknown`-th outside the tag dictionary, in pass
+    /// `pass` (0 or 1) given the history hashes
     /// `tags` (`[prev, prev2]`, then in pass 1 zeros, in pass 2 the first pass's
     /// tags of this word and the next two): its word features' sum plus its tag
     /// features, that pass's columns only.
-    fn score_word(&self, s: &mut Scratch, i: usize, pass: usize, tags: [u64; 5]) {
+    fn score_word(&self, s: &mut Scratch, i: usize, unknown: usize, pass: usize, tags: [u64; 5]) {
         let [prev, prev2, here, next, next2] = tags;
         let columns = self.table.pass_columns(pass);
         let sums = &mut s.tag_sums[pass];
@@ -329,7 +393,7 @@ impl Tagger {
             self.table
                 .add(tag_rows, columns.clone(), sums.sums_mut(entry));
         }
-        let at = i * self.table.columns();
+        let at = unknown * self.table.columns();
         s.scores.clear();
         s.scores
             .extend_from_slice(&s.word_scores[at + columns.start..at + columns.end]);
@@ -391,6 +455,29 @@ mod tests {
         };
         assert_eq!(hash([1, 2, 3, 4, 5]), hash([1, 2, 3, 4, 5]));
         assert_ne!(hash([1, 2, 0, 0, 0]), hash([2, 1, 0, 0, 0]));
+    }
+
+    #[test]
+    fn word_types_make_each_entry_once_per_tagger() {
+        let mut types = WordTypes::default();
+        let mut buf = Vec::new();
+        let mut made = 0;
+        let mut make = |word: &str| {
+            made += 1;
+            (word_info(word, &mut buf), Some(word.len() as u16))
+        };
+        types.prepare(1, 2);
+        let dog = types.get_or_insert("Dog", &mut make);
+        assert_eq!(types.get_or_insert("Dog", &mut make).1, dog.1);
+        assert_eq!(types.get_or_insert("dogs", &mut make).1, Some(4));
+        types.prepare(2, 2);
+        types.get_or_insert("Dog", &mut make);
+        assert_eq!(made, 3, "made again for another tagger only");
+        types.prepare(2, MAX_KNOWN_TYPES);
+        assert!(
+            types.index.is_empty(),
+            "no room for the sentence: start afresh"
+        );
     }
 
     #[test]
