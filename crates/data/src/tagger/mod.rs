@@ -127,7 +127,8 @@ pub struct Tagger {
     /// Both passes' weights as tagging reads them (built from the two above).
     table: WeightTable,
     /// Tells this tagger's weights apart from every other tagger's in this process
-    /// (a clone shares them), for the per-thread sums of `predict::WordSums`.
+    /// (a clone shares them), for the per-thread `predict::SumCache`s and
+    /// `predict::WordTypes`.
     id: u64,
 }
 
@@ -205,7 +206,7 @@ impl Tagger {
             weights,
             second,
             table,
-            // Never 0, the id of an empty `WordSums`.
+            // Never 0, the id of an empty `SumCache` or `WordTypes`.
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
