@@ -9,8 +9,12 @@
 
 use std::ops::Range;
 
-use super::select::{ascii_words, normalise_into};
-use super::swap::{capitalise, is_capitalised_word, lowercase_first, starts_upper};
+use rand_chacha::ChaCha8Rng;
+
+use super::select::{normalise_into, separates};
+use super::swap::{
+    capitalise, is_capitalised_word, lowercase_first, pick_distinct_pair, starts_upper,
+};
 use super::{Negative, NegativeKind};
 
 /// The token list a candidate's indices point into.
@@ -48,6 +52,10 @@ pub struct Candidates<'c, 'a> {
 pub struct Storage {
     order: Vec<usize>,
     list: Vec<Candidate>,
+    /// Working space lent to [`Candidates::push_with`]'s writers.
+    scratch: Vec<usize>,
+    /// The units of [`Candidates::push_distinct_pair_swap`].
+    units: Vec<Range<usize>>,
 }
 
 impl<'c, 'a> Candidates<'c, 'a> {
@@ -102,8 +110,19 @@ impl<'c, 'a> Candidates<'c, 'a> {
         source: Source,
         order: impl IntoIterator<Item = usize>,
     ) {
+        self.push_with(kind, source, |out, _| out.extend(order));
+    }
+
+    /// Adds a candidate whose tokens `write` appends to the vector it is given
+    /// (indices into `source`'s tokens); the second vector is working space.
+    pub fn push_with(
+        &mut self,
+        kind: NegativeKind,
+        source: Source,
+        write: impl FnOnce(&mut Vec<usize>, &mut Vec<usize>),
+    ) {
         let start = self.storage.order.len();
-        self.storage.order.extend(order);
+        write(&mut self.storage.order, &mut self.storage.scratch);
         self.storage.list.push(Candidate {
             kind,
             source,
@@ -129,6 +148,24 @@ impl<'c, 'a> Candidates<'c, 'a> {
         self.push(kind, Source::Words, order);
         let last = self.storage.list.len() - 1;
         self.storage.list[last].recase = first.start == 0 && self.needs_recase(last);
+    }
+
+    /// Adds the tagged words with two different `units` exchanged
+    /// ([`pick_distinct_pair`], then [`Candidates::push_swap`]), if there are
+    /// two. The units are collected in a vector kept from caption to caption.
+    pub fn push_distinct_pair_swap(
+        &mut self,
+        kind: NegativeKind,
+        units: impl IntoIterator<Item = Range<usize>>,
+        rng: &mut ChaCha8Rng,
+    ) {
+        let mut buffer = std::mem::take(&mut self.storage.units);
+        buffer.clear();
+        buffer.extend(units);
+        if let Some((a, b)) = pick_distinct_pair(&buffer, self.words, rng) {
+            self.push_swap(kind, a, b);
+        }
+        self.storage.units = buffer;
     }
 
     /// Whether candidate `i`, which moved the caption's first word, must move
@@ -179,14 +216,19 @@ impl<'c, 'a> Candidates<'c, 'a> {
         let order = &self.storage.order[c.order.clone()];
         // Re-casing changes few lengths: the estimate saves the text's regrowth.
         let length = order.iter().map(|&k| tokens[k].len() + 1).sum::<usize>();
-        let mut text = String::with_capacity(length);
-        for (at, word) in self.written(i).enumerate() {
-            if at > 0 {
-                text.push(' ');
+        let text = if c.recase {
+            let mut text = String::with_capacity(length);
+            for (at, word) in self.written(i).enumerate() {
+                if at > 0 {
+                    text.push(' ');
+                }
+                text.push_str(word.as_str());
             }
-            text.push_str(word.as_str());
-        }
-        Negative::new(text, self.storage.list[i].kind)
+            text
+        } else {
+            joined(order.iter().map(|&k| tokens[k]), length)
+        };
+        Negative::new(text, c.kind)
     }
 
     /// All candidates as negatives, in order.
@@ -207,11 +249,22 @@ impl<'c, 'a> Candidates<'c, 'a> {
             Source::Words => &ids.words,
             Source::WordTokens => &ids.word_tokens,
         };
-        for &k in &self.storage.order[c.order.clone()] {
-            // Mostly one id: a loop, not a call to `memcpy`.
-            out.extend(ids.token_ids[map[k].clone()].iter().copied());
-        }
+        map.extend(&self.storage.order[c.order.clone()], out);
     }
+}
+
+/// `words` joined by single spaces, `length` bytes or a little less. Tokens are
+/// short: copying their bytes in a loop into a vector sized once is several
+/// times faster than a `memcpy` call per token.
+fn joined<'w>(words: impl Iterator<Item = &'w str>, length: usize) -> String {
+    let mut bytes = Vec::with_capacity(length);
+    for (at, word) in words.enumerate() {
+        if at > 0 {
+            bytes.push(b' ');
+        }
+        bytes.extend(word.bytes());
+    }
+    String::from_utf8(bytes).expect("whole strings joined by spaces are UTF-8")
 }
 
 /// A word of a written candidate: a token as it is, or re-cased.
@@ -240,11 +293,47 @@ pub struct WordIds {
     /// The distinct normalised words, end to end, and where each ends.
     text: String,
     ends: Vec<usize>,
-    /// Per token of the tagged words / word tokens, its ids in `token_ids`.
-    words: Vec<Range<usize>>,
-    word_tokens: Vec<Range<usize>>,
-    token_ids: Vec<u32>,
+    /// Each distinct word's [`Fingerprint`]: the scan for a word compares
+    /// these first, and the texts only where they match.
+    fingerprints: Vec<u64>,
+    /// The ids of the tagged words / word tokens.
+    words: TokenIds,
+    word_tokens: TokenIds,
     scratch: String,
+}
+
+/// The word ids of each token of a token list.
+#[derive(Debug, Default, Clone)]
+struct TokenIds {
+    /// Token `k`'s ids are `ids[ranges[k]]`.
+    ranges: Vec<Range<usize>>,
+    ids: Vec<u32>,
+    /// Token `k`'s only id, or [`NO_ID`] for a token without words ("," or "."):
+    /// valid when `simple`, every token having at most one id (the common
+    /// case, whose candidates then need no ranges).
+    single: Vec<u32>,
+    simple: bool,
+}
+
+/// In [`TokenIds::single`], a token without words.
+const NO_ID: u32 = u32::MAX;
+
+impl TokenIds {
+    /// Appends the ids of the tokens `order` to `out`.
+    fn extend(&self, order: &[usize], out: &mut Vec<u32>) {
+        if self.simple {
+            out.extend(
+                order
+                    .iter()
+                    .map(|&k| self.single[k])
+                    .filter(|&id| id != NO_ID),
+            );
+        } else {
+            for &k in order {
+                out.extend_from_slice(&self.ids[self.ranges[k].clone()]);
+            }
+        }
+    }
 }
 
 impl WordIds {
@@ -253,7 +342,7 @@ impl WordIds {
     pub fn reset(&mut self, candidates: &Candidates) {
         self.text.clear();
         self.ends.clear();
-        self.token_ids.clear();
+        self.fingerprints.clear();
         let mut words = std::mem::take(&mut self.words);
         self.add_tokens(candidates.words, &mut words);
         self.words = words;
@@ -268,58 +357,139 @@ impl WordIds {
 
     /// Appends the ids of the tagged words joined by spaces to `out`.
     pub fn add_words(&self, out: &mut Vec<u32>) {
-        for ids in &self.words {
-            out.extend(self.token_ids[ids.clone()].iter().copied());
-        }
+        out.extend_from_slice(&self.words.ids);
     }
 
-    /// Sets `ranges` to where each of `tokens` has its ids in `token_ids`.
-    fn add_tokens(&mut self, tokens: &[&str], ranges: &mut Vec<Range<usize>>) {
-        ranges.clear();
-        let mut ids = std::mem::take(&mut self.token_ids);
+    /// Sets `tokens`' ids in `into`.
+    fn add_tokens(&mut self, tokens: &[&str], into: &mut TokenIds) {
+        into.ranges.clear();
+        into.ids.clear();
+        into.single.clear();
         for token in tokens {
-            let start = ids.len();
-            self.add_text(token, &mut ids);
-            ranges.push(start..ids.len());
+            let start = into.ids.len();
+            self.add_text(token, &mut into.ids);
+            into.ranges.push(start..into.ids.len());
+            into.single
+                .push(into.ids[start..].first().copied().unwrap_or(NO_ID));
         }
-        self.token_ids = ids;
+        into.simple = into.ranges.iter().all(|r| r.len() <= 1);
     }
 
     /// Appends the ids of the words of `text`'s normalised form to `out`.
     pub fn add_text(&mut self, text: &str, out: &mut Vec<u32>) {
+        self.add_text_expecting(text, &[], out);
+    }
+
+    /// [`WordIds::add_text`] of the caption: a caption mostly normalises as its
+    /// tagged words joined, so each of its words is first compared with the
+    /// word at the same place among them, and the known words are scanned only
+    /// when that differs.
+    pub fn add_caption(&mut self, caption: &str, out: &mut Vec<u32>) {
+        let expected = std::mem::take(&mut self.words.ids);
+        self.add_text_expecting(caption, &expected, out);
+        self.words.ids = expected;
+    }
+
+    /// [`WordIds::add_text`], trying `expected[j]` first for the `j`-th word.
+    fn add_text_expecting(&mut self, text: &str, expected: &[u32], out: &mut Vec<u32>) {
         if text.is_ascii() {
             // The common case: split and compare ignoring ASCII case, no lower-cased copy.
-            for word in ascii_words(text) {
-                out.push(self.id(word, str::eq_ignore_ascii_case));
+            for (j, (word, print)) in ascii_words_printed(text).enumerate() {
+                let hint = expected.get(j).copied();
+                out.push(self.id(word, print, hint, str::eq_ignore_ascii_case));
             }
             return;
         }
         let mut normalised = std::mem::take(&mut self.scratch);
         normalised.clear();
         normalise_into([text], &mut normalised);
-        for word in normalised.split(' ').filter(|w| !w.is_empty()) {
-            out.push(self.id(word, |a, b| a == b));
+        for (j, word) in normalised.split(' ').filter(|w| !w.is_empty()).enumerate() {
+            let print = word.bytes().fold(Fingerprint::default(), Fingerprint::add);
+            let hint = expected.get(j).copied();
+            out.push(self.id(word, print.0, hint, |a, b| a == b));
         }
         self.scratch = normalised;
     }
 
-    /// The id of a word, found among the normalised words known so far by
-    /// `same(known, word)`: a caption has a few dozen, so a scan of them is
-    /// cheaper than hashing. A new word is stored lower-cased.
-    fn id(&mut self, word: &str, same: impl Fn(&str, &str) -> bool) -> u32 {
-        let mut start = 0;
-        for (id, &end) in self.ends.iter().enumerate() {
-            if same(&self.text[start..end], word) {
+    /// The id of a word with [`Fingerprint`] `print`, found among the
+    /// normalised words known so far by `same(known, word)`, trying `hint`
+    /// first: a caption has a few dozen, so a scan of their fingerprints is
+    /// cheaper than hashing into a map. A new word is stored lower-cased. The
+    /// known words are distinct (a word is added only when none matched), so
+    /// at most one matches and the hint changes no id.
+    fn id(
+        &mut self,
+        word: &str,
+        print: u64,
+        hint: Option<u32>,
+        same: impl Fn(&str, &str) -> bool,
+    ) -> u32 {
+        if let Some(id) = hint {
+            if self.fingerprints[id as usize] == print && same(self.known(id as usize), word) {
+                return id;
+            }
+        }
+        for (id, &known) in self.fingerprints.iter().enumerate() {
+            if known == print && same(self.known(id), word) {
                 return id as u32;
             }
-            start = end;
         }
         let at = self.text.len();
         self.text.push_str(word);
         self.text[at..].make_ascii_lowercase();
         self.ends.push(self.text.len());
+        self.fingerprints.push(print);
         (self.ends.len() - 1) as u32
     }
+
+    /// The known word with id `id`.
+    fn known(&self, id: usize) -> &str {
+        let start = id.checked_sub(1).map_or(0, |before| self.ends[before]);
+        &self.text[start..self.ends[id]]
+    }
+}
+
+/// FNV-1a of a word's bytes ASCII-lower-cased: equal for two words that
+/// [`WordIds::id`]'s comparisons call equal (equal ignoring ASCII case, or, for
+/// the already lower-cased non-ASCII words, equal), so only words with equal
+/// fingerprints need comparing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint(u64);
+
+impl Default for Fingerprint {
+    fn default() -> Self {
+        Fingerprint(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fingerprint {
+    fn add(self, byte: u8) -> Self {
+        Fingerprint(
+            (self.0 ^ u64::from(byte.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3),
+        )
+    }
+}
+
+/// The words of an ASCII `text` as `select::ascii_words` splits them, each with its
+/// [`Fingerprint`], in one pass over the bytes.
+fn ascii_words_printed(text: &str) -> impl Iterator<Item = (&str, u64)> {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < bytes.len() && separates(bytes[at]) {
+            at += 1;
+        }
+        if at == bytes.len() {
+            return None;
+        }
+        let start = at;
+        let mut print = Fingerprint::default();
+        while at < bytes.len() && !separates(bytes[at]) {
+            print = print.add(bytes[at]);
+            at += 1;
+        }
+        Some((&text[start..at], print.0))
+    })
 }
 
 #[cfg(test)]
@@ -335,6 +505,12 @@ mod tests {
         let mut out = Vec::new();
         c.word_ids(i, ids, &mut out);
         out
+    }
+
+    #[test]
+    fn joins_words_by_single_spaces() {
+        assert_eq!(joined(["a", "Straße", "."].into_iter(), 14), "a Straße .");
+        assert_eq!(joined(std::iter::empty(), 0), "");
     }
 
     #[test]
@@ -399,5 +575,71 @@ mod tests {
         let mut caption = Vec::new();
         ids.add_text("a dog u s", &mut caption);
         assert_eq!(caption, ids_of(&c, &mut ids, 4));
+    }
+
+    #[test]
+    fn a_caption_gets_the_ids_of_its_text_whatever_its_words() {
+        let words = ["It", "'s", "a", "Dog", "."];
+        let c = Candidates::new(&words, &words);
+        let mut ids = WordIds::default();
+        for caption in [
+            "It's a dog.",
+            "it 's a DOG",
+            "a dog it's",
+            "It's a cat",
+            "\u{c9}T\u{c9} dog",
+        ] {
+            ids.reset(&c);
+            let (mut with_hints, mut without) = (Vec::new(), Vec::new());
+            ids.add_caption(caption, &mut with_hints);
+            ids.reset(&c);
+            ids.add_text(caption, &mut without);
+            assert_eq!(with_hints, without, "{caption}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_ignore_ascii_case_only() {
+        let print = |w: &str| w.bytes().fold(Fingerprint::default(), Fingerprint::add);
+        assert_eq!(print("Dog"), print("dOG"));
+        assert_eq!(print("STRASSE"), print("strasse"));
+        assert_ne!(print("dog"), print("dogs"));
+        assert_ne!(print("\u{c9}"), print("\u{e9}"));
+    }
+
+    #[test]
+    fn ascii_words_come_with_their_fingerprints() {
+        let print = |w: &str| w.bytes().fold(Fingerprint::default(), Fingerprint::add).0;
+        let words: Vec<_> = ascii_words_printed(" A\tDog,,run. ").collect();
+        assert_eq!(
+            words,
+            [
+                ("A", print("a")),
+                ("Dog", print("dog")),
+                ("run", print("run"))
+            ]
+        );
+        let plain: Vec<_> = super::super::select::ascii_words(" A\tDog,,run. ").collect();
+        assert_eq!(words.iter().map(|w| w.0).collect::<Vec<_>>(), plain);
+        assert_eq!(ascii_words_printed(". , ").count(), 0);
+    }
+
+    #[test]
+    fn tokens_with_several_or_no_words_take_the_ranges() {
+        let words = ["U.S.", "dog", ","];
+        let mut c = Candidates::new(&words, &words);
+        c.push(NegativeKind::ShuffleOrder, Source::Words, [1, 2, 0]);
+        let mut ids = WordIds::default();
+        ids.reset(&c);
+        assert!(!ids.words.simple);
+        let mut caption = Vec::new();
+        ids.add_text("dog u s", &mut caption);
+        assert_eq!(ids_of(&c, &mut ids, 0), caption);
+        let words = ["a", "dog", "."];
+        let mut c = Candidates::new(&words, &words);
+        c.push(NegativeKind::ShuffleOrder, Source::Words, [2, 1, 0]);
+        ids.reset(&c);
+        assert!(ids.words.simple);
+        assert_eq!(ids_of(&c, &mut ids, 0), [1, 0]);
     }
 }

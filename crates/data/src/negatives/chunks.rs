@@ -111,9 +111,14 @@ fn complex_preposition_mask(words: &[Word]) -> Vec<bool> {
         let starts = COMPLEX_PREPOSITION_STARTS
             .iter()
             .any(|s| s.eq_ignore_ascii_case(words[i].word));
+        if !starts {
+            // Most words: no need to try the prepositions one by one.
+            i += 1;
+            continue;
+        }
         let hit = COMPLEX_PREPOSITIONS
             .iter()
-            .filter(|p| starts && matches_at(i, p))
+            .filter(|p| matches_at(i, p))
             .map(|p| p.len())
             .max();
         match hit {

@@ -16,7 +16,6 @@
 //! cannot be changed by perturbation 1), so an evaluation can count them.
 
 use std::fmt;
-use std::ops::Range;
 
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -140,33 +139,49 @@ fn perturbation_orders(
     n_word_tokens: usize,
     rng: &mut ChaCha8Rng,
 ) -> [(OrderKind, Vec<usize>); 4] {
-    let class: Vec<WordClass> = words.iter().map(|w| WordClass::of(w.xpos)).collect();
-    [
-        (
-            OrderKind::ShuffleNounsAdjectives,
-            shuffle_classes(&class, &[WordClass::Noun, WordClass::Adjective], rng),
-        ),
-        (
-            OrderKind::ShuffleAllButNounsAdjectives,
-            shuffle_classes(&class, &[WordClass::Other], rng),
-        ),
-        (
-            OrderKind::ShuffleWithinTrigrams,
-            shuffle_within_trigrams(n_word_tokens, rng),
-        ),
-        (
-            OrderKind::ShuffleTrigrams,
-            shuffle_trigrams(n_word_tokens, rng),
-        ),
-    ]
+    let mut scratch = Vec::new();
+    OrderKind::ALL.map(|kind| {
+        let mut order = Vec::new();
+        perturbation_order(kind, words, n_word_tokens, rng, &mut order, &mut scratch);
+        (kind, order)
+    })
+}
+
+/// Appends the token order of perturbation `kind` (as [`perturbation_orders`])
+/// to `out`; `scratch` is working space. Writing into vectors the caller keeps
+/// saves the rewriter a dozen small allocations per caption.
+fn perturbation_order(
+    kind: OrderKind,
+    words: &[Word],
+    n_word_tokens: usize,
+    rng: &mut ChaCha8Rng,
+    out: &mut Vec<usize>,
+    scratch: &mut Vec<usize>,
+) {
+    use WordClass::{Adjective, Noun, Other};
+    match kind {
+        OrderKind::ShuffleNounsAdjectives => {
+            shuffle_classes(words, &[Noun, Adjective], rng, out, scratch)
+        }
+        OrderKind::ShuffleAllButNounsAdjectives => {
+            shuffle_classes(words, &[Other], rng, out, scratch)
+        }
+        OrderKind::ShuffleWithinTrigrams => shuffle_within_trigrams(n_word_tokens, rng, out),
+        OrderKind::ShuffleTrigrams => shuffle_trigrams(n_word_tokens, rng, out, scratch),
+    }
 }
 
 /// Adds the shuffle-order negatives of a tagged caption to `out` (whose word
 /// tokens are the caption's), before cleaning: the trainer sees them with the
 /// caption's own casing and punctuation.
 pub fn rewrite(words: &[Word], rng: &mut ChaCha8Rng, out: &mut Candidates) {
-    for (kind, order) in perturbation_orders(words, out.word_tokens_len(), rng) {
-        out.push(NegativeKind::ShuffleOrder, source_of(kind), order);
+    let n_word_tokens = out.word_tokens_len();
+    for kind in OrderKind::ALL {
+        out.push_with(
+            NegativeKind::ShuffleOrder,
+            source_of(kind),
+            |order, scratch| perturbation_order(kind, words, n_word_tokens, rng, order, scratch),
+        );
     }
 }
 
@@ -187,39 +202,54 @@ impl WordClass {
     }
 }
 
-/// The order that permutes, for each class in `shuffled` separately, the tokens
-/// of that class among that class's positions.
+/// Appends the order that permutes, for each class in `shuffled` separately,
+/// the tokens of that class among that class's positions.
 fn shuffle_classes(
-    class: &[WordClass],
+    words: &[Word],
     shuffled: &[WordClass],
     rng: &mut ChaCha8Rng,
-) -> Vec<usize> {
-    let mut out: Vec<usize> = (0..class.len()).collect();
+    out: &mut Vec<usize>,
+    scratch: &mut Vec<usize>,
+) {
+    let start = out.len();
+    out.extend(0..words.len());
     for &c in shuffled {
-        let positions: Vec<usize> = (0..class.len()).filter(|&i| class[i] == c).collect();
-        let mut picked = positions.clone();
-        picked.shuffle(rng);
-        for (&i, k) in positions.iter().zip(picked) {
-            out[i] = k;
+        // The class's positions, then the same positions shuffled.
+        scratch.clear();
+        scratch.extend((0..words.len()).filter(|&i| WordClass::of(words[i].xpos) == c));
+        let count = scratch.len();
+        scratch.extend_from_within(..);
+        scratch[count..].shuffle(rng);
+        let (positions, picked) = scratch.split_at(count);
+        for (&i, &k) in positions.iter().zip(picked) {
+            out[start + i] = k;
         }
     }
-    out
 }
 
-/// The order of `n` tokens cut into chunks of three, each shuffled inside.
-fn shuffle_within_trigrams(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
-    let mut out: Vec<usize> = (0..n).collect();
-    for chunk in out.chunks_mut(3) {
+/// Appends the order of `n` tokens cut into chunks of three, each shuffled inside.
+fn shuffle_within_trigrams(n: usize, rng: &mut ChaCha8Rng, out: &mut Vec<usize>) {
+    let start = out.len();
+    out.extend(0..n);
+    for chunk in out[start..].chunks_mut(3) {
         chunk.shuffle(rng);
     }
-    out
 }
 
-/// The order of `n` tokens cut into chunks of three, the chunks shuffled.
-fn shuffle_trigrams(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
-    let mut chunks: Vec<Range<usize>> = (0..n).step_by(3).map(|s| s..(s + 3).min(n)).collect();
-    chunks.shuffle(rng);
-    chunks.into_iter().flatten().collect()
+/// Appends the order of `n` tokens cut into chunks of three, the chunks
+/// shuffled (as their starts: a shuffle's permutation depends only on the length).
+fn shuffle_trigrams(
+    n: usize,
+    rng: &mut ChaCha8Rng,
+    out: &mut Vec<usize>,
+    scratch: &mut Vec<usize>,
+) {
+    scratch.clear();
+    scratch.extend((0..n).step_by(3));
+    scratch.shuffle(rng);
+    for &chunk in scratch.iter() {
+        out.extend(chunk..(chunk + 3).min(n));
+    }
 }
 
 #[cfg(test)]
@@ -252,10 +282,13 @@ mod tests {
         let w = tagged("a/DT/DET red/JJ/ADJ car/NN/NOUN near/IN/ADP a/DT/DET big/JJ/ADJ tree/NN/NOUN and/CC/CCONJ the/DT/DET dogs/NNS/NOUN");
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         for _ in 0..20 {
-            let order = shuffle_classes(
-                &w.iter().map(|w| WordClass::of(w.xpos)).collect::<Vec<_>>(),
+            let mut order = Vec::new();
+            shuffle_classes(
+                &w,
                 &[WordClass::Noun, WordClass::Adjective],
                 &mut rng,
+                &mut order,
+                &mut Vec::new(),
             );
             let out: Vec<&str> = order.into_iter().map(|k| w[k].word).collect();
             for i in [0, 3, 4, 7, 8] {
@@ -288,12 +321,16 @@ mod tests {
                 let words: Vec<&str> = order.into_iter().map(|k| tokens[k]).collect();
                 words.join(" ")
             };
-            let within = text(shuffle_within_trigrams(tokens.len(), &mut rng));
+            let mut within = Vec::new();
+            shuffle_within_trigrams(tokens.len(), &mut rng, &mut within);
+            let within = text(within);
             let w: Vec<&str> = within.split(' ').collect();
             assert_eq!(sorted(&w[..3].join(" ")), ["a", "b", "c"]);
             assert_eq!(sorted(&w[3..6].join(" ")), ["d", "e", "f"]);
             assert_eq!(w[6], "g");
-            let across = text(shuffle_trigrams(tokens.len(), &mut rng));
+            let mut across = Vec::new();
+            shuffle_trigrams(tokens.len(), &mut rng, &mut across, &mut Vec::new());
+            let across = text(across);
             let pieces = ["a b c", "d e f", "g"];
             let mut rebuilt = across.clone();
             for p in pieces {
@@ -319,6 +356,33 @@ mod tests {
         );
         assert!(out.iter().all(|p| !p.unchanged), "{out:?}");
         assert!(out.iter().all(|p| !p.text.contains('.')));
+    }
+
+    #[test]
+    fn orders_append_after_what_is_there() {
+        let w = tagged("a/DT/DET red/JJ/ADJ car/NN/NOUN near/IN/ADP big/JJ/ADJ trees/NNS/NOUN");
+        for kind in OrderKind::ALL {
+            let (mut alone, mut after) = (Vec::new(), vec![7, 7]);
+            let mut scratch = vec![9; 4];
+            perturbation_order(
+                kind,
+                &w,
+                5,
+                &mut ChaCha8Rng::seed_from_u64(1),
+                &mut alone,
+                &mut Vec::new(),
+            );
+            perturbation_order(
+                kind,
+                &w,
+                5,
+                &mut ChaCha8Rng::seed_from_u64(1),
+                &mut after,
+                &mut scratch,
+            );
+            assert_eq!(after[..2], [7, 7]);
+            assert_eq!(after[2..], alone, "{kind}");
+        }
     }
 
     #[test]

@@ -52,8 +52,7 @@ fn push_ascii_words(text: &str, start: usize, out: &mut String) {
 /// The words of an ASCII `text` as [`normalise_into`] splits them, not yet
 /// lower-cased.
 pub(super) fn ascii_words(text: &str) -> impl Iterator<Item = &str> {
-    // ASCII's `char::is_whitespace` characters (vertical tab included), `.` and `,`.
-    let separates = |b: &u8| matches!(b, b' ' | b'\t'..=b'\r' | b'.' | b',');
+    let separates = |b: &u8| separates(*b);
     let bytes = text.as_bytes();
     let mut at = 0;
     std::iter::from_fn(move || {
@@ -65,6 +64,12 @@ pub(super) fn ascii_words(text: &str) -> impl Iterator<Item = &str> {
         at += bytes[at..].iter().take_while(|b| !separates(b)).count();
         Some(&text[start..at])
     })
+}
+
+/// Whether an ASCII byte separates words in [`normalise_into`]: ASCII's
+/// `char::is_whitespace` characters (vertical tab included), `.` and `,`.
+pub(super) fn separates(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t'..=b'\r' | b'.' | b',')
 }
 
 /// Appends `word`, ASCII-lower-cased, after a space unless it is the first word
@@ -141,7 +146,7 @@ pub fn select(
     let Buffers { ids, seen, unique } = buffers;
     ids.reset(candidates);
     seen.clear();
-    seen.insert(|out| ids.add_text(caption, out));
+    seen.insert(|out| ids.add_caption(caption, out));
     seen.insert(|out| ids.add_words(out));
     unique.clear();
     unique.extend(

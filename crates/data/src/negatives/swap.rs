@@ -70,8 +70,25 @@ pub fn pick_distinct_pair(
     if count == 0 {
         return None;
     }
-    let (i, j) = pairs().nth(rng.random_range(0..count))?;
+    let chosen = rng.random_range(0..count);
+    let n = units.len();
+    let (i, j) = if count == n * (n - 1) / 2 {
+        // All pairs are distinct (the common case): the chosen one without comparing again.
+        nth_pair(n, chosen)
+    } else {
+        pairs().nth(chosen)?
+    };
     Some((units[i].clone(), units[j].clone()))
+}
+
+/// The `k`-th pair `(i, j)`, `i < j < n`, in the order `(0, 1), (0, 2), …, (1, 2), …`.
+fn nth_pair(n: usize, mut k: usize) -> (usize, usize) {
+    let mut i = 0;
+    while k >= n - 1 - i {
+        k -= n - 1 - i;
+        i += 1;
+    }
+    (i, i + 1 + k)
 }
 
 #[cfg(test)]
@@ -89,6 +106,18 @@ mod tests {
             assert_ne!(t[a.start].to_lowercase(), t[b.start].to_lowercase());
         }
         assert!(pick_distinct_pair(&units[..2], &t, &mut rng).is_none());
+    }
+
+    #[test]
+    fn nth_pair_counts_pairs_in_order() {
+        for n in 2..7 {
+            let pairs: Vec<_> = (0..n)
+                .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+                .collect();
+            for (k, &pair) in pairs.iter().enumerate() {
+                assert_eq!(nth_pair(n, k), pair, "n {n}, k {k}");
+            }
+        }
     }
 
     #[test]

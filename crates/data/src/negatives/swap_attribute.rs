@@ -8,22 +8,18 @@ use rand_chacha::ChaCha8Rng;
 
 use super::analysis::Analysis;
 use super::candidates::Candidates;
-use super::swap::pick_distinct_pair;
 use super::NegativeKind;
 
 /// At most one negative: two noun phrases with different adjectives, chosen at
 /// random, exchange their adjective runs.
 pub fn rewrite(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
-    let runs: Vec<_> = caption
+    let runs = caption
         .chunks()
         .noun_phrases
         .iter()
         .map(|np| np.adjectives.clone())
-        .filter(|adj| !adj.is_empty())
-        .collect();
-    if let Some((a, b)) = pick_distinct_pair(&runs, &caption.tokens, rng) {
-        out.push_swap(NegativeKind::SwapAttribute, a, b);
-    }
+        .filter(|adj| !adj.is_empty());
+    out.push_distinct_pair_swap(NegativeKind::SwapAttribute, runs, rng);
 }
 
 #[cfg(test)]

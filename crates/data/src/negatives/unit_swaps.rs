@@ -8,92 +8,123 @@
 //! nothing.
 
 use std::ops::Range;
-use std::sync::OnceLock;
 
 use rand_chacha::ChaCha8Rng;
-use regex::Regex;
 
 use super::analysis::Analysis;
 use super::candidates::Candidates;
 use super::chunks::NounPhrase;
-use super::swap::pick_distinct_pair;
 use super::NegativeKind;
 use super::Word;
 
-/// Adds to `out` the caption with two different `units` exchanged, if it has two.
-fn swap_units(
-    caption: &Analysis,
-    units: &[Range<usize>],
-    kind: NegativeKind,
-    rng: &mut ChaCha8Rng,
-    out: &mut Candidates,
-) {
-    if let Some((a, b)) = pick_distinct_pair(units, &caption.tokens, rng) {
-        out.push_swap(kind, a, b);
-    }
-}
-
-fn single_tokens(words: &[Word], keep: impl Fn(&Word) -> bool) -> Vec<Range<usize>> {
+/// Each word that `keep` accepts, as a one-word unit.
+fn single_tokens<'w, 'a>(
+    words: &'w [Word<'a>],
+    keep: impl Fn(&Word) -> bool + 'w,
+) -> impl Iterator<Item = Range<usize>> + 'w {
     (0..words.len())
-        .filter(|&i| keep(&words[i]))
+        .filter(move |&i| keep(&words[i]))
         .map(|i| i..i + 1)
-        .collect()
 }
 
 /// The spans of the noun phrases of more than two words.
 pub fn noun_phrase_units(noun_phrases: &[NounPhrase]) -> Vec<Range<usize>> {
+    long_noun_phrases(noun_phrases).collect()
+}
+
+fn long_noun_phrases(noun_phrases: &[NounPhrase]) -> impl Iterator<Item = Range<usize>> + '_ {
     noun_phrases
         .iter()
         .map(|np| np.span.clone())
         .filter(|span| span.len() > 2)
-        .collect()
 }
 
-/// Verb phrases `VERB? ADV* AUX* VERB+`, leftmost-longest and non-overlapping.
+/// Verb phrases `VERB? ADV* AUX* VERB+`, leftmost-longest and non-overlapping:
+/// the matches of the regular expression `V?R*A*V+` over the words' codes
+/// (`V` verb, `R` adverb, `A` auxiliary), as the NegCLIP script finds them.
 pub fn verb_phrase_units(words: &[Word]) -> Vec<Range<usize>> {
-    static PATTERN: OnceLock<Regex> = OnceLock::new();
-    let pattern = PATTERN.get_or_init(|| Regex::new("V?R*A*V+").expect("valid pattern"));
-    // One ASCII letter per token, so byte offsets are token indices.
-    let codes: String = words
-        .iter()
-        .map(|w| match w.upos {
-            "VERB" => 'V',
-            "ADV" => 'R',
-            "AUX" => 'A',
-            _ => 'x',
+    verb_phrases(words).collect()
+}
+
+/// [`verb_phrase_units`] without a regular expression: at each start, the
+/// greedy match takes the optional `V`, then every `R`, then every `A`, and
+/// needs a `V` there; where that fails after taking the optional `V`, the
+/// match is the run of `V`s from the start instead (backtracking over `R*`
+/// or `A*` cannot help: what they give back is no `V`).
+fn verb_phrases<'w>(words: &'w [Word]) -> impl Iterator<Item = Range<usize>> + 'w {
+    let code = move |i: usize| {
+        words.get(i).map(|w| match w.upos {
+            "VERB" => b'V',
+            "ADV" => b'R',
+            "AUX" => b'A',
+            _ => b'x',
         })
-        .collect();
-    pattern.find_iter(&codes).map(|m| m.range()).collect()
+    };
+    let run = move |mut i: usize, c: u8| {
+        while code(i) == Some(c) {
+            i += 1;
+        }
+        i
+    };
+    let verbs_after_modifiers = move |from: usize| {
+        let k = run(run(from, b'R'), b'A');
+        (code(k) == Some(b'V')).then(|| run(k, b'V'))
+    };
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        while start < words.len() {
+            let s = start;
+            let end = if code(s) == Some(b'V') {
+                Some(verbs_after_modifiers(s + 1).unwrap_or_else(|| run(s, b'V')))
+            } else {
+                verbs_after_modifiers(s)
+            };
+            match end {
+                Some(end) => {
+                    start = end;
+                    return Some(s..end);
+                }
+                None => start += 1,
+            }
+        }
+        None
+    })
 }
 
+/// Swaps two noun phrases of more than two words ("a little girl" / "a blue fence").
 pub fn swap_noun_phrase(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
-    let units = noun_phrase_units(&caption.chunks().noun_phrases);
-    swap_units(caption, &units, NegativeKind::SwapNounPhrase, rng, out);
+    let units = long_noun_phrases(&caption.chunks().noun_phrases);
+    out.push_distinct_pair_swap(NegativeKind::SwapNounPhrase, units, rng);
 }
 
+/// Swaps two verb phrases ("holding an umbrella" / "petting a yak" swap their verbs).
 pub fn swap_verb_phrase(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
-    let units = verb_phrase_units(caption.words);
-    swap_units(caption, &units, NegativeKind::SwapVerbPhrase, rng, out);
+    let units = verb_phrases(caption.words);
+    out.push_distinct_pair_swap(NegativeKind::SwapVerbPhrase, units, rng);
 }
 
+/// Swaps two singular nouns (`NN`).
 pub fn swap_noun(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
     let units = single_tokens(caption.words, |w| w.xpos == "NN");
-    swap_units(caption, &units, NegativeKind::SwapNoun, rng, out);
+    out.push_distinct_pair_swap(NegativeKind::SwapNoun, units, rng);
 }
 
+/// Swaps two plural nouns (`NNS`).
 pub fn swap_plural_noun(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
     let units = single_tokens(caption.words, |w| w.xpos == "NNS");
-    swap_units(caption, &units, NegativeKind::SwapPluralNoun, rng, out);
+    out.push_distinct_pair_swap(NegativeKind::SwapPluralNoun, units, rng);
 }
 
+/// Swaps two adverbs.
 pub fn swap_adverb(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
     let units = single_tokens(caption.words, |w| w.upos == "ADV");
-    swap_units(caption, &units, NegativeKind::SwapAdverb, rng, out);
+    out.push_distinct_pair_swap(NegativeKind::SwapAdverb, units, rng);
 }
 
+/// Swaps two adjectives.
 pub fn swap_adjective(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
     let units = single_tokens(caption.words, |w| w.upos == "ADJ");
-    swap_units(caption, &units, NegativeKind::SwapAdjective, rng, out);
+    out.push_distinct_pair_swap(NegativeKind::SwapAdjective, units, rng);
 }
 
 #[cfg(test)]
@@ -126,6 +157,35 @@ mod tests {
     fn verb_phrase_pattern_takes_adverbs_and_auxiliaries() {
         let w = tagged("man/NN/NOUN quickly/RB/ADV is/VBZ/AUX running/VBG/VERB and/CC/CCONJ dog/NN/NOUN sleeps/VBZ/VERB");
         assert_eq!(verb_phrase_units(&w), [1..4, 6..7]);
+    }
+
+    #[test]
+    fn verb_phrases_are_the_patterns_matches() {
+        let pattern = regex::Regex::new("V?R*A*V+").unwrap();
+        let tag = |c: char| match c {
+            'V' => "VERB",
+            'R' => "ADV",
+            'A' => "AUX",
+            _ => "NOUN",
+        };
+        // Every string of up to 7 codes.
+        for len in 0..=7u32 {
+            for n in 0..4usize.pow(len) {
+                let codes: String = (0..len)
+                    .map(|k| ['V', 'R', 'A', 'x'][n / 4usize.pow(k) % 4])
+                    .collect();
+                let words: Vec<Word> = codes
+                    .chars()
+                    .map(|c| Word {
+                        word: "w",
+                        upos: tag(c),
+                        xpos: "X",
+                    })
+                    .collect();
+                let want: Vec<_> = pattern.find_iter(&codes).map(|m| m.range()).collect();
+                assert_eq!(verb_phrase_units(&words), want, "{codes}");
+            }
+        }
     }
 
     #[test]

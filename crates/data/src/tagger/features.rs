@@ -67,17 +67,26 @@ fn sentinel(seed: u64) -> WordInfo {
 /// Builds the padded context `[START2, START, w0, .., wn, END, END2]`.
 /// `lower` is a scratch buffer reused across words.
 pub(crate) fn context(words: &[&str], lower: &mut Vec<char>, out: &mut Vec<WordInfo>) {
+    context_with(words, |word| word_info(word, lower), out);
+}
+
+/// [`context`] with each word's [`WordInfo`] from `info` (which may have kept
+/// it from an earlier sentence: it depends on the word alone).
+pub(crate) fn context_with<'w>(
+    words: &[&'w str],
+    mut info: impl FnMut(&'w str) -> WordInfo,
+    out: &mut Vec<WordInfo>,
+) {
     out.clear();
     out.push(sentinel(0x51));
     out.push(sentinel(0x52));
-    for word in words {
-        out.push(word_info(word, lower));
-    }
+    out.extend(words.iter().map(|word| info(word)));
     out.push(sentinel(0x53));
     out.push(sentinel(0x54));
 }
 
-fn word_info(word: &str, lower: &mut Vec<char>) -> WordInfo {
+/// The hashes of one word. `lower` is a scratch buffer.
+pub(crate) fn word_info(word: &str, lower: &mut Vec<char>) -> WordInfo {
     lower.clear();
     if word.is_ascii() {
         // The common case, without decoding and case-mapping characters one by one.
@@ -165,9 +174,11 @@ fn f2(template: u64, a: u64, b: u64) -> u64 {
 /// previously predicted tags' history hashes, in training's order (the trainer
 /// sums `f32` weights, so the order is part of what makes a model's bytes).
 ///
-/// Tagging splits the same features into [`own_features`] (summed once per
-/// word type), [`context_features`] (once per word, for both passes) and
-/// [`history_features`]; a test keeps the split equal to this list.
+/// Tagging splits the same features into those summed once per word type
+/// ([`own_features`], [`left_neighbour_features`], [`right_neighbour_features`]),
+/// [`context_features`] (once per word, for both passes), [`tag_features`]
+/// (once per pair of tags) and [`tag_word_features`]; a test keeps the split
+/// equal to this list.
 pub(crate) fn extract(ctx: &[WordInfo], i: usize, prev: u64, prev2: u64, out: &mut Vec<u64>) {
     let (w, p1, p2, n1, n2) = (&ctx[i], &ctx[i - 1], &ctx[i - 2], &ctx[i + 1], &ctx[i + 2]);
     let first = u64::from(i == PAD);
@@ -230,40 +241,62 @@ pub(crate) fn own_features(ctx: &[WordInfo], i: usize) -> [u64; 10] {
     ]
 }
 
-/// The features of [`extract`] that depend on the words around (or the
-/// position of) the word but not on predicted tags (18 of 35).
-pub(crate) fn context_features(ctx: &[WordInfo], i: usize) -> [u64; 18] {
-    let (w, p1, p2, n1, n2) = (&ctx[i], &ctx[i - 1], &ctx[i - 2], &ctx[i + 1], &ctx[i + 2]);
-    let first = u64::from(i == PAD);
+/// The features of [`extract`] that the word at `ctx[i]` gives the word after
+/// it (5 of 35): they depend on that word alone, so tagging sums them once
+/// per word type, as [`own_features`].
+pub(crate) fn left_neighbour_features(ctx: &[WordInfo], i: usize) -> [u64; 5] {
+    let p1 = &ctx[i];
     [
         f1(8, p1.norm),
         f1(9, p1.suf3),
-        f1(10, p2.norm),
-        f1(11, n1.norm),
-        f1(12, n1.suf3),
-        f1(13, n2.norm),
-        f2(19, w.shape, first),
         f1(20, p1.shape),
-        f1(21, n1.shape),
-        f2(22, p1.norm, w.norm),
-        f2(23, w.norm, n1.norm),
-        f1(26, n1.suf2),
-        f2(27, n1.norm, n2.norm),
-        f2(28, p1.norm, n1.norm),
-        f1(30, n1.raw),
         f1(31, p1.raw),
-        f1(33, n1.pre1),
         f1(34, p1.suf2),
     ]
 }
 
-/// The features of [`extract`] that involve the previously predicted tags (7 of 35).
-pub(crate) fn history_features(ctx: &[WordInfo], i: usize, prev: u64, prev2: u64) -> [u64; 7] {
+/// The features of [`extract`] that the word at `ctx[i]` gives the word before
+/// it (6 of 35), summed once per word type as [`left_neighbour_features`].
+pub(crate) fn right_neighbour_features(ctx: &[WordInfo], i: usize) -> [u64; 6] {
+    let n1 = &ctx[i];
+    [
+        f1(11, n1.norm),
+        f1(12, n1.suf3),
+        f1(21, n1.shape),
+        f1(26, n1.suf2),
+        f1(30, n1.raw),
+        f1(33, n1.pre1),
+    ]
+}
+
+/// The rest of the features of [`extract`] that depend on the words around
+/// (or the position of) the word but not on predicted tags (7 of 35): those of
+/// two words, or of a word two away.
+pub(crate) fn context_features(ctx: &[WordInfo], i: usize) -> [u64; 7] {
+    let (w, p1, p2, n1, n2) = (&ctx[i], &ctx[i - 1], &ctx[i - 2], &ctx[i + 1], &ctx[i + 2]);
+    let first = u64::from(i == PAD);
+    [
+        f1(10, p2.norm),
+        f1(13, n2.norm),
+        f2(19, w.shape, first),
+        f2(22, p1.norm, w.norm),
+        f2(23, w.norm, n1.norm),
+        f2(27, n1.norm, n2.norm),
+        f2(28, p1.norm, n1.norm),
+    ]
+}
+
+/// The features of [`extract`] that depend on the predicted tags alone (3 of
+/// 35): few pairs of tags occur, so tagging sums them once per pair.
+pub(crate) fn tag_features(prev: u64, prev2: u64) -> [u64; 3] {
+    [f1(4, prev), f1(5, prev2), f2(6, prev, prev2)]
+}
+
+/// The features of [`extract`] that involve both the previous tag and the
+/// words (4 of 35).
+pub(crate) fn tag_word_features(ctx: &[WordInfo], i: usize, prev: u64) -> [u64; 4] {
     let (w, n1) = (&ctx[i], &ctx[i + 1]);
     [
-        f1(4, prev),
-        f1(5, prev2),
-        f2(6, prev, prev2),
         f2(7, prev, w.norm),
         f2(24, prev, w.suf3),
         f2(25, prev, n1.norm),
@@ -295,6 +328,30 @@ pub(crate) fn extract_right(
         f2(46, next, w.suf3),
         f2(47, here, w.norm),
     ]);
+}
+
+/// The features of [`extract_right`] that depend on tags alone (5 of 8),
+/// summed once per combination of tags as [`tag_features`].
+pub(crate) fn right_tag_features(prev: u64, first_pass: [u64; 3]) -> [u64; 5] {
+    let [here, next, next2] = first_pass;
+    [
+        f1(40, here),
+        f1(41, next),
+        f1(42, next2),
+        f2(43, next, next2),
+        f2(44, prev, next),
+    ]
+}
+
+/// The features of [`extract_right`] that also involve the word (3 of 8).
+pub(crate) fn right_word_features(ctx: &[WordInfo], i: usize, first_pass: [u64; 3]) -> [u64; 3] {
+    let [here, next, _] = first_pass;
+    let w = &ctx[i];
+    [
+        f2(45, next, w.norm),
+        f2(46, next, w.suf3),
+        f2(47, here, w.norm),
+    ]
 }
 
 #[cfg(test)]
@@ -333,21 +390,39 @@ mod tests {
     }
 
     #[test]
-    fn own_context_and_history_features_split_extract() {
+    fn own_neighbour_context_and_tag_features_split_extract() {
         let mut buf = Vec::new();
         let mut ctx = Vec::new();
         context(&["A", "dog", "runs", "fast", "."], &mut buf, &mut ctx);
+        let (prev, prev2) = (tag_hash(3), tag_hash(9));
         let mut all = Vec::new();
         for i in PAD..PAD + 5 {
-            extract(&ctx, i, tag_hash(3), tag_hash(9), &mut all);
-            let own = own_features(&ctx, i);
-            let around = context_features(&ctx, i);
-            let history = history_features(&ctx, i, tag_hash(3), tag_hash(9));
-            let mut split: Vec<u64> = own.iter().chain(&around).chain(&history).copied().collect();
+            extract(&ctx, i, prev, prev2, &mut all);
+            let mut split: Vec<u64> = own_features(&ctx, i).to_vec();
+            split.extend(left_neighbour_features(&ctx, i - 1));
+            split.extend(right_neighbour_features(&ctx, i + 1));
+            split.extend(context_features(&ctx, i));
+            split.extend(tag_features(prev, prev2));
+            split.extend(tag_word_features(&ctx, i, prev));
             split.sort_unstable();
             all.sort_unstable();
             assert_eq!(split, all, "word {i}");
         }
+    }
+
+    #[test]
+    fn right_tag_and_word_features_split_extract_right() {
+        let mut buf = Vec::new();
+        let mut ctx = Vec::new();
+        context(&["A", "dog", "runs"], &mut buf, &mut ctx);
+        let right = [tag_hash(1), tag_hash(2), END_TAG];
+        let mut all = Vec::new();
+        extract_right(&ctx, PAD + 1, tag_hash(5), right, &mut all);
+        let mut split: Vec<u64> = right_tag_features(tag_hash(5), right).to_vec();
+        split.extend(right_word_features(&ctx, PAD + 1, right));
+        split.sort_unstable();
+        all.sort_unstable();
+        assert_eq!(split, all);
     }
 
     #[test]

@@ -104,6 +104,11 @@ impl Hasher for WordHasher {
             self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
+    /// One step for a whole number (keys that are mixes of hashes already);
+    /// strings never call it.
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x0000_0100_0000_01b3);
+    }
 }
 
 /// Words that always carry one class, and that class.
@@ -122,7 +127,8 @@ pub struct Tagger {
     /// Both passes' weights as tagging reads them (built from the two above).
     table: WeightTable,
     /// Tells this tagger's weights apart from every other tagger's in this process
-    /// (a clone shares them), for the per-thread sums of `predict::WordSums`.
+    /// (a clone shares them), for the per-thread `predict::SumCache`s and
+    /// `predict::WordTypes`.
     id: u64,
 }
 
@@ -200,7 +206,7 @@ impl Tagger {
             weights,
             second,
             table,
-            // Never 0, the id of an empty `WordSums`.
+            // Never 0, the id of an empty `SumCache` or `WordTypes`.
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }

@@ -5,122 +5,252 @@
 //! for speed without changing a decision:
 //! - the features that depend only on the words (28 of the 35) are looked up
 //!   once per word, for both passes at once (each key's row holds both passes'
-//!   weights), and only the tag-history and (second pass) right-context
-//!   features are looked up per pass;
-//! - of those 28, the 10 that depend only on the word itself ([`own_features`])
-//!   are summed once per word type and the sum kept in [`WordSums`], so a word
-//!   seen before costs 18 look-ups instead of 28 (and none of the long rows
-//!   of the bias and the word's own features);
-//! - scores are integer sums of the quantised weights, so that split does not
-//!   change any sum.
+//!   weights), and only the tag features are looked up per pass;
+//! - of those 28, the 21 that depend on one word alone (its [`own_features`],
+//!   and what it gives the words beside it, [`left_neighbour_features`] and
+//!   [`right_neighbour_features`]) are summed once per word type and the sums
+//!   kept ([`SumCache`]), so a word whose neighbours were seen before costs 7
+//!   look-ups instead of 28;
+//! - likewise the tag features that depend on tags alone ([`tag_features`],
+//!   [`right_tag_features`]) are summed once per combination of tags;
+//! - scores are integer sums of the quantised weights, so grouping them does
+//!   not change any sum.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use super::features::{
-    context, context_features, extract_right, history_features, own_features, tag_hash, WordInfo,
-    END_TAG, PAD, START_TAG, START_TAG2,
+    context_features, context_with, left_neighbour_features, own_features,
+    right_neighbour_features, right_tag_features, right_word_features, tag_features, tag_hash,
+    tag_word_features, word_info, WordInfo, END_TAG, PAD, START_TAG, START_TAG2,
 };
-use super::perceptron::{argmax, table_key};
+use super::perceptron::table_key;
 use super::weight_table::Row;
 use super::{Tagger, WordHasher};
 
-/// How many [`own_features`] and [`context_features`] a word has.
-const OWN_FEATURES: usize = 10;
-const CONTEXT_FEATURES: usize = 18;
+/// How many [`context_features`] a word has.
+const CONTEXT_FEATURES: usize = 7;
+
+/// The per-word-type sums: a word's own features, and the features it gives
+/// the word after it (as its left neighbour) and the word before it.
+const OWN: usize = 0;
+const LEFT: usize = 1;
+const RIGHT: usize = 2;
 
 /// Buffers for tagging one sentence at a time; allocation happens only while
-/// they grow to the longest sentence seen (and when [`WordSums`] meets a new word).
+/// they grow to the longest sentence seen (and when a [`SumCache`] meets a new key).
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     lower: Vec<char>,
+    types: WordTypes,
     ctx: Vec<WordInfo>,
-    features: Vec<u64>,
     keys: Vec<u32>,
     rows: Vec<Row>,
     /// The tag-dictionary class of each word, if it has one.
     known: Vec<Option<u16>>,
-    /// Per word outside the tag dictionary, its entry in `word_sums`.
-    entries: Vec<u32>,
-    /// The `word_sums` entries this sentence added, still to be summed, each
-    /// with the position of a word of that type.
-    new_entries: Vec<(u32, usize)>,
-    word_sums: WordSums,
-    /// Per word outside the tag dictionary, the sum of its word features'
-    /// weights: `WeightTable::columns` integers (both passes).
+    /// Per word outside the tag dictionary, its entries in the three `word_sums`.
+    entries: Vec<[u32; 3]>,
+    /// The `word_sums` entries this sentence added, still to be summed: the
+    /// sums (`OWN`, `LEFT` or `RIGHT`), the entry, and the position in `ctx`
+    /// of a word of that type.
+    new_entries: Vec<(usize, u32, usize)>,
+    /// Indexed by `OWN`, `LEFT`, `RIGHT`, keyed by the word as written. Entry 0
+    /// of `LEFT` and `RIGHT` is the sentence boundary (the context's padding).
+    word_sums: [SumCache<String>; 3],
+    /// Per pass, the sums of its features of tags alone, keyed by the tags'
+    /// history hashes `[prev, prev2, here, next, next2]` (the last three 0 in pass 1).
+    tag_sums: [SumCache<Tags>; 2],
+    /// Per word outside the tag dictionary, in order, the sum of its word
+    /// features' weights: `WeightTable::columns` integers (both passes).
     word_scores: Vec<i32>,
     scores: Vec<i32>,
     first_pass: Vec<u16>,
 }
 
-/// Per word type (the word as written), the summed weights of its
-/// [`own_features`], for one tagger: words repeat (the unknown words of
-/// captions are mostly nouns like "skateboard"), so most are summed once.
-#[derive(Debug, Default)]
-pub(crate) struct WordSums {
+/// Sums of weights kept per key (a word type, a combination of tags), for one
+/// tagger: words and tags repeat, so most sums are made once and then added
+/// as one vector instead of several rows.
+#[derive(Debug)]
+pub(crate) struct SumCache<K> {
     /// The [`Tagger::id`] the sums were made with; another tagger starts afresh.
     tagger: u64,
-    index: HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>>,
-    /// Entry `e`'s sums are `sums[e * columns..(e + 1) * columns]`.
+    index: HashMap<K, u32, BuildHasherDefault<WordHasher>>,
+    /// Entry `e`'s sums are `sums[e * width..(e + 1) * width]`.
     sums: Vec<i32>,
+    width: usize,
 }
 
-/// At most this many word types are kept (about 0.8 MB with the shipped model's
-/// ~200 columns), so the sums stay near the CPU's caches and memory stays bounded
+impl<K> Default for SumCache<K> {
+    fn default() -> Self {
+        SumCache {
+            tagger: 0,
+            index: HashMap::default(),
+            sums: Vec::new(),
+            width: 0,
+        }
+    }
+}
+
+/// Per word type (the word as written), its [`WordInfo`] and tag-dictionary
+/// class, for one tagger: both depend on the word alone, and hashing the word
+/// once to find them is cheaper than the ten hashes of a [`WordInfo`] and the
+/// tag dictionary's look-up.
+#[derive(Debug, Default)]
+struct WordTypes {
+    /// The [`Tagger::id`] the classes are from; another tagger starts afresh.
+    tagger: u64,
+    index: HashMap<String, u32, BuildHasherDefault<WordHasher>>,
+    types: Vec<(WordInfo, Option<u16>)>,
+}
+
+/// At most this many word types are kept in [`WordTypes`] (about 0.4 MB).
+const MAX_KNOWN_TYPES: usize = 4096;
+
+impl WordTypes {
+    /// Starts afresh when the types are another tagger's, or when `more` new
+    /// words could overflow [`MAX_KNOWN_TYPES`].
+    fn prepare(&mut self, tagger: u64, more: usize) {
+        if self.tagger != tagger || self.types.len() + more > MAX_KNOWN_TYPES {
+            self.tagger = tagger;
+            self.index.clear();
+            self.types.clear();
+        }
+    }
+
+    /// The word's entry, made by `make` if the word is new.
+    fn get_or_insert(
+        &mut self,
+        word: &str,
+        make: impl FnOnce(&str) -> (WordInfo, Option<u16>),
+    ) -> (WordInfo, Option<u16>) {
+        if let Some(&at) = self.index.get(word) {
+            return self.types[at as usize];
+        }
+        let entry = make(word);
+        self.index.insert(word.to_owned(), self.types.len() as u32);
+        self.types.push(entry);
+        entry
+    }
+}
+
+/// At most this many word types are kept per [`SumCache`] of words (about
+/// 0.9 MB each with the shipped model's ~200 columns), so memory stays bounded
 /// on an endless stream of new words.
 const MAX_WORD_TYPES: usize = 1024;
 
-impl WordSums {
-    /// Starts afresh when the sums are another tagger's, or when `more` new words
-    /// could overflow [`MAX_WORD_TYPES`]; then no entry is dropped until the
-    /// next call.
-    fn prepare(&mut self, tagger: u64, more: usize) {
-        if self.tagger != tagger || self.index.len() + more > MAX_WORD_TYPES {
+/// At most this many combinations of tags are kept per pass (about 0.4 MB each).
+const MAX_TAG_COMBINATIONS: usize = 1024;
+
+impl<K: Hash + Eq> SumCache<K> {
+    /// Starts afresh (and says so) when the sums are another tagger's or of
+    /// another width, or when `more` new entries could overflow `max`; then no
+    /// entry is dropped until the next call.
+    fn prepare(&mut self, tagger: u64, width: usize, more: usize, max: usize) -> bool {
+        let fresh = self.tagger != tagger || self.width != width || self.len() + more > max;
+        if fresh {
             self.tagger = tagger;
+            self.width = width;
             self.index.clear();
             self.sums.clear();
         }
+        fresh
     }
 
-    /// The entry of `word`, and whether it is new (its sums, zero, still to be added).
-    fn entry(&mut self, word: &str, columns: usize) -> (u32, bool) {
-        if let Some(&entry) = self.index.get(word) {
+    fn len(&self) -> usize {
+        self.sums.len() / self.width.max(1)
+    }
+
+    /// The entry of `key`, and whether it is new (its sums, zero, still to be added).
+    fn entry<Q>(&mut self, key: &Q) -> (u32, bool)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        if let Some(&entry) = self.index.get(key) {
             return (entry, false);
         }
-        let entry = self.index.len() as u32;
-        self.index.insert(word.into(), entry);
-        self.sums.resize(self.sums.len() + columns, 0);
+        let entry = self.push();
+        self.index.insert(key.to_owned(), entry);
         (entry, true)
     }
 
-    fn sums_mut(&mut self, entry: u32, columns: usize) -> &mut [i32] {
-        let at = entry as usize * columns;
-        &mut self.sums[at..at + columns]
+    /// A new entry of zeros that no key finds.
+    fn push(&mut self) -> u32 {
+        let entry = self.len() as u32;
+        self.sums.resize(self.sums.len() + self.width, 0);
+        entry
     }
+
+    fn sums(&self, entry: u32) -> &[i32] {
+        let at = entry as usize * self.width;
+        &self.sums[at..at + self.width]
+    }
+
+    fn sums_mut(&mut self, entry: u32) -> &mut [i32] {
+        let at = entry as usize * self.width;
+        &mut self.sums[at..at + self.width]
+    }
+}
+
+/// The history hashes of a combination of tags, a [`SumCache`] key: hashed as
+/// one mix of them (they are uniform already), not byte by byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tags([u64; 5]);
+
+impl Hash for Tags {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.iter().fold(0, |h, &t| h.rotate_left(13) ^ t));
+    }
+}
+
+/// The perceptron's `argmax` for integer scores (the first of the highest
+/// scores): the highest found by a loop the compiler vectorises, then its
+/// position, instead of a loop whose branch on every class mispredicts.
+fn best_class(scores: &[i32]) -> u16 {
+    let best = scores.iter().copied().fold(i32::MIN, i32::max);
+    scores.iter().position(|&s| s == best).unwrap_or(0) as u16
+}
+
+/// `scores[k] += sums[k]`.
+fn add_sums(scores: &mut [i32], sums: &[i32]) {
+    for (score, &sum) in scores.iter_mut().zip(sums) {
+        *score += sum;
+    }
+}
+
+/// The keys of the features kept in `word_sums[role]`, of the word at `ctx[at]`.
+fn role_keys(role: usize, ctx: &[WordInfo], at: usize, keys: &mut Vec<u32>) {
+    match role {
+        OWN => keys.extend(own_features(ctx, at).map(table_key)),
+        LEFT => keys.extend(left_neighbour_features(ctx, at).map(table_key)),
+        _ => keys.extend(right_neighbour_features(ctx, at).map(table_key)),
+    }
+}
+
+/// How many keys [`role_keys`] gives.
+fn role_len(role: usize) -> usize {
+    [10, 5, 6][role]
 }
 
 impl Tagger {
     /// Appends the class of each of `words` to `out`.
     pub(crate) fn predict_into(&self, words: &[&str], scratch: &mut Scratch, out: &mut Vec<u16>) {
         let s = scratch;
-        context(words, &mut s.lower, &mut s.ctx);
-        s.known.clear();
-        s.known
-            .extend(words.iter().map(|w| self.tagdict.get(*w).copied()));
+        self.look_up_words(words, s);
         self.add_word_features(words, s);
 
         // Pass 1: left to right, seeing the tags already chosen.
         s.first_pass.clear();
         let (mut prev, mut prev2) = (START_TAG, START_TAG2);
+        let mut unknown = 0;
         for i in 0..words.len() {
             let class = match s.known[i] {
                 Some(class) => class,
                 None => {
-                    s.features.clear();
-                    s.features
-                        .extend(history_features(&s.ctx, i + PAD, prev, prev2));
-                    self.score_word(s, i, 0);
-                    argmax(&s.scores)
+                    self.score_word(s, i, unknown, 0, [prev, prev2, 0, 0, 0]);
+                    unknown += 1;
+                    best_class(&s.scores)
                 }
             };
             s.first_pass.push(class);
@@ -129,19 +259,17 @@ impl Tagger {
 
         // Pass 2: the same, also seeing pass 1's tags of this word and the next two.
         let (mut prev, mut prev2) = (START_TAG, START_TAG2);
+        let mut unknown = 0;
         for i in 0..words.len() {
             let class = match s.known[i] {
                 Some(class) => class,
                 None => {
                     let first = &s.first_pass;
                     let at = |j: usize| first.get(j).map_or(END_TAG, |&c| tag_hash(c));
-                    let right = [at(i), at(i + 1), at(i + 2)];
-                    s.features.clear();
-                    s.features
-                        .extend(history_features(&s.ctx, i + PAD, prev, prev2));
-                    extract_right(&s.ctx, i + PAD, prev, right, &mut s.features);
-                    self.score_word(s, i, 1);
-                    argmax(&s.scores)
+                    let tags = [prev, prev2, at(i), at(i + 1), at(i + 2)];
+                    self.score_word(s, i, unknown, 1, tags);
+                    unknown += 1;
+                    best_class(&s.scores)
                 }
             };
             out.push(class);
@@ -149,67 +277,128 @@ impl Tagger {
         }
     }
 
+    /// Sets `s.ctx` and `s.known` for `words`, from [`WordTypes`] where the
+    /// thread has seen a word before.
+    fn look_up_words(&self, words: &[&str], s: &mut Scratch) {
+        s.types.prepare(self.id, words.len());
+        s.known.clear();
+        let (types, lower, known) = (&mut s.types, &mut s.lower, &mut s.known);
+        let info = |word: &str| {
+            let (info, class) = types.get_or_insert(word, |word| {
+                (word_info(word, lower), self.tagdict.get(word).copied())
+            });
+            known.push(class);
+            info
+        };
+        context_with(words, info, &mut s.ctx);
+    }
+
     /// Sums, for every word outside the tag dictionary, the weights of its word
-    /// features into `s.word_scores`: its own features' sum from [`WordSums`]
-    /// (summed now for a word type not seen before) plus its context features.
-    /// All words' look-ups go to the table at once.
+    /// features into `s.word_scores`: the per-word-type sums of it and its two
+    /// neighbours (summed now for a word type not seen before) plus its
+    /// [`context_features`]. All words' look-ups go to the table at once.
     fn add_word_features(&self, words: &[&str], s: &mut Scratch) {
         let columns = self.table.columns();
-        s.word_sums.prepare(self.id, words.len());
+        let n = words.len();
         s.keys.clear();
         s.entries.clear();
         s.new_entries.clear();
-        for (i, known) in s.known.iter().enumerate() {
-            if known.is_none() {
-                let features = context_features(&s.ctx, i + PAD);
-                s.keys.extend(features.map(table_key));
-                let (entry, new) = s.word_sums.entry(words[i], columns);
-                s.entries.push(entry);
-                if new {
-                    s.new_entries.push((entry, i));
-                }
+        for (role, sums) in s.word_sums.iter_mut().enumerate() {
+            if sums.prepare(self.id, columns, n + 1, MAX_WORD_TYPES) && role != OWN {
+                // Entry 0: the padding before the first word / after the last.
+                let boundary = if role == LEFT { PAD - 1 } else { n + PAD };
+                s.new_entries.push((role, sums.push(), boundary));
             }
         }
-        // The new word types' own features go after all the context features.
-        for &(_, i) in &s.new_entries {
-            s.keys.extend(own_features(&s.ctx, i + PAD).map(table_key));
+        for i in (0..n).filter(|&i| s.known[i].is_none()) {
+            s.keys
+                .extend(context_features(&s.ctx, i + PAD).map(table_key));
+            let mut entries = [0; 3];
+            for (role, neighbour) in [
+                (OWN, Some(i)),
+                (LEFT, i.checked_sub(1)),
+                (RIGHT, Some(i + 1)),
+            ] {
+                let Some(j) = neighbour.filter(|&j| j < n) else {
+                    continue; // the boundary, entry 0
+                };
+                let (entry, new) = s.word_sums[role].entry(words[j]);
+                if new {
+                    s.new_entries.push((role, entry, j + PAD));
+                }
+                entries[role] = entry;
+            }
+            s.entries.push(entries);
+        }
+        // The new sums' features go after all the context features.
+        for &(role, _, at) in &s.new_entries {
+            role_keys(role, &s.ctx, at, &mut s.keys);
         }
         self.table.find(&s.keys, &mut s.rows);
-        let (context_rows, own_rows) = s.rows.split_at(s.entries.len() * CONTEXT_FEATURES);
-        for (&(entry, _), rows) in s
-            .new_entries
-            .iter()
-            .zip(own_rows.chunks_exact(OWN_FEATURES))
-        {
+        let (context_rows, mut new_rows) = s.rows.split_at(s.entries.len() * CONTEXT_FEATURES);
+        for &(role, entry, _) in &s.new_entries {
+            let (rows, rest) = new_rows.split_at(role_len(role));
             self.table
-                .add(rows, 0..columns, s.word_sums.sums_mut(entry, columns));
+                .add(rows, 0..columns, s.word_sums[role].sums_mut(entry));
+            new_rows = rest;
         }
-        s.word_scores.clear();
-        s.word_scores.resize(s.known.len() * columns, 0);
-        let unknown = s.known.iter().enumerate().filter(|(_, k)| k.is_none());
+        // Every slice read is written first: no zeroing (kilobytes per sentence).
+        let needed = s.entries.len() * columns;
+        if s.word_scores.len() < needed {
+            s.word_scores.resize(needed, 0);
+        }
         let per_word = s
             .entries
             .iter()
             .zip(context_rows.chunks_exact(CONTEXT_FEATURES));
-        for ((i, _), (&entry, rows)) in unknown.zip(per_word) {
-            let scores = &mut s.word_scores[i * columns..(i + 1) * columns];
-            scores.copy_from_slice(s.word_sums.sums_mut(entry, columns));
+        for (u, (entries, rows)) in per_word.enumerate() {
+            let scores = &mut s.word_scores[u * columns..(u + 1) * columns];
+            scores.copy_from_slice(s.word_sums[OWN].sums(entries[OWN]));
+            add_sums(scores, s.word_sums[LEFT].sums(entries[LEFT]));
+            add_sums(scores, s.word_sums[RIGHT].sums(entries[RIGHT]));
             self.table.add(rows, 0..columns, scores);
         }
     }
 
-    /// Scores of word `i` in pass `pass` (0 or 1): its word features' sum plus the
-    /// weights of `s.features`, that pass's columns only.
-    fn score_word(&self, s: &mut Scratch, i: usize, pass: usize) {
-        let at = i * self.table.columns();
+    /// Scores of word `i`, the `unknown`-th outside the tag dictionary, in pass
+    /// `pass` (0 or 1) given the history hashes
+    /// `tags` (`[prev, prev2]`, then in pass 1 zeros, in pass 2 the first pass's
+    /// tags of this word and the next two): its word features' sum plus its tag
+    /// features, that pass's columns only.
+    fn score_word(&self, s: &mut Scratch, i: usize, unknown: usize, pass: usize, tags: [u64; 5]) {
+        let [prev, prev2, here, next, next2] = tags;
         let columns = self.table.pass_columns(pass);
+        let sums = &mut s.tag_sums[pass];
+        sums.prepare(self.id, columns.len(), 1, MAX_TAG_COMBINATIONS);
+        let (entry, new) = sums.entry(&Tags(tags));
+        s.keys.clear();
+        s.keys
+            .extend(tag_word_features(&s.ctx, i + PAD, prev).map(table_key));
+        if pass == 1 {
+            let right = [here, next, next2];
+            s.keys
+                .extend(right_word_features(&s.ctx, i + PAD, right).map(table_key));
+        }
+        let word_keys = s.keys.len();
+        if new {
+            s.keys.extend(tag_features(prev, prev2).map(table_key));
+            if pass == 1 {
+                let right = right_tag_features(prev, [here, next, next2]);
+                s.keys.extend(right.map(table_key));
+            }
+        }
+        self.table.find(&s.keys, &mut s.rows);
+        let (word_rows, tag_rows) = s.rows.split_at(word_keys);
+        if new {
+            self.table
+                .add(tag_rows, columns.clone(), sums.sums_mut(entry));
+        }
+        let at = unknown * self.table.columns();
         s.scores.clear();
         s.scores
             .extend_from_slice(&s.word_scores[at + columns.start..at + columns.end]);
-        s.keys.clear();
-        s.keys.extend(s.features.iter().map(|&f| table_key(f)));
-        self.table.find(&s.keys, &mut s.rows);
-        self.table.add(&s.rows, columns, &mut s.scores);
+        add_sums(&mut s.scores, sums.sums(entry));
+        self.table.add(word_rows, columns, &mut s.scores);
     }
 }
 
@@ -218,32 +407,84 @@ mod tests {
     use super::*;
 
     #[test]
-    fn word_sums_keep_one_entry_per_word_type_of_one_tagger() {
-        let mut sums = WordSums::default();
-        sums.prepare(7, 3);
-        assert_eq!(sums.entry("Dog", 4), (0, true));
-        sums.sums_mut(0, 4).copy_from_slice(&[1, 2, 3, 4]);
-        assert_eq!(
-            sums.entry("dog", 4),
-            (1, true),
-            "keyed by the word as written"
-        );
-        assert_eq!(sums.entry("Dog", 4), (0, false));
-        assert_eq!(sums.sums_mut(0, 4), [1, 2, 3, 4]);
-        assert_eq!(sums.sums_mut(1, 4), [0; 4], "a new entry starts at zero");
-        sums.prepare(7, 3);
-        assert_eq!(sums.entry("Dog", 4), (0, false), "kept for the same tagger");
-        sums.prepare(8, 3);
-        assert_eq!(
-            sums.entry("Dog", 4),
-            (0, true),
-            "another tagger starts afresh"
-        );
-        sums.prepare(8, MAX_WORD_TYPES);
+    fn sum_caches_keep_one_entry_per_key_of_one_tagger() {
+        let mut sums = SumCache::<String>::default();
+        assert!(sums.prepare(7, 4, 3, 10));
+        assert_eq!(sums.entry("Dog"), (0, true));
+        sums.sums_mut(0).copy_from_slice(&[1, 2, 3, 4]);
+        assert_eq!(sums.entry("dog"), (1, true), "keyed by the word as written");
+        assert_eq!(sums.entry("Dog"), (0, false));
+        assert_eq!(sums.sums(0), [1, 2, 3, 4]);
+        assert_eq!(sums.sums(1), [0; 4], "a new entry starts at zero");
+        assert_eq!(sums.push(), 2, "an entry without a key");
+        assert!(!sums.prepare(7, 4, 3, 10));
+        assert_eq!(sums.entry("Dog"), (0, false), "kept for the same tagger");
+        assert!(sums.prepare(8, 4, 3, 10), "another tagger starts afresh");
+        assert_eq!(sums.entry("Dog"), (0, true));
+        assert!(sums.prepare(8, 5, 3, 10), "another width starts afresh");
+        sums.entry("Dog");
         assert!(
-            sums.index.is_empty(),
-            "no room for a whole sentence: start afresh"
+            sums.prepare(8, 5, 10, 10),
+            "no room for the sentence: start afresh"
         );
+        assert!(sums.index.is_empty());
+    }
+
+    #[test]
+    fn best_class_is_the_perceptrons_argmax() {
+        use crate::tagger::perceptron::argmax;
+        let cases: [&[i32]; 6] = [
+            &[],
+            &[5],
+            &[1, 3, 3, 2],
+            &[-4, -2, -2, -9],
+            &[i32::MIN, i32::MIN],
+            &[0, 7, -1, 7, 8, 8, 3],
+        ];
+        for scores in cases {
+            assert_eq!(best_class(scores), argmax(scores), "{scores:?}");
+        }
+    }
+
+    #[test]
+    fn tags_hash_by_their_values() {
+        let hash = |tags: [u64; 5]| {
+            let mut h = WordHasher::default();
+            Tags(tags).hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash([1, 2, 3, 4, 5]), hash([1, 2, 3, 4, 5]));
+        assert_ne!(hash([1, 2, 0, 0, 0]), hash([2, 1, 0, 0, 0]));
+    }
+
+    #[test]
+    fn word_types_make_each_entry_once_per_tagger() {
+        let mut types = WordTypes::default();
+        let mut buf = Vec::new();
+        let mut made = 0;
+        let mut make = |word: &str| {
+            made += 1;
+            (word_info(word, &mut buf), Some(word.len() as u16))
+        };
+        types.prepare(1, 2);
+        let dog = types.get_or_insert("Dog", &mut make);
+        assert_eq!(types.get_or_insert("Dog", &mut make).1, dog.1);
+        assert_eq!(types.get_or_insert("dogs", &mut make).1, Some(4));
+        types.prepare(2, 2);
+        types.get_or_insert("Dog", &mut make);
+        assert_eq!(made, 3, "made again for another tagger only");
+        types.prepare(2, MAX_KNOWN_TYPES);
+        assert!(
+            types.index.is_empty(),
+            "no room for the sentence: start afresh"
+        );
+    }
+
+    #[test]
+    fn adds_sums_element_by_element() {
+        let mut scores = [1, 2, 3];
+        add_sums(&mut scores, &[10, -20, 30]);
+        assert_eq!(scores, [11, -18, 33]);
     }
 
     #[test]
@@ -266,9 +507,9 @@ mod tests {
         tagger.predict_into(&sentence, &mut Scratch::default(), &mut fresh);
         assert_eq!(first, again);
         assert_eq!(first, fresh);
-        assert!(
-            !warm.word_sums.index.is_empty(),
-            "unknown words were summed"
-        );
+        for sums in &warm.word_sums {
+            assert!(!sums.index.is_empty(), "unknown words' types were summed");
+        }
+        assert!(!warm.tag_sums[1].index.is_empty(), "tags were summed");
     }
 }

@@ -68,6 +68,26 @@ fn joins_word(prev: char, c: char, next: char) -> bool {
 }
 
 fn tokenize_chunk<'a>(chunk: &'a str, chars: &mut Vec<(usize, char)>, out: &mut Vec<&'a str>) {
+    if is_plain_word(chunk) {
+        // Most chunks: one word, whose only possible split is a fused
+        // contraction (`cannot`); no need to decode its characters.
+        split_clitics(chunk, out);
+    } else {
+        tokenize_any_chunk(chunk, chars, out);
+    }
+}
+
+/// Whether `chunk` is ASCII letters, digits and underscores only (and not
+/// empty): one word for [`tokenize_any_chunk`] (it scans it whole, and no
+/// period follows).
+fn is_plain_word(chunk: &str) -> bool {
+    !chunk.is_empty()
+        && chunk
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn tokenize_any_chunk<'a>(chunk: &'a str, chars: &mut Vec<(usize, char)>, out: &mut Vec<&'a str>) {
     chars.clear();
     chars.extend(chunk.char_indices());
     let chars = &chars[..];
@@ -211,6 +231,20 @@ mod tests {
 
     fn tok(text: &str) -> Vec<String> {
         word_tokenize(text)
+    }
+
+    #[test]
+    fn plain_words_tokenize_as_any_chunk() {
+        for chunk in ["dog", "Cannot", "gonna", "a_b", "x1", "1999", "_", "DOG"] {
+            assert!(is_plain_word(chunk), "{chunk}");
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            tokenize_chunk(chunk, &mut Vec::new(), &mut fast);
+            tokenize_any_chunk(chunk, &mut Vec::new(), &mut slow);
+            assert_eq!(fast, slow, "{chunk}");
+        }
+        for chunk in ["dog.", "don't", "Mr", "U.S.", "caf\u{e9}", "a-b", ""] {
+            assert_eq!(is_plain_word(chunk), chunk == "Mr", "{chunk}");
+        }
     }
 
     #[test]
