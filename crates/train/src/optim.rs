@@ -150,7 +150,8 @@ impl AdamW {
         path: &str,
         param: Tensor<1>,
         grad: Tensor<1>,
-        [lr, grad_scale]: [f64; 2],
+        lr: f64,
+        grad_scale: f64,
     ) -> Tensor<1> {
         let n = param.dims()[0];
         let device = param.device();
@@ -257,8 +258,6 @@ fn fused_update(c: &Coefficients, param: &mut [f32], grad: &[f32], m: &mut [f32]
     let grad_scale = f(c.grad_scale);
     let (b1, one_b1, b2, one_b2) = (f(c.b1), f(1.0 - c.b1), f(c.b2), f(1.0 - c.b2));
     let (keep, sqrt_bias2, eps, step) = (f(c.keep), f(c.sqrt_bias2), f(c.eps), f(c.step));
-    // Chunks large enough that a thread's share outweighs its start.
-    const CHUNK: usize = 1 << 14;
     param
         .par_chunks_mut(CHUNK)
         .zip(grad.par_chunks(CHUNK))
@@ -273,6 +272,10 @@ fn fused_update(c: &Coefficients, param: &mut [f32], grad: &[f32], m: &mut [f32]
             }
         });
 }
+
+/// Elements per task of the CPU's passes over parameters and gradients: large enough that a
+/// thread's share outweighs its start. Fixed, so sums over chunks do not depend on the threads.
+const CHUNK: usize = 1 << 14;
 
 /// Marks the state key of a parameter that takes weight decay. open_clip exempts tensors of
 /// fewer than two dimensions (gains, biases, the class embedding, the logit scale); moments
@@ -307,8 +310,10 @@ impl ModuleMapper for UpdateMapper<'_> {
         let key = state_key(&self.path, D);
         let flat = tensor.inner().reshape([n]);
         let grad = grad.reshape([n]);
-        let scalars = [self.lr, self.grad_scale];
-        let updated = self.optim.update(&key, flat, grad, scalars).reshape(shape);
+        let updated = self
+            .optim
+            .update(&key, flat, grad, self.lr, self.grad_scale)
+            .reshape(shape);
         let mut updated = Tensor::from_inner(updated);
         if require_grad {
             updated = updated.require_grad();
@@ -397,7 +402,6 @@ fn sum_of_squares<const D: usize>(grad: Tensor<D>) -> (f64, Tensor<D>) {
 /// `Σ x²` in chunks of a fixed size, added in order: the same sum whatever the thread count.
 fn host_sum_of_squares(values: &[f32]) -> f64 {
     use rayon::prelude::*;
-    const CHUNK: usize = 1 << 14;
     let chunks: Vec<f64> = values.par_chunks(CHUNK).map(chunk_sum_of_squares).collect();
     chunks.iter().sum()
 }
