@@ -5,7 +5,11 @@ use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor};
+
+use crate::cpu_attention::self_attention;
+use crate::is_cpu;
+use crate::linear::linear;
 
 /// Self-attention over `[batch, tokens, width]`.
 #[derive(Module, Debug)]
@@ -40,13 +44,25 @@ impl SelfAttention {
     /// Attends every token to every other (`causal = false`) or only to itself and earlier
     /// tokens (`causal = true`, the text tower).
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let [batch, tokens, width] = x.dims();
+        let qkv = linear(&self.in_proj, x);
+        let context = match is_cpu(&qkv.device()) && qkv.dtype() == DType::F32 {
+            true => self_attention(qkv, self.num_heads, causal),
+            false => self.burn_attention(qkv, causal),
+        };
+        linear(&self.out_proj, context)
+    }
+
+    /// The heads' outputs side by side `[batch, tokens, width]` from the fused q/k/v
+    /// projection, through Burn's attention (GPUs, and dtypes below f32).
+    fn burn_attention(&self, qkv: Tensor<3>, causal: bool) -> Tensor<3> {
+        let [batch, tokens, three_width] = qkv.dims();
+        let width = three_width / 3;
         let head_dim = width / self.num_heads;
         let split_heads = |t: Tensor<3>| {
             t.reshape([batch, tokens, self.num_heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let mut qkv = self.in_proj.forward(x).chunk(3, 2).into_iter();
+        let mut qkv = qkv.chunk(3, 2).into_iter();
         let (q, k, v) = match (qkv.next(), qkv.next(), qkv.next()) {
             (Some(q), Some(k), Some(v)) => (split_heads(q), split_heads(k), split_heads(v)),
             _ => unreachable!("chunk(3) of a 3·width axis yields three parts"),
@@ -56,8 +72,7 @@ impl SelfAttention {
             ..Default::default()
         };
         let context = attention(q, k, v, None, None, options);
-        let merged = context.swap_dims(1, 2).reshape([batch, tokens, width]);
-        self.out_proj.forward(merged)
+        context.swap_dims(1, 2).reshape([batch, tokens, width])
     }
 }
 
@@ -105,6 +120,22 @@ mod tests {
         for causal in [false, true] {
             let expected = reference(&attn, x.clone(), causal).into_data();
             attn.forward(x.clone(), causal)
+                .into_data()
+                .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-5));
+        }
+    }
+
+    /// The path GPUs take (Burn's attention) gives the same as the CPU's own op.
+    #[test]
+    fn burns_attention_matches_written_out_attention() {
+        let device = Device::flex();
+        device.seed(5);
+        let attn = SelfAttention::new(16, 4, 0.3, 0.3, &device);
+        let x = Tensor::<3>::random([2, 5, 16], Distribution::Normal(0.0, 1.0), &device);
+        for causal in [false, true] {
+            let expected = reference(&attn, x.clone(), causal).into_data();
+            let qkv = linear(&attn.in_proj, x.clone());
+            linear(&attn.out_proj, attn.burn_attention(qkv, causal))
                 .into_data()
                 .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-5));
         }

@@ -7,6 +7,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
 use crate::attention::SelfAttention;
+use crate::linear::linear;
 use crate::quick_gelu::quick_gelu;
 use crate::Activation;
 
@@ -40,8 +41,8 @@ pub struct Mlp {
 
 impl Mlp {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.c_proj
-            .forward(activate(self.activation, self.c_fc.forward(x)))
+        let hidden = activate(self.activation, linear(&self.c_fc, x));
+        linear(&self.c_proj, hidden)
     }
 }
 

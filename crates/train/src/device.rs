@@ -12,11 +12,7 @@ use burn::tensor::Device;
 
 use crate::error::TrainError;
 
-/// Whether `device` (plain or autodiff) is the CPU backend, whose operations run on this
-/// process's threads rather than on an accelerator's queue.
-pub fn is_cpu(device: &Device) -> bool {
-    device.clone().inner() == Device::flex()
-}
+pub use negclip_model::is_cpu;
 
 /// A device this build can run on, under the name `--device` takes.
 pub struct Listed {
