@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod clip;
 pub mod config;
 pub mod cpu_attention;
+pub mod embedding;
 pub mod error;
 pub mod linear;
 mod matrix;

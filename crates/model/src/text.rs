@@ -6,6 +6,7 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Int, Tensor};
 
+use crate::embedding::embed;
 use crate::transformer::{Transformer, TransformerShape};
 use crate::ClipConfig;
 
@@ -100,7 +101,7 @@ impl TextTransformer {
             "text tower takes at most {context} tokens, got {length}"
         );
         let positions = self.positional_embedding.val().slice([0..length, 0..width]);
-        self.token_embedding.forward(tokens) + positions.unsqueeze::<3>()
+        embed(&self.token_embedding, tokens) + positions.unsqueeze::<3>()
     }
 }
 
