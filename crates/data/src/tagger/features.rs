@@ -304,6 +304,15 @@ pub(crate) fn tag_word_features(ctx: &[WordInfo], i: usize, prev: u64) -> [u64; 
     ]
 }
 
+/// What [`tag_word_features`] and [`right_word_features`] read of the words
+/// (the word's normalised form, 3-letter suffix and shape, the next word's
+/// normalised form): equal values give equal features for the same tags, so
+/// tagging can key sums of those features by the tags and these values.
+pub(crate) fn tag_word_values(ctx: &[WordInfo], i: usize) -> [u64; 4] {
+    let (w, n1) = (&ctx[i], &ctx[i + 1]);
+    [w.norm, w.suf3, w.shape, n1.norm]
+}
+
 /// History hash for "no next tag" (sentence end) in the second pass.
 pub(crate) const END_TAG: u64 = 0x454e_4454_4147_0001;
 
@@ -432,6 +441,27 @@ mod tests {
         context(&["the", "big", "Dogs", "."], &mut buf, &mut b);
         assert_eq!(own_features(&a, PAD), own_features(&b, PAD + 2));
         assert_ne!(context_features(&a, PAD), context_features(&b, PAD + 2));
+    }
+
+    #[test]
+    fn tag_word_features_depend_only_on_tag_word_values() {
+        let (mut buf, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+        context(&["A", "dogs", "run", "."], &mut buf, &mut a);
+        context(&["big", "cats", "dogs", "run", "fast"], &mut buf, &mut b);
+        let (i, j) = (PAD + 1, PAD + 2);
+        let right = [tag_hash(1), tag_hash(2), END_TAG];
+        assert_ne!(a[i - 1].norm, b[j - 1].norm, "different words before");
+        assert_ne!(a[i + 2].norm, b[j + 2].norm, "and two after");
+        assert_eq!(tag_word_values(&a, i), tag_word_values(&b, j));
+        assert_eq!(
+            tag_word_features(&a, i, right[0]),
+            tag_word_features(&b, j, right[0])
+        );
+        assert_eq!(
+            right_word_features(&a, i, right),
+            right_word_features(&b, j, right)
+        );
+        assert_ne!(tag_word_values(&a, i), tag_word_values(&a, i + 1));
     }
 
     #[test]

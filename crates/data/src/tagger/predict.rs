@@ -11,8 +11,11 @@
 //!   [`right_neighbour_features`]) are summed once per word type and the sums
 //!   kept ([`SumCache`]), so a word whose neighbours were seen before costs 7
 //!   look-ups instead of 28;
-//! - likewise the tag features that depend on tags alone ([`tag_features`],
-//!   [`right_tag_features`]) are summed once per combination of tags;
+//! - likewise all the features of predicted tags ([`tag_features`],
+//!   [`tag_word_features`], and in pass 2 [`right_tag_features`] and
+//!   [`right_word_features`]) are summed once per combination of the tags and
+//!   the few word values they read ([`tag_word_values`]), so a word in a
+//!   familiar context costs one look-up per pass instead of 7 or 15;
 //! - scores are integer sums of the quantised weights, so grouping them does
 //!   not change any sum.
 
@@ -23,7 +26,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use super::features::{
     context_features, context_with, left_neighbour_features, own_features,
     right_neighbour_features, right_tag_features, right_word_features, tag_features, tag_hash,
-    tag_word_features, word_info, WordInfo, END_TAG, PAD, START_TAG, START_TAG2,
+    tag_word_features, tag_word_values, word_info, WordInfo, END_TAG, PAD, START_TAG, START_TAG2,
 };
 use super::perceptron::table_key;
 use super::weight_table::Row;
@@ -58,9 +61,9 @@ pub(crate) struct Scratch {
     /// Indexed by `OWN`, `LEFT`, `RIGHT`, keyed by the word as written. Entry 0
     /// of `LEFT` and `RIGHT` is the sentence boundary (the context's padding).
     word_sums: [SumCache<String>; 3],
-    /// Per pass, the sums of its features of tags alone, keyed by the tags'
-    /// history hashes `[prev, prev2, here, next, next2]` (the last three 0 in pass 1).
-    tag_sums: [SumCache<Tags>; 2],
+    /// Per pass, the sums of its features of predicted tags, keyed by the
+    /// tags and the word values those features read ([`TagContext`]).
+    tag_sums: [SumCache<TagContext>; 2],
     /// Per word outside the tag dictionary, in order, the sum of its word
     /// features' weights: `WeightTable::columns` integers (both passes).
     word_scores: Vec<i32>,
@@ -139,8 +142,9 @@ impl WordTypes {
 /// on an endless stream of new words.
 const MAX_WORD_TYPES: usize = 1024;
 
-/// At most this many combinations of tags are kept per pass (about 0.4 MB each).
-const MAX_TAG_COMBINATIONS: usize = 1024;
+/// At most this many combinations of tags and word values are kept per pass
+/// (about 1.8 MB each with the shipped model).
+const MAX_TAG_CONTEXTS: usize = 4096;
 
 impl<K: Hash + Eq> SumCache<K> {
     /// Starts afresh (and says so) when the sums are another tagger's or of
@@ -193,14 +197,20 @@ impl<K: Hash + Eq> SumCache<K> {
     }
 }
 
-/// The history hashes of a combination of tags, a [`SumCache`] key: hashed as
-/// one mix of them (they are uniform already), not byte by byte.
+/// A [`SumCache`] key of a pass's tag features: the history hashes of the tags
+/// `[prev, prev2, here, next, next2]` (the last three 0 in pass 1) and the
+/// word's [`tag_word_values`]. Hashed as one mix of them (they are uniform
+/// already), not byte by byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Tags([u64; 5]);
+struct TagContext {
+    tags: [u64; 5],
+    words: [u64; 4],
+}
 
-impl Hash for Tags {
+impl Hash for TagContext {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0.iter().fold(0, |h, &t| h.rotate_left(13) ^ t));
+        let values = self.tags.iter().chain(&self.words);
+        state.write_u64(values.fold(0, |h, &t| h.rotate_left(13) ^ t));
     }
 }
 
@@ -225,6 +235,20 @@ fn role_keys(role: usize, ctx: &[WordInfo], at: usize, keys: &mut Vec<u32>) {
         OWN => keys.extend(own_features(ctx, at).map(table_key)),
         LEFT => keys.extend(left_neighbour_features(ctx, at).map(table_key)),
         _ => keys.extend(right_neighbour_features(ctx, at).map(table_key)),
+    }
+}
+
+/// The keys of pass `pass`'s features of predicted tags, of the word at
+/// `ctx[at]` given the history hashes `tags` (as [`Tagger::score_word`]'s).
+fn tag_keys(ctx: &[WordInfo], at: usize, pass: usize, tags: [u64; 5], keys: &mut Vec<u32>) {
+    let [prev, prev2, here, next, next2] = tags;
+    keys.clear();
+    keys.extend(tag_features(prev, prev2).map(table_key));
+    keys.extend(tag_word_features(ctx, at, prev).map(table_key));
+    if pass == 1 {
+        let right = [here, next, next2];
+        keys.extend(right_tag_features(prev, right).map(table_key));
+        keys.extend(right_word_features(ctx, at, right).map(table_key));
     }
 }
 
@@ -364,41 +388,25 @@ impl Tagger {
     /// `pass` (0 or 1) given the history hashes
     /// `tags` (`[prev, prev2]`, then in pass 1 zeros, in pass 2 the first pass's
     /// tags of this word and the next two): its word features' sum plus its tag
-    /// features, that pass's columns only.
+    /// features' sum (made now for a context not met before), that pass's
+    /// columns only.
     fn score_word(&self, s: &mut Scratch, i: usize, unknown: usize, pass: usize, tags: [u64; 5]) {
-        let [prev, prev2, here, next, next2] = tags;
         let columns = self.table.pass_columns(pass);
         let sums = &mut s.tag_sums[pass];
-        sums.prepare(self.id, columns.len(), 1, MAX_TAG_COMBINATIONS);
-        let (entry, new) = sums.entry(&Tags(tags));
-        s.keys.clear();
-        s.keys
-            .extend(tag_word_features(&s.ctx, i + PAD, prev).map(table_key));
-        if pass == 1 {
-            let right = [here, next, next2];
-            s.keys
-                .extend(right_word_features(&s.ctx, i + PAD, right).map(table_key));
-        }
-        let word_keys = s.keys.len();
+        sums.prepare(self.id, columns.len(), 1, MAX_TAG_CONTEXTS);
+        let words = tag_word_values(&s.ctx, i + PAD);
+        let (entry, new) = sums.entry(&TagContext { tags, words });
         if new {
-            s.keys.extend(tag_features(prev, prev2).map(table_key));
-            if pass == 1 {
-                let right = right_tag_features(prev, [here, next, next2]);
-                s.keys.extend(right.map(table_key));
-            }
-        }
-        self.table.find(&s.keys, &mut s.rows);
-        let (word_rows, tag_rows) = s.rows.split_at(word_keys);
-        if new {
+            tag_keys(&s.ctx, i + PAD, pass, tags, &mut s.keys);
+            self.table.find(&s.keys, &mut s.rows);
             self.table
-                .add(tag_rows, columns.clone(), sums.sums_mut(entry));
+                .add(&s.rows, columns.clone(), sums.sums_mut(entry));
         }
         let at = unknown * self.table.columns();
+        let word = &s.word_scores[at + columns.start..at + columns.end];
         s.scores.clear();
-        s.scores
-            .extend_from_slice(&s.word_scores[at + columns.start..at + columns.end]);
-        add_sums(&mut s.scores, sums.sums(entry));
-        self.table.add(word_rows, columns, &mut s.scores);
+        let tag = sums.sums(entry);
+        s.scores.extend(word.iter().zip(tag).map(|(&w, &t)| w + t));
     }
 }
 
@@ -447,14 +455,19 @@ mod tests {
     }
 
     #[test]
-    fn tags_hash_by_their_values() {
-        let hash = |tags: [u64; 5]| {
+    fn tag_contexts_hash_by_their_values() {
+        let hash = |tags: [u64; 5], words: [u64; 4]| {
             let mut h = WordHasher::default();
-            Tags(tags).hash(&mut h);
+            TagContext { tags, words }.hash(&mut h);
             h.finish()
         };
-        assert_eq!(hash([1, 2, 3, 4, 5]), hash([1, 2, 3, 4, 5]));
-        assert_ne!(hash([1, 2, 0, 0, 0]), hash([2, 1, 0, 0, 0]));
+        let words = [6, 7, 8, 9];
+        assert_eq!(hash([1, 2, 3, 4, 5], words), hash([1, 2, 3, 4, 5], words));
+        assert_ne!(hash([1, 2, 0, 0, 0], words), hash([2, 1, 0, 0, 0], words));
+        assert_ne!(
+            hash([1, 2, 0, 0, 0], words),
+            hash([1, 2, 0, 0, 0], [7, 6, 8, 9])
+        );
     }
 
     #[test]
