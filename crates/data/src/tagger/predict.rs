@@ -89,7 +89,6 @@ pub(crate) struct Scratch {
     /// Per word outside the tag dictionary, in order, the sum of its word
     /// features' weights: `WeightTable::columns` integers (both passes).
     word_scores: Vec<i32>,
-    scores: Vec<i32>,
     first_pass: Vec<u16>,
 }
 
@@ -249,12 +248,15 @@ impl Hash for TagContext {
     }
 }
 
-/// The perceptron's `argmax` for integer scores (the first of the highest
-/// scores): the highest found by a loop the compiler vectorises, then its
-/// position, instead of a loop whose branch on every class mispredicts.
-fn best_class(scores: &[i32]) -> u16 {
-    let best = scores.iter().copied().fold(i32::MIN, i32::max);
-    scores.iter().position(|&s| s == best).unwrap_or(0) as u16
+/// The perceptron's `argmax` for the integer scores `a[k] + b[k]` (the first
+/// of the highest scores): the highest found by a loop the compiler
+/// vectorises, then its position, instead of a loop whose branch on every
+/// class mispredicts. The scores are summed where they are compared, not
+/// written out first.
+fn best_class_of_sum(a: &[i32], b: &[i32]) -> u16 {
+    let scores = || a.iter().zip(b).map(|(&x, &y)| x + y);
+    let best = scores().fold(i32::MIN, i32::max);
+    scores().position(|s| s == best).unwrap_or(0) as u16
 }
 
 /// `scores[k] += sums[k]`.
@@ -295,7 +297,7 @@ fn role_keys(role: usize, ctx: &[WordInfo], at: usize, keys: &mut Vec<u32>) {
 }
 
 /// The keys of pass `pass`'s features of predicted tags, of the word at
-/// `ctx[at]` given the history hashes `tags` (as [`Tagger::score_word`]'s).
+/// `ctx[at]` given the history hashes `tags` (as [`Tagger::best_class`]'s).
 fn tag_keys(ctx: &[WordInfo], at: usize, pass: usize, tags: [u64; 5], keys: &mut Vec<u32>) {
     let [prev, prev2, here, next, next2] = tags;
     keys.clear();
@@ -332,9 +334,9 @@ impl Tagger {
             let class = match s.known[i] {
                 Some(class) => class,
                 None => {
-                    self.score_word(s, i, unknown, 0, [prev, prev2, 0, 0, 0]);
+                    let class = self.best_class(s, i, unknown, 0, [prev, prev2, 0, 0, 0]);
                     unknown += 1;
-                    best_class(&s.scores)
+                    class
                 }
             };
             s.first_pass.push(class);
@@ -351,9 +353,9 @@ impl Tagger {
                     let first = &s.first_pass;
                     let at = |j: usize| first.get(j).map_or(END_TAG, |&c| tag_hash(c));
                     let tags = [prev, prev2, at(i), at(i + 1), at(i + 2)];
-                    self.score_word(s, i, unknown, 1, tags);
+                    let class = self.best_class(s, i, unknown, 1, tags);
                     unknown += 1;
-                    best_class(&s.scores)
+                    class
                 }
             };
             out.push(class);
@@ -469,13 +471,20 @@ impl Tagger {
         }
     }
 
-    /// Scores of word `i`, the `unknown`-th outside the tag dictionary, in pass
-    /// `pass` (0 or 1) given the history hashes
+    /// The class of word `i`, the `unknown`-th outside the tag dictionary, in
+    /// pass `pass` (0 or 1) given the history hashes
     /// `tags` (`[prev, prev2]`, then in pass 1 zeros, in pass 2 the first pass's
-    /// tags of this word and the next two): its word features' sum plus its tag
-    /// features' sum (made now for a context not met before), that pass's
-    /// columns only.
-    fn score_word(&self, s: &mut Scratch, i: usize, unknown: usize, pass: usize, tags: [u64; 5]) {
+    /// tags of this word and the next two): the best of its scores, its word
+    /// features' sum plus its tag features' sum (made now for a context not met
+    /// before), that pass's columns only.
+    fn best_class(
+        &self,
+        s: &mut Scratch,
+        i: usize,
+        unknown: usize,
+        pass: usize,
+        tags: [u64; 5],
+    ) -> u16 {
         let columns = self.table.pass_columns(pass);
         let sums = &mut s.tag_sums[pass];
         sums.prepare(self.id, columns.len(), 1, MAX_TAG_CONTEXTS);
@@ -489,9 +498,7 @@ impl Tagger {
         }
         let at = unknown * self.table.columns();
         let word = &s.word_scores[at + columns.start..at + columns.end];
-        s.scores.clear();
-        let tag = sums.sums(entry);
-        s.scores.extend(word.iter().zip(tag).map(|(&w, &t)| w + t));
+        best_class_of_sum(word, sums.sums(entry))
     }
 }
 
@@ -526,7 +533,7 @@ mod tests {
     }
 
     #[test]
-    fn best_class_is_the_perceptrons_argmax() {
+    fn best_class_of_sum_is_the_perceptrons_argmax_of_the_sums() {
         use crate::tagger::perceptron::argmax;
         let cases: [&[i32]; 6] = [
             &[],
@@ -537,7 +544,19 @@ mod tests {
             &[0, 7, -1, 7, 8, 8, 3],
         ];
         for scores in cases {
-            assert_eq!(best_class(scores), argmax(scores), "{scores:?}");
+            let zeros = vec![0; scores.len()];
+            assert_eq!(
+                best_class_of_sum(scores, &zeros),
+                argmax(scores),
+                "{scores:?}"
+            );
+            let halves: Vec<i32> = scores.iter().map(|&s| s / 2).collect();
+            let rest: Vec<i32> = scores.iter().zip(&halves).map(|(&s, &h)| s - h).collect();
+            assert_eq!(
+                best_class_of_sum(&halves, &rest),
+                argmax(scores),
+                "{scores:?}"
+            );
         }
     }
 
