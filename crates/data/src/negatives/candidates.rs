@@ -303,7 +303,7 @@ pub struct WordIds {
 }
 
 /// The word ids of each token of a token list.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct TokenIds {
     /// Token `k`'s ids are `ids[ranges[k]]`.
     ranges: Vec<Range<usize>>,
@@ -319,6 +319,16 @@ struct TokenIds {
 const NO_ID: u32 = u32::MAX;
 
 impl TokenIds {
+    /// Becomes a copy of `other` in its own vectors, without allocating once
+    /// they are long enough (a derived `clone_from` allocates new ones, three
+    /// per caption).
+    fn copy_from(&mut self, other: &TokenIds) {
+        self.ranges.clone_from(&other.ranges);
+        self.ids.clone_from(&other.ids);
+        self.single.clone_from(&other.single);
+        self.simple = other.simple;
+    }
+
     /// Appends the ids of the tokens `order` to `out`.
     fn extend(&self, order: &[usize], out: &mut Vec<u32>) {
         if self.simple {
@@ -348,7 +358,7 @@ impl WordIds {
         self.words = words;
         let mut word_tokens = std::mem::take(&mut self.word_tokens);
         if candidates.word_tokens == candidates.words {
-            word_tokens.clone_from(&self.words);
+            word_tokens.copy_from(&self.words);
         } else {
             self.add_tokens(candidates.word_tokens, &mut word_tokens);
         }

@@ -176,7 +176,8 @@ fn f2(template: u64, a: u64, b: u64) -> u64 {
 ///
 /// Tagging splits the same features into those summed once per word type
 /// ([`own_features`], [`left_neighbour_features`], [`right_neighbour_features`]),
-/// [`context_features`] (once per word, for both passes), [`tag_features`]
+/// [`near_context_features`] (once per three words in a row) and
+/// [`far_context_features`] (once per word, for both passes), [`tag_features`]
 /// (once per pair of tags) and [`tag_word_features`]; a test keeps the split
 /// equal to this list.
 pub(crate) fn extract(ctx: &[WordInfo], i: usize, prev: u64, prev2: u64, out: &mut Vec<u64>) {
@@ -269,21 +270,26 @@ pub(crate) fn right_neighbour_features(ctx: &[WordInfo], i: usize) -> [u64; 6] {
     ]
 }
 
-/// The rest of the features of [`extract`] that depend on the words around
-/// (or the position of) the word but not on predicted tags (7 of 35): those of
-/// two words, or of a word two away.
-pub(crate) fn context_features(ctx: &[WordInfo], i: usize) -> [u64; 7] {
-    let (w, p1, p2, n1, n2) = (&ctx[i], &ctx[i - 1], &ctx[i - 2], &ctx[i + 1], &ctx[i + 2]);
+/// The features of [`extract`] of two or three of the words `ctx[i - 1..=i + 1]`,
+/// or of the word's position (4 of 35): they depend on those three words alone
+/// (the word is first when the one before it is the padding), so tagging sums
+/// them once per three words in a row.
+pub(crate) fn near_context_features(ctx: &[WordInfo], i: usize) -> [u64; 4] {
+    let (w, p1, n1) = (&ctx[i], &ctx[i - 1], &ctx[i + 1]);
     let first = u64::from(i == PAD);
     [
-        f1(10, p2.norm),
-        f1(13, n2.norm),
         f2(19, w.shape, first),
         f2(22, p1.norm, w.norm),
         f2(23, w.norm, n1.norm),
-        f2(27, n1.norm, n2.norm),
         f2(28, p1.norm, n1.norm),
     ]
+}
+
+/// The rest of the features of [`extract`] that depend on the words around
+/// the word but not on predicted tags (3 of 35): those of a word two away.
+pub(crate) fn far_context_features(ctx: &[WordInfo], i: usize) -> [u64; 3] {
+    let (n1, p2, n2) = (&ctx[i + 1], &ctx[i - 2], &ctx[i + 2]);
+    [f1(10, p2.norm), f1(13, n2.norm), f2(27, n1.norm, n2.norm)]
 }
 
 /// The features of [`extract`] that depend on the predicted tags alone (3 of
@@ -302,6 +308,15 @@ pub(crate) fn tag_word_features(ctx: &[WordInfo], i: usize, prev: u64) -> [u64; 
         f2(25, prev, n1.norm),
         f2(32, prev, w.shape),
     ]
+}
+
+/// What [`tag_word_features`] and [`right_word_features`] read of the words
+/// (the word's normalised form, 3-letter suffix and shape, the next word's
+/// normalised form): equal values give equal features for the same tags, so
+/// tagging can key sums of those features by the tags and these values.
+pub(crate) fn tag_word_values(ctx: &[WordInfo], i: usize) -> [u64; 4] {
+    let (w, n1) = (&ctx[i], &ctx[i + 1]);
+    [w.norm, w.suf3, w.shape, n1.norm]
 }
 
 /// History hash for "no next tag" (sentence end) in the second pass.
@@ -401,7 +416,8 @@ mod tests {
             let mut split: Vec<u64> = own_features(&ctx, i).to_vec();
             split.extend(left_neighbour_features(&ctx, i - 1));
             split.extend(right_neighbour_features(&ctx, i + 1));
-            split.extend(context_features(&ctx, i));
+            split.extend(near_context_features(&ctx, i));
+            split.extend(far_context_features(&ctx, i));
             split.extend(tag_features(prev, prev2));
             split.extend(tag_word_features(&ctx, i, prev));
             split.sort_unstable();
@@ -431,7 +447,42 @@ mod tests {
         context(&["Dogs", "run"], &mut buf, &mut a);
         context(&["the", "big", "Dogs", "."], &mut buf, &mut b);
         assert_eq!(own_features(&a, PAD), own_features(&b, PAD + 2));
-        assert_ne!(context_features(&a, PAD), context_features(&b, PAD + 2));
+        assert_ne!(
+            near_context_features(&a, PAD),
+            near_context_features(&b, PAD + 2)
+        );
+        assert_ne!(
+            far_context_features(&a, PAD),
+            far_context_features(&b, PAD + 2)
+        );
+        let mut c = Vec::new();
+        context(&["some", "big", "Dogs", ".", "Yes"], &mut buf, &mut c);
+        assert_eq!(
+            near_context_features(&b, PAD + 2),
+            near_context_features(&c, PAD + 2),
+            "the same three words"
+        );
+    }
+
+    #[test]
+    fn tag_word_features_depend_only_on_tag_word_values() {
+        let (mut buf, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+        context(&["A", "dogs", "run", "."], &mut buf, &mut a);
+        context(&["big", "cats", "dogs", "run", "fast"], &mut buf, &mut b);
+        let (i, j) = (PAD + 1, PAD + 2);
+        let right = [tag_hash(1), tag_hash(2), END_TAG];
+        assert_ne!(a[i - 1].norm, b[j - 1].norm, "different words before");
+        assert_ne!(a[i + 2].norm, b[j + 2].norm, "and two after");
+        assert_eq!(tag_word_values(&a, i), tag_word_values(&b, j));
+        assert_eq!(
+            tag_word_features(&a, i, right[0]),
+            tag_word_features(&b, j, right[0])
+        );
+        assert_eq!(
+            right_word_features(&a, i, right),
+            right_word_features(&b, j, right)
+        );
+        assert_ne!(tag_word_values(&a, i), tag_word_values(&a, i + 1));
     }
 
     #[test]
