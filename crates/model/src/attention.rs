@@ -111,33 +111,22 @@ mod tests {
             .forward(out.swap_dims(1, 2).reshape([batch, tokens, width]))
     }
 
+    /// Both paths, the CPU's own op (`forward` on the CPU) and Burn's attention (the one
+    /// GPUs take), give the written-out attention.
     #[test]
-    fn fused_attention_matches_written_out_attention() {
+    fn both_attention_paths_match_written_out_attention() {
         let device = Device::flex();
         device.seed(7);
         let attn = SelfAttention::new(16, 4, 0.3, 0.3, &device);
         let x = Tensor::<3>::random([2, 5, 16], Distribution::Normal(0.0, 1.0), &device);
         for causal in [false, true] {
             let expected = reference(&attn, x.clone(), causal).into_data();
-            attn.forward(x.clone(), causal)
-                .into_data()
-                .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-5));
-        }
-    }
-
-    /// The path GPUs take (Burn's attention) gives the same as the CPU's own op.
-    #[test]
-    fn burns_attention_matches_written_out_attention() {
-        let device = Device::flex();
-        device.seed(5);
-        let attn = SelfAttention::new(16, 4, 0.3, 0.3, &device);
-        let x = Tensor::<3>::random([2, 5, 16], Distribution::Normal(0.0, 1.0), &device);
-        for causal in [false, true] {
-            let expected = reference(&attn, x.clone(), causal).into_data();
             let qkv = linear(&attn.in_proj, x.clone());
-            linear(&attn.out_proj, attn.burn_attention(qkv, causal))
-                .into_data()
-                .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-5));
+            let burns = linear(&attn.out_proj, attn.burn_attention(qkv, causal));
+            for got in [attn.forward(x.clone(), causal), burns] {
+                got.into_data()
+                    .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-5));
+            }
         }
     }
 
