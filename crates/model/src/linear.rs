@@ -3,13 +3,13 @@
 //! Burn's CPU backend allocates every matrix product's output by zero-filling a byte buffer
 //! and then copying it into a second, 16-byte-aligned one (`FlexTensor::empty` through
 //! `Bytes::from_bytes_vec`, Burn 0.22.1), and a linear layer adds its bias in a further pass.
-//! In the default job that fill and copy were 16 % of the CPU time, most of it in the linear
+//! In the default job that fill and copy were 17 % of the CPU time, most of it in the linear
 //! layers' products forward and backward (`docs/performance.md`). Here, on the CPU, each
 //! product writes straight into a fresh `f32` vector: forward, the bias is laid into the
 //! output rows and the product added onto it in the same `gemm` call; backward, `∂x = g Wᵀ`
 //! and `∂W = xᵀ g` are `gemm` calls on transposed views (no copies) and `∂b` one pass over
-//! `g` (`matrix.rs` holds the products). Other
-//! backends (the GPU ones) and dtypes other than f32 use the composition of Burn's ops.
+//! `g` (`matrix.rs` holds the products). Other backends (the GPU ones) and dtypes other than
+//! f32 use the composition of Burn's ops.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
