@@ -57,7 +57,8 @@ impl EmbeddingBackend for Flex {
         let table = weight.layout().shape();
         let (rows, width) = (table[0], table[1]);
         let indices = indices.to_contiguous();
-        let ids: Vec<usize> = match indices.dtype() {
+        // A negative id becomes a huge one, which the bounds check below names.
+        let ids: Option<Vec<usize>> = match indices.dtype() {
             DType::I64 => indices
                 .as_slice::<i64>()
                 .map(|ids| ids.iter().map(|&i| i as usize).collect()),
@@ -65,11 +66,10 @@ impl EmbeddingBackend for Flex {
                 .as_slice::<i32>()
                 .map(|ids| ids.iter().map(|&i| i as usize).collect()),
             _ => None,
-        }
-        .unwrap_or_default();
-        if grad.dtype() != DType::F32 || ids.len() * width != grad.layout().num_elements() {
+        };
+        let (Some(ids), DType::F32) = (ids, grad.dtype()) else {
             return Self::embedding_backward(weight, grad, indices);
-        }
+        };
         let grad = grad.to_contiguous();
         let grad = grad.as_slice::<f32>().expect("a contiguous f32 tensor");
         let mut table_grad = vec![0.0f32; rows * width];
