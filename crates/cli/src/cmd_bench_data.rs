@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use negclip_data::negatives::shipped_tagger;
 use negclip_data::preprocess::{normalize, random_resized_crop, resize_rgb_center_crop};
 use negclip_data::tokenizer::ClipTokenizer;
 use negclip_data::training::{
@@ -166,12 +165,7 @@ fn negative_policy(kind: HardCaptions) -> NegativePolicy {
         HardCaptions::None => NegativePolicy::None,
         HardCaptions::Table => NegativePolicy::Stored { per_caption: 1 },
         HardCaptions::Rewrite => match NegativesSection::default() {
-            NegativesSection::Rewrite(rewrite) => NegativePolicy::Rewrite {
-                kinds: rewrite.kinds,
-                tagger: shipped_tagger(),
-                fresh: rewrite.regenerate_each_epoch,
-                per_caption: rewrite.per_caption.get(),
-            },
+            NegativesSection::Rewrite(rewrite) => NegativePolicy::rewrite(&rewrite),
             NegativesSection::Table(_) => unreachable!("the default negatives are rewrites"),
         },
     }

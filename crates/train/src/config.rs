@@ -143,6 +143,7 @@ impl Default for NegativesSection {
             kinds: default_kinds(),
             regenerate_each_epoch: true,
             per_caption: one(),
+            draw: Draw::default(),
         })
     }
 }
@@ -160,6 +161,22 @@ pub struct RewriteNegatives {
     /// Hard captions per caption, one of each kind before a second of any (NegCLIP: 1).
     #[serde(default = "one")]
     pub per_caption: NonZeroUsize,
+    /// How the kept hard captions are drawn from a caption's rewrites.
+    #[serde(default)]
+    pub draw: Draw,
+}
+
+/// How a caption's hard captions are drawn from its rewrites (`negatives.draw`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Draw {
+    /// Every rewrite equally likely (NegCLIP). A kind with more rewrites is drawn more
+    /// often: `shuffle-order` proposes four where `swap-relation` proposes one.
+    #[default]
+    ByRewrite,
+    /// Every kind that rewrote the caption equally likely, then one of its rewrites; at
+    /// most one hard caption per kind.
+    ByKind,
 }
 
 /// `[negatives]` with `source = "table"`.
@@ -427,6 +444,15 @@ impl RunConfig {
             return Err(
                 "negatives.source = \"table\" draws the hard captions stored in a training table: it needs data.source = \"table\" (or use source = \"rewrite\")".into(),
             );
+        }
+        if let NegativesSection::Rewrite(rewrite) = &self.negatives {
+            if rewrite.draw == Draw::ByKind && rewrite.per_caption.get() > rewrite.kinds.len() {
+                return Err(format!(
+                    "negatives.per_caption = {} with draw = \"by-kind\" asks for more hard captions than the {} kinds give (one each)",
+                    rewrite.per_caption,
+                    rewrite.kinds.len()
+                ));
+            }
         }
         DataPaths::new(None, self.eval.paths.clone()).map_err(|e| format!("eval.paths: {e}"))?;
         Ok(())
@@ -719,6 +745,18 @@ epochs = 1
         )
         .unwrap_err();
         assert!(err.contains("kinds"), "{err}");
+        let by_kind = ["negatives.source=rewrite", "negatives.draw=by-kind"];
+        let config = parse(MINIMAL, &by_kind).unwrap();
+        let NegativesSection::Rewrite(rewrite) = config.negatives else {
+            panic!("rewrite negatives expected");
+        };
+        assert_eq!(rewrite.draw, Draw::ByKind);
+        let too_many = [by_kind[0], by_kind[1], "negatives.per_caption=4"];
+        let err = parse(MINIMAL, &too_many).unwrap_err();
+        assert!(
+            err.contains("per_caption = 4") && err.contains("3 kinds"),
+            "{err}"
+        );
     }
 
     #[test]

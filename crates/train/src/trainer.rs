@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::Device;
-use negclip_data::negatives::shipped_tagger;
 use negclip_data::tokenizer::ClipTokenizer;
 use negclip_data::training::{ExampleRef, HardImages};
 use negclip_model::{Clip, ClipConfig};
@@ -267,12 +266,7 @@ fn batch_plan(
         (LossKind::Negclip, NegativesSection::Table(stored)) => NegativePolicy::Stored {
             per_caption: stored.per_caption.get(),
         },
-        (LossKind::Negclip, NegativesSection::Rewrite(rewrite)) => NegativePolicy::Rewrite {
-            kinds: rewrite.kinds.clone(),
-            tagger: shipped_tagger(),
-            fresh: rewrite.regenerate_each_epoch,
-            per_caption: rewrite.per_caption.get(),
-        },
+        (LossKind::Negclip, NegativesSection::Rewrite(rewrite)) => NegativePolicy::rewrite(rewrite),
     };
     Ok(BatchPlan {
         source,
