@@ -44,6 +44,9 @@ struct Candidate {
 pub struct Candidates<'c, 'a> {
     words: &'c [&'a str],
     word_tokens: &'c [&'a str],
+    /// The two token lists are equal (the shipped tagger's case): their
+    /// joined texts and word ids are made once.
+    same_tokens: bool,
     storage: Storage,
 }
 
@@ -56,6 +59,56 @@ pub struct Storage {
     scratch: Vec<usize>,
     /// The units of [`Candidates::push_distinct_pair_swap`].
     units: Vec<Range<usize>>,
+    /// The tagged words and the word tokens joined, what [`Candidates::negative`] copies from.
+    joined_words: Joined,
+    joined_word_tokens: Joined,
+}
+
+/// A token list joined by single spaces, with where each token starts: tokens
+/// next to each other in a candidate are then copied as one slice of it.
+#[derive(Debug, Default)]
+struct Joined {
+    text: String,
+    /// Token `k` starts at `starts[k]`; one more entry, one byte past the
+    /// end, so token `k` ends one byte before `starts[k + 1]`.
+    starts: Vec<usize>,
+}
+
+impl Joined {
+    /// Becomes `tokens` joined, in its own vectors.
+    fn set(&mut self, tokens: &[&str]) {
+        self.text.clear();
+        self.starts.clear();
+        for token in tokens {
+            self.starts.push(self.text.len());
+            self.text.push_str(token);
+            self.text.push(' ');
+        }
+        self.starts.push(self.text.len());
+        self.text.pop();
+    }
+
+    /// The tokens `first..=last` as joined.
+    fn run(&self, first: usize, last: usize) -> &str {
+        &self.text[self.starts[first]..self.starts[last + 1] - 1]
+    }
+
+    /// Appends the tokens `order` joined by single spaces to `out`, each run
+    /// of consecutive tokens as one copy (a swap moves two or three runs).
+    fn write(&self, order: &[usize], out: &mut String) {
+        let mut k = 0;
+        while k < order.len() {
+            let mut end = k + 1;
+            while end < order.len() && order[end] == order[end - 1] + 1 {
+                end += 1;
+            }
+            if k > 0 {
+                out.push(' ');
+            }
+            out.push_str(self.run(order[k], order[end - 1]));
+            k = end;
+        }
+    }
 }
 
 impl<'c, 'a> Candidates<'c, 'a> {
@@ -72,9 +125,15 @@ impl<'c, 'a> Candidates<'c, 'a> {
     ) -> Self {
         storage.order.clear();
         storage.list.clear();
+        let same_tokens = word_tokens == words;
+        storage.joined_words.set(words);
+        if !same_tokens {
+            storage.joined_word_tokens.set(word_tokens);
+        }
         Candidates {
             words,
             word_tokens,
+            same_tokens,
             storage,
         }
     }
@@ -208,26 +267,31 @@ impl<'c, 'a> Candidates<'c, 'a> {
         })
     }
 
+    /// The joined text of `source`'s tokens.
+    fn joined(&self, source: Source) -> &Joined {
+        match source {
+            Source::WordTokens if !self.same_tokens => &self.storage.joined_word_tokens,
+            _ => &self.storage.joined_words,
+        }
+    }
+
     /// Candidate `i` as a negative: its words joined by single spaces, as the
     /// NegCLIP script writes them.
     pub fn negative(&self, i: usize) -> Negative {
         let c = &self.storage.list[i];
-        let tokens = self.tokens(c.source);
-        let order = &self.storage.order[c.order.clone()];
-        // Re-casing changes few lengths: the estimate saves the text's regrowth.
-        let length = order.iter().map(|&k| tokens[k].len() + 1).sum::<usize>();
-        let text = if c.recase {
-            let mut text = String::with_capacity(length);
+        let joined = self.joined(c.source);
+        // Re-casing changes few lengths: the caption's length saves the text's regrowth.
+        let mut text = String::with_capacity(joined.text.len());
+        if c.recase {
             for (at, word) in self.written(i).enumerate() {
                 if at > 0 {
                     text.push(' ');
                 }
                 text.push_str(word.as_str());
             }
-            text
         } else {
-            joined(order.iter().map(|&k| tokens[k]), length)
-        };
+            joined.write(&self.storage.order[c.order.clone()], &mut text);
+        }
         Negative::new(text, c.kind)
     }
 
@@ -251,20 +315,6 @@ impl<'c, 'a> Candidates<'c, 'a> {
         };
         map.extend(&self.storage.order[c.order.clone()], out);
     }
-}
-
-/// `words` joined by single spaces, `length` bytes or a little less. Tokens are
-/// short: copying their bytes in a loop into a vector sized once is several
-/// times faster than a `memcpy` call per token.
-fn joined<'w>(words: impl Iterator<Item = &'w str>, length: usize) -> String {
-    let mut bytes = Vec::with_capacity(length);
-    for (at, word) in words.enumerate() {
-        if at > 0 {
-            bytes.push(b' ');
-        }
-        bytes.extend(word.bytes());
-    }
-    String::from_utf8(bytes).expect("whole strings joined by spaces are UTF-8")
 }
 
 /// A word of a written candidate: a token as it is, or re-cased.
@@ -357,7 +407,7 @@ impl WordIds {
         self.add_tokens(candidates.words, &mut words);
         self.words = words;
         let mut word_tokens = std::mem::take(&mut self.word_tokens);
-        if candidates.word_tokens == candidates.words {
+        if candidates.same_tokens {
             word_tokens.copy_from(&self.words);
         } else {
             self.add_tokens(candidates.word_tokens, &mut word_tokens);
@@ -518,9 +568,26 @@ mod tests {
     }
 
     #[test]
-    fn joins_words_by_single_spaces() {
-        assert_eq!(joined(["a", "Straße", "."].into_iter(), 14), "a Straße .");
-        assert_eq!(joined(std::iter::empty(), 0), "");
+    fn joins_words_by_single_spaces_a_run_at_a_time() {
+        let mut joined = Joined::default();
+        joined.set(&["a", "Straße", ".", "", "x"]);
+        assert_eq!(joined.text, "a Straße .  x");
+        assert_eq!(joined.run(1, 2), "Straße .");
+        assert_eq!(joined.run(3, 3), "");
+        let written = |order: &[usize]| {
+            let mut out = String::from(">");
+            joined.write(order, &mut out);
+            out
+        };
+        assert_eq!(written(&[0, 1, 2, 3, 4]), ">a Straße .  x");
+        assert_eq!(written(&[2, 0, 1, 4, 3]), ">. a Straße x ");
+        assert_eq!(written(&[4, 4, 0]), ">x x a");
+        assert_eq!(written(&[]), ">");
+        joined.set(&[]);
+        assert_eq!(
+            (joined.text.as_str(), joined.starts.as_slice()),
+            ("", &[0][..])
+        );
     }
 
     #[test]
