@@ -427,7 +427,14 @@ impl WordIds {
         into.single.clear();
         for token in tokens {
             let start = into.ids.len();
-            self.add_text(token, &mut into.ids);
+            match ascii_word_print(token) {
+                // Most tokens: one ASCII word, fingerprinted in one pass.
+                Some(print) => {
+                    let id = self.id(token, print, None, str::eq_ignore_ascii_case);
+                    into.ids.push(id);
+                }
+                None => self.add_text(token, &mut into.ids),
+            }
             into.ranges.push(start..into.ids.len());
             into.single
                 .push(into.ids[start..].first().copied().unwrap_or(NO_ID));
@@ -440,11 +447,16 @@ impl WordIds {
         self.add_text_expecting(text, &[], out);
     }
 
-    /// [`WordIds::add_text`] of the caption: a caption mostly normalises as its
-    /// tagged words joined, so each of its words is first compared with the
-    /// word at the same place among them, and the known words are scanned only
-    /// when that differs.
-    pub fn add_caption(&mut self, caption: &str, out: &mut Vec<u32>) {
+    /// [`WordIds::add_text`] of the caption of `candidates` (whose tagged words
+    /// [`WordIds::reset`] numbered). A caption mostly normalises as its tagged
+    /// words joined: when [`spells_out`] sees so, their ids are the caption's;
+    /// otherwise each of its words is first compared with the word at the same
+    /// place among them, and the known words are scanned only when that differs.
+    pub fn add_caption(&mut self, caption: &str, candidates: &Candidates, out: &mut Vec<u32>) {
+        if spells_out(caption, candidates.words) {
+            self.add_words(out);
+            return;
+        }
         let expected = std::mem::take(&mut self.words.ids);
         self.add_text_expecting(caption, &expected, out);
         self.words.ids = expected;
@@ -509,6 +521,35 @@ impl WordIds {
     }
 }
 
+/// Whether `text` normalises as `tokens` joined by spaces, decided without
+/// normalising it: `text` is ASCII (lower-cased byte by byte) and is the tokens
+/// in order with only separators before, between and after them, and where two
+/// tokens touch, a separator on one side of the junction, so the words (runs of
+/// bytes between separators) are the same. The shipped tagger's tokens spell
+/// out most captions ("a dog." as "a dog ."); "it's" (as "it 's") does not.
+fn spells_out(text: &str, tokens: &[&str]) -> bool {
+    let bytes = text.as_bytes();
+    if !text.is_ascii() {
+        return false;
+    }
+    let mut at = 0;
+    for token in tokens {
+        let gap_start = at;
+        while !bytes[at..].starts_with(token.as_bytes()) {
+            if at == bytes.len() || !separates(bytes[at]) {
+                return false;
+            }
+            at += 1;
+        }
+        let splits = |k: usize| bytes.get(k).is_none_or(|&b| separates(b));
+        if at == gap_start && at > 0 && !splits(at - 1) && !splits(at) {
+            return false; // "it" and "'s" touching in "it's": one word
+        }
+        at += token.len();
+    }
+    bytes[at..].iter().all(|&b| separates(b))
+}
+
 /// FNV-1a of a word's bytes ASCII-lower-cased: equal for two words that
 /// [`WordIds::id`]'s comparisons call equal (equal ignoring ASCII case, or, for
 /// the already lower-cased non-ASCII words, equal), so only words with equal
@@ -528,6 +569,20 @@ impl Fingerprint {
             (self.0 ^ u64::from(byte.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3),
         )
     }
+}
+
+/// The [`Fingerprint`] of `token` when it is one ASCII word (no separator,
+/// not empty), which [`ascii_words_printed`] would give alone.
+fn ascii_word_print(token: &str) -> Option<u64> {
+    let one_word = |b: &u8| b.is_ascii() && !separates(*b);
+    let bytes = token.as_bytes();
+    (!bytes.is_empty() && bytes.iter().all(one_word)).then(|| {
+        bytes
+            .iter()
+            .copied()
+            .fold(Fingerprint::default(), Fingerprint::add)
+            .0
+    })
 }
 
 /// The words of an ASCII `text` as `select::ascii_words` splits them, each with its
@@ -661,6 +716,7 @@ mod tests {
         let mut ids = WordIds::default();
         for caption in [
             "It's a dog.",
+            "It 's a Dog.", // spelt out by its words
             "it 's a DOG",
             "a dog it's",
             "It's a cat",
@@ -668,11 +724,37 @@ mod tests {
         ] {
             ids.reset(&c);
             let (mut with_hints, mut without) = (Vec::new(), Vec::new());
-            ids.add_caption(caption, &mut with_hints);
+            ids.add_caption(caption, &c, &mut with_hints);
             ids.reset(&c);
             ids.add_text(caption, &mut without);
             assert_eq!(with_hints, without, "{caption}");
         }
+    }
+
+    #[test]
+    fn captions_spelt_out_by_their_tokens_normalise_as_them() {
+        let tokens = ["A", "dog", "'s", ".", "", "U.S."];
+        let joined = normalise_for_comparison(&tokens.join(" "));
+        for (caption, spelt) in [
+            ("A dog 's .  U.S.", true),
+            (" A\tdog 's.U.S. ", true),
+            ("A dog's . U.S.", false), // "dog's" is one word
+            ("A dog 's . U.S. x", false),
+            ("A dog 's x . U.S.", false),
+            ("A dog 's .U.S", false),
+            ("A dogs 's . U.S.", false),
+            ("\u{c9} dog 's . U.S.", false),
+        ] {
+            assert_eq!(spells_out(caption, &tokens), spelt, "{caption:?}");
+            if spelt {
+                assert_eq!(normalise_for_comparison(caption), joined);
+            }
+        }
+        assert!(spells_out("a dog.", &["a", "dog", "."]));
+        assert!(spells_out("a,dog", &["a", ",", "dog"]));
+        assert!(!spells_out("adog", &["a", "dog"]));
+        assert!(spells_out(" . ", &[]));
+        assert!(!spells_out("a", &[]));
     }
 
     #[test]
@@ -682,6 +764,18 @@ mod tests {
         assert_eq!(print("STRASSE"), print("strasse"));
         assert_ne!(print("dog"), print("dogs"));
         assert_ne!(print("\u{c9}"), print("\u{e9}"));
+    }
+
+    #[test]
+    fn one_word_tokens_have_the_fingerprint_of_their_word() {
+        for token in ["Dog", "'s", "x-ray", "a"] {
+            let words: Vec<_> = ascii_words_printed(token).collect();
+            assert_eq!(words.len(), 1);
+            assert_eq!(ascii_word_print(token), Some(words[0].1), "{token}");
+        }
+        for token in ["", ".", "U.S.", "a b", "Straße", "1,000"] {
+            assert_eq!(ascii_word_print(token), None, "{token}");
+        }
     }
 
     #[test]

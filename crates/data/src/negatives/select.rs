@@ -146,7 +146,7 @@ pub fn select(
     let Buffers { ids, seen, unique } = buffers;
     ids.reset(candidates);
     seen.clear();
-    seen.insert(|out| ids.add_caption(caption, out));
+    seen.insert(|out| ids.add_caption(caption, candidates, out));
     seen.insert(|out| ids.add_words(out));
     unique.clear();
     unique.extend(
