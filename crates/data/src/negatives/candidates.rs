@@ -64,6 +64,13 @@ pub struct Storage {
     joined_word_tokens: Joined,
 }
 
+/// Whether two token lists are equal, comparing a pair's addresses before its
+/// bytes: the shipped tagger's words and word tokens are the same slices of
+/// the caption.
+fn same_strings(a: &[&str], b: &[&str]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| std::ptr::eq(*x, *y) || x == y)
+}
+
 /// A token list joined by single spaces, with where each token starts: tokens
 /// next to each other in a candidate are then copied as one slice of it.
 #[derive(Debug, Default)]
@@ -125,7 +132,7 @@ impl<'c, 'a> Candidates<'c, 'a> {
     ) -> Self {
         storage.order.clear();
         storage.list.clear();
-        let same_tokens = word_tokens == words;
+        let same_tokens = same_strings(words, word_tokens);
         storage.joined_words.set(words);
         if !same_tokens {
             storage.joined_word_tokens.set(word_tokens);
@@ -310,8 +317,8 @@ impl<'c, 'a> Candidates<'c, 'a> {
             return;
         }
         let map = match c.source {
-            Source::Words => &ids.words,
-            Source::WordTokens => &ids.word_tokens,
+            Source::WordTokens if !self.same_tokens => &ids.word_tokens,
+            _ => &ids.words,
         };
         map.extend(&self.storage.order[c.order.clone()], out);
     }
@@ -346,7 +353,8 @@ pub struct WordIds {
     /// Each distinct word's [`Fingerprint`]: the scan for a word compares
     /// these first, and the texts only where they match.
     fingerprints: Vec<u64>,
-    /// The ids of the tagged words / word tokens.
+    /// The ids of the tagged words / word tokens (the latter unused, and not
+    /// made, when the two token lists are equal).
     words: TokenIds,
     word_tokens: TokenIds,
     scratch: String,
@@ -369,16 +377,6 @@ struct TokenIds {
 const NO_ID: u32 = u32::MAX;
 
 impl TokenIds {
-    /// Becomes a copy of `other` in its own vectors, without allocating once
-    /// they are long enough (a derived `clone_from` allocates new ones, three
-    /// per caption).
-    fn copy_from(&mut self, other: &TokenIds) {
-        self.ranges.clone_from(&other.ranges);
-        self.ids.clone_from(&other.ids);
-        self.single.clone_from(&other.single);
-        self.simple = other.simple;
-    }
-
     /// Appends the ids of the tokens `order` to `out`.
     fn extend(&self, order: &[usize], out: &mut Vec<u32>) {
         if self.simple {
@@ -406,13 +404,11 @@ impl WordIds {
         let mut words = std::mem::take(&mut self.words);
         self.add_tokens(candidates.words, &mut words);
         self.words = words;
-        let mut word_tokens = std::mem::take(&mut self.word_tokens);
-        if candidates.same_tokens {
-            word_tokens.copy_from(&self.words);
-        } else {
+        if !candidates.same_tokens {
+            let mut word_tokens = std::mem::take(&mut self.word_tokens);
             self.add_tokens(candidates.word_tokens, &mut word_tokens);
+            self.word_tokens = word_tokens;
         }
-        self.word_tokens = word_tokens;
     }
 
     /// Appends the ids of the tagged words joined by spaces to `out`.
@@ -620,6 +616,17 @@ mod tests {
         let mut out = Vec::new();
         c.word_ids(i, ids, &mut out);
         out
+    }
+
+    #[test]
+    fn token_lists_are_the_same_by_address_or_by_bytes() {
+        let text = String::from("a dog a");
+        let (first, last) = (&text[0..1], &text[6..7]);
+        assert!(same_strings(&[first, "dog"], &[first, "dog"]));
+        assert!(same_strings(&[first], &[last]), "equal bytes elsewhere");
+        assert!(!same_strings(&[first], &["b"]));
+        assert!(!same_strings(&[first], &[first, first]));
+        assert!(same_strings(&[], &[]));
     }
 
     #[test]
