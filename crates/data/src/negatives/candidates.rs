@@ -206,12 +206,18 @@ impl<'c, 'a> Candidates<'c, 'a> {
         let (first, second) = if a.start <= b.start { (a, b) } else { (b, a) };
         debug_assert!(first.end <= second.start, "overlapping spans");
         let n = self.words.len();
-        let order = (0..first.start)
-            .chain(second.clone())
-            .chain(first.end..second.start)
-            .chain(first.clone())
-            .chain(second.end..n);
-        self.push(kind, Source::Words, order);
+        // Five ranges extended one by one: each is one reserve and a plain
+        // loop, where a chain of them is stepped through item by item.
+        let runs = [
+            0..first.start,
+            second.clone(),
+            first.end..second.start,
+            first.clone(),
+            second.end..n,
+        ];
+        self.push_with(kind, Source::Words, |order, _| {
+            runs.into_iter().for_each(|run| order.extend(run));
+        });
         let last = self.storage.list.len() - 1;
         self.storage.list[last].recase = first.start == 0 && self.needs_recase(last);
     }
