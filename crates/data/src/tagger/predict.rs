@@ -103,6 +103,9 @@ pub(crate) struct SumCache<K> {
     /// Entry `e`'s sums are `sums[e * width..(e + 1) * width]`.
     sums: Vec<i32>,
     width: usize,
+    /// How many entries: counted, not divided out of `sums.len()` (a
+    /// division on every look-up was a visible part of `best_class`).
+    len: usize,
 }
 
 impl<K> Default for SumCache<K> {
@@ -112,6 +115,7 @@ impl<K> Default for SumCache<K> {
             index: HashMap::default(),
             sums: Vec::new(),
             width: 0,
+            len: 0,
         }
     }
 }
@@ -180,12 +184,13 @@ impl<K: Hash + Eq> SumCache<K> {
     /// another width, or when `more` new entries could overflow `max`; then no
     /// entry is dropped until the next call.
     fn prepare(&mut self, tagger: u64, width: usize, more: usize, max: usize) -> bool {
-        let fresh = self.tagger != tagger || self.width != width || self.len() + more > max;
+        let fresh = self.tagger != tagger || self.width != width || self.len + more > max;
         if fresh {
             self.tagger = tagger;
             self.width = width;
             self.index.clear();
             self.sums.clear();
+            self.len = 0;
         }
         fresh
     }
@@ -193,10 +198,6 @@ impl<K: Hash + Eq> SumCache<K> {
     /// Makes the next [`SumCache::prepare`] start afresh (0 is no tagger's id).
     fn forget(&mut self) {
         self.tagger = 0;
-    }
-
-    fn len(&self) -> usize {
-        self.sums.len() / self.width.max(1)
     }
 
     /// The entry of `key`, and whether it is new (its sums, zero, still to be added).
@@ -215,7 +216,8 @@ impl<K: Hash + Eq> SumCache<K> {
 
     /// A new entry of zeros that no key finds.
     fn push(&mut self) -> u32 {
-        let entry = self.len() as u32;
+        let entry = self.len as u32;
+        self.len += 1;
         self.sums.resize(self.sums.len() + self.width, 0);
         entry
     }
