@@ -105,9 +105,10 @@ fn is_participle(word: &Word) -> bool {
     word.upos == "VERB" && matches!(word.xpos, "VBN" | "VBG")
 }
 
-/// Marks the tokens that belong to a multi-word preposition.
-fn complex_preposition_mask(words: &[Word]) -> Vec<bool> {
-    let mut mask = vec![false; words.len()];
+/// Sets `mask` to mark the tokens that belong to a multi-word preposition.
+fn complex_preposition_mask(words: &[Word], mask: &mut Vec<bool>) {
+    mask.clear();
+    mask.resize(words.len(), false);
     let mut i = 0;
     while i < words.len() {
         match complex_preposition_at(&words[i..]) {
@@ -118,7 +119,6 @@ fn complex_preposition_mask(words: &[Word]) -> Vec<bool> {
             None => i += 1,
         }
     }
-    mask
 }
 
 /// The length of the longest multi-word preposition `words` start with.
@@ -144,12 +144,15 @@ fn complex_preposition_at(words: &[Word]) -> Option<usize> {
 
 /// Finds the noun phrases, left to right, never overlapping.
 pub fn noun_phrases(words: &[Word]) -> Vec<NounPhrase> {
-    noun_phrases_outside(words, &complex_preposition_mask(words))
+    let mut blocked = Vec::new();
+    complex_preposition_mask(words, &mut blocked);
+    let mut phrases = Vec::new();
+    noun_phrases_outside(words, &blocked, &mut phrases);
+    phrases
 }
 
-/// [`noun_phrases`] given the [`complex_preposition_mask`].
-fn noun_phrases_outside(words: &[Word], blocked: &[bool]) -> Vec<NounPhrase> {
-    let mut phrases = Vec::new();
+/// Appends the [`noun_phrases`] to `phrases`, given the [`complex_preposition_mask`].
+fn noun_phrases_outside(words: &[Word], blocked: &[bool], phrases: &mut Vec<NounPhrase>) {
     let mut i = 0;
     while i < words.len() {
         match noun_phrase_at(words, blocked, i) {
@@ -160,7 +163,6 @@ fn noun_phrases_outside(words: &[Word], blocked: &[bool]) -> Vec<NounPhrase> {
             None => i += 1,
         }
     }
-    phrases
 }
 
 fn noun_phrase_at(words: &[Word], blocked: &[bool], start: usize) -> Option<NounPhrase> {
@@ -284,26 +286,33 @@ fn is_picture_frame(words: &[Word], subject: &NounPhrase, predicate: &Range<usiz
 
 /// Noun phrases and the relations between neighbouring noun phrases.
 pub fn chunk(words: &[Word]) -> Chunks {
-    let blocked = complex_preposition_mask(words);
-    let noun_phrases = noun_phrases_outside(words, &blocked);
-    let relations = noun_phrases
-        .windows(2)
-        .enumerate()
-        .filter_map(|(i, pair)| {
-            let predicate = pair[0].span.end..pair[1].span.start;
-            let relates = is_predicate(words, &blocked, predicate.clone())
-                && !is_picture_frame(words, &pair[0], &predicate);
-            relates.then_some(Relation {
-                subject: i,
-                predicate,
-                object: i + 1,
-            })
-        })
-        .collect();
-    Chunks {
+    let mut chunks = Chunks::default();
+    chunk_into(words, &mut Vec::new(), &mut chunks);
+    chunks
+}
+
+/// [`chunk`] into the vectors of `out` (emptied first), with `blocked` as the
+/// [`complex_preposition_mask`]'s: vectors kept from caption to caption.
+pub(super) fn chunk_into(words: &[Word], blocked: &mut Vec<bool>, out: &mut Chunks) {
+    complex_preposition_mask(words, blocked);
+    let Chunks {
         noun_phrases,
         relations,
-    }
+    } = out;
+    noun_phrases.clear();
+    noun_phrases_outside(words, blocked, noun_phrases);
+    relations.clear();
+    let pairs = noun_phrases.windows(2).enumerate();
+    relations.extend(pairs.filter_map(|(i, pair)| {
+        let predicate = pair[0].span.end..pair[1].span.start;
+        let relates = is_predicate(words, blocked, predicate.clone())
+            && !is_picture_frame(words, &pair[0], &predicate);
+        relates.then_some(Relation {
+            subject: i,
+            predicate,
+            object: i + 1,
+        })
+    }));
 }
 
 #[cfg(test)]
@@ -420,7 +429,8 @@ mod tests {
         assert_eq!(complex_preposition_at(&w[1..]), None);
         assert_eq!(complex_preposition_at(&w[7..]), None, "cut short");
         assert_eq!(complex_preposition_at(&[]), None);
-        let mask = complex_preposition_mask(&w);
+        let mut mask = vec![true; 20];
+        complex_preposition_mask(&w, &mut mask);
         assert_eq!(
             mask,
             [true, true, true, true, true, true, true, false, false]

@@ -207,8 +207,8 @@ fn generate_words(
     if per_caption == 0 || kinds.is_empty() {
         return Vec::new();
     }
-    let caption_analysis = Analysis::new(words);
     let mut buffers = BUFFERS.take();
+    let caption_analysis = Analysis::with_storage(words, std::mem::take(&mut buffers.analysis));
     let mut candidates = Candidates::with_storage(
         &caption_analysis.tokens,
         word_tokens.unwrap_or(&[]),
@@ -225,14 +225,17 @@ fn generate_words(
     }
     let negatives = select::select(caption, &candidates, per_caption, rng, &mut buffers.select);
     buffers.candidates = candidates.into_storage();
+    buffers.analysis = caption_analysis.into_storage();
     BUFFERS.set(buffers);
     negatives
 }
 
 /// The vectors [`generate_words`] fills for each caption, kept per thread so
-/// that a caption's candidates and their comparison allocate nothing once warm.
+/// that a caption's analysis, candidates and their comparison allocate
+/// nothing once warm.
 #[derive(Default)]
 struct Buffers {
+    analysis: analysis::Storage,
     candidates: candidates::Storage,
     select: select::Buffers,
 }
