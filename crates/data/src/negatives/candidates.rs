@@ -534,10 +534,15 @@ fn spells_out(text: &str, tokens: &[&str]) -> bool {
     if !text.is_ascii() {
         return false;
     }
+    // The first byte first: a separator in the gap rarely starts the token,
+    // and comparing the whole token is a call.
+    let token_at = |at: usize, token: &[u8]| {
+        token.is_empty() || (bytes.get(at) == token.first() && bytes[at..].starts_with(token))
+    };
     let mut at = 0;
     for token in tokens {
         let gap_start = at;
-        while !bytes[at..].starts_with(token.as_bytes()) {
+        while !token_at(at, token.as_bytes()) {
             if at == bytes.len() || !separates(bytes[at]) {
                 return false;
             }
@@ -576,15 +581,13 @@ impl Fingerprint {
 /// The [`Fingerprint`] of `token` when it is one ASCII word (no separator,
 /// not empty), which [`ascii_words_printed`] would give alone.
 fn ascii_word_print(token: &str) -> Option<u64> {
-    let one_word = |b: &u8| b.is_ascii() && !separates(*b);
-    let bytes = token.as_bytes();
-    (!bytes.is_empty() && bytes.iter().all(one_word)).then(|| {
-        bytes
-            .iter()
-            .copied()
-            .fold(Fingerprint::default(), Fingerprint::add)
-            .0
-    })
+    // One pass: fingerprint while checking, stop at the first other byte.
+    let add = |print: Fingerprint, &b: &u8| (b.is_ascii() && !separates(b)).then(|| print.add(b));
+    let print = token
+        .as_bytes()
+        .iter()
+        .try_fold(Fingerprint::default(), add)?;
+    (!token.is_empty()).then_some(print.0)
 }
 
 /// The words of an ASCII `text` as `select::ascii_words` splits them, each with its
