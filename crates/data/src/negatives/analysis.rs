@@ -6,10 +6,11 @@
 //! repeated the same work three or more times per caption; an [`Analysis`] is
 //! built once per caption and shared by all rewriters.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 
-use super::chunks::{chunk, Chunks};
+use super::chunks::{chunk_into, Chunks};
 use super::Word;
+use crate::tagger::recycle;
 
 /// A tagged caption with its tokens and, on first use, its chunks.
 #[derive(Debug)]
@@ -20,27 +21,66 @@ pub struct Analysis<'w, 'a> {
     /// Computed on first use: a caption asked only for kinds that never chunk
     /// (noun, adverb, order, ...) does not pay for it.
     chunks: OnceCell<Chunks>,
+    /// The vectors the chunks are made in until they are, then the
+    /// multi-word-preposition mask's.
+    spare: RefCell<Chunks>,
+    blocked: RefCell<Vec<bool>>,
+}
+
+/// The vectors of an [`Analysis`], kept from caption to caption: the tokens
+/// stored empty, as `'static` borrows ([`recycle`]).
+#[derive(Debug, Default)]
+pub(super) struct Storage {
+    tokens: Vec<&'static str>,
+    chunks: Chunks,
+    blocked: Vec<bool>,
 }
 
 impl<'w, 'a> Analysis<'w, 'a> {
     pub fn new(words: &'w [Word<'a>]) -> Self {
+        Self::with_storage(words, Storage::default())
+    }
+
+    /// [`Analysis::new`] in the vectors of `storage`.
+    pub(super) fn with_storage(words: &'w [Word<'a>], storage: Storage) -> Self {
+        let mut tokens: Vec<&'a str> = recycle(storage.tokens);
+        tokens.extend(words.iter().map(|w| w.word));
         Analysis {
             words,
-            tokens: words.iter().map(|w| w.word).collect(),
+            tokens,
             chunks: OnceCell::new(),
+            spare: RefCell::new(storage.chunks),
+            blocked: RefCell::new(storage.blocked),
         }
     }
 
-    /// The caption's noun phrases and relations ([`chunk`]), computed once.
+    /// The vectors, for the next caption's [`Analysis::with_storage`].
+    pub(super) fn into_storage(self) -> Storage {
+        Storage {
+            tokens: recycle(self.tokens),
+            chunks: self
+                .chunks
+                .into_inner()
+                .unwrap_or_else(|| self.spare.into_inner()),
+            blocked: self.blocked.into_inner(),
+        }
+    }
+
+    /// The caption's noun phrases and relations ([`chunk`](super::chunks::chunk)), computed once.
     pub fn chunks(&self) -> &Chunks {
-        self.chunks.get_or_init(|| chunk(self.words))
+        self.chunks.get_or_init(|| {
+            let (mut chunks, mut blocked) = (self.spare.take(), self.blocked.take());
+            chunk_into(self.words, &mut blocked, &mut chunks);
+            self.blocked.replace(blocked);
+            chunks
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::negatives::chunks::noun_phrases;
+    use crate::negatives::chunks::{chunk, noun_phrases};
     use crate::negatives::test_support::tagged;
 
     #[test]
@@ -58,5 +98,19 @@ mod tests {
             std::ptr::eq(analysis.chunks(), analysis.chunks()),
             "computed once"
         );
+    }
+
+    #[test]
+    fn a_caption_analysed_in_another_captions_vectors_is_analysed_alike() {
+        let long = tagged("a/DT/DET cat/NN/NOUN on/IN/ADP top/NN/NOUN of/IN/ADP a/DT/DET table/NN/NOUN near/IN/ADP a/DT/DET dog/NN/NOUN");
+        let short = tagged("the/DT/DET dog/NN/NOUN in/IN/ADP a/DT/DET car/NN/NOUN");
+        let chunked = Analysis::new(&long);
+        chunked.chunks();
+        let not_chunked = Analysis::new(&long);
+        for storage in [chunked.into_storage(), not_chunked.into_storage()] {
+            let reused = Analysis::with_storage(&short, storage);
+            assert_eq!(reused.tokens, ["the", "dog", "in", "a", "car"]);
+            assert_eq!(reused.chunks(), &chunk(&short));
+        }
     }
 }

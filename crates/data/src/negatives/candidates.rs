@@ -44,6 +44,9 @@ struct Candidate {
 pub struct Candidates<'c, 'a> {
     words: &'c [&'a str],
     word_tokens: &'c [&'a str],
+    /// The two token lists are equal (the shipped tagger's case): their
+    /// joined texts and word ids are made once.
+    same_tokens: bool,
     storage: Storage,
 }
 
@@ -56,6 +59,63 @@ pub struct Storage {
     scratch: Vec<usize>,
     /// The units of [`Candidates::push_distinct_pair_swap`].
     units: Vec<Range<usize>>,
+    /// The tagged words and the word tokens joined, what [`Candidates::negative`] copies from.
+    joined_words: Joined,
+    joined_word_tokens: Joined,
+}
+
+/// Whether two token lists are equal, comparing a pair's addresses before its
+/// bytes: the shipped tagger's words and word tokens are the same slices of
+/// the caption.
+fn same_strings(a: &[&str], b: &[&str]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| std::ptr::eq(*x, *y) || x == y)
+}
+
+/// A token list joined by single spaces, with where each token starts: tokens
+/// next to each other in a candidate are then copied as one slice of it.
+#[derive(Debug, Default)]
+struct Joined {
+    text: String,
+    /// Token `k` starts at `starts[k]`; one more entry, one byte past the
+    /// end, so token `k` ends one byte before `starts[k + 1]`.
+    starts: Vec<usize>,
+}
+
+impl Joined {
+    /// Becomes `tokens` joined, in its own vectors.
+    fn set(&mut self, tokens: &[&str]) {
+        self.text.clear();
+        self.starts.clear();
+        for token in tokens {
+            self.starts.push(self.text.len());
+            self.text.push_str(token);
+            self.text.push(' ');
+        }
+        self.starts.push(self.text.len());
+        self.text.pop();
+    }
+
+    /// The tokens `first..=last` as joined.
+    fn run(&self, first: usize, last: usize) -> &str {
+        &self.text[self.starts[first]..self.starts[last + 1] - 1]
+    }
+
+    /// Appends the tokens `order` joined by single spaces to `out`, each run
+    /// of consecutive tokens as one copy (a swap moves two or three runs).
+    fn write(&self, order: &[usize], out: &mut String) {
+        let mut k = 0;
+        while k < order.len() {
+            let mut end = k + 1;
+            while end < order.len() && order[end] == order[end - 1] + 1 {
+                end += 1;
+            }
+            if k > 0 {
+                out.push(' ');
+            }
+            out.push_str(self.run(order[k], order[end - 1]));
+            k = end;
+        }
+    }
 }
 
 impl<'c, 'a> Candidates<'c, 'a> {
@@ -72,9 +132,15 @@ impl<'c, 'a> Candidates<'c, 'a> {
     ) -> Self {
         storage.order.clear();
         storage.list.clear();
+        let same_tokens = same_strings(words, word_tokens);
+        storage.joined_words.set(words);
+        if !same_tokens {
+            storage.joined_word_tokens.set(word_tokens);
+        }
         Candidates {
             words,
             word_tokens,
+            same_tokens,
             storage,
         }
     }
@@ -140,12 +206,18 @@ impl<'c, 'a> Candidates<'c, 'a> {
         let (first, second) = if a.start <= b.start { (a, b) } else { (b, a) };
         debug_assert!(first.end <= second.start, "overlapping spans");
         let n = self.words.len();
-        let order = (0..first.start)
-            .chain(second.clone())
-            .chain(first.end..second.start)
-            .chain(first.clone())
-            .chain(second.end..n);
-        self.push(kind, Source::Words, order);
+        // Five ranges extended one by one: each is one reserve and a plain
+        // loop, where a chain of them is stepped through item by item.
+        let runs = [
+            0..first.start,
+            second.clone(),
+            first.end..second.start,
+            first.clone(),
+            second.end..n,
+        ];
+        self.push_with(kind, Source::Words, |order, _| {
+            runs.into_iter().for_each(|run| order.extend(run));
+        });
         let last = self.storage.list.len() - 1;
         self.storage.list[last].recase = first.start == 0 && self.needs_recase(last);
     }
@@ -208,26 +280,31 @@ impl<'c, 'a> Candidates<'c, 'a> {
         })
     }
 
+    /// The joined text of `source`'s tokens.
+    fn joined(&self, source: Source) -> &Joined {
+        match source {
+            Source::WordTokens if !self.same_tokens => &self.storage.joined_word_tokens,
+            _ => &self.storage.joined_words,
+        }
+    }
+
     /// Candidate `i` as a negative: its words joined by single spaces, as the
     /// NegCLIP script writes them.
     pub fn negative(&self, i: usize) -> Negative {
         let c = &self.storage.list[i];
-        let tokens = self.tokens(c.source);
-        let order = &self.storage.order[c.order.clone()];
-        // Re-casing changes few lengths: the estimate saves the text's regrowth.
-        let length = order.iter().map(|&k| tokens[k].len() + 1).sum::<usize>();
-        let text = if c.recase {
-            let mut text = String::with_capacity(length);
+        let joined = self.joined(c.source);
+        // Re-casing changes few lengths: the caption's length saves the text's regrowth.
+        let mut text = String::with_capacity(joined.text.len());
+        if c.recase {
             for (at, word) in self.written(i).enumerate() {
                 if at > 0 {
                     text.push(' ');
                 }
                 text.push_str(word.as_str());
             }
-            text
         } else {
-            joined(order.iter().map(|&k| tokens[k]), length)
-        };
+            joined.write(&self.storage.order[c.order.clone()], &mut text);
+        }
         Negative::new(text, c.kind)
     }
 
@@ -246,25 +323,11 @@ impl<'c, 'a> Candidates<'c, 'a> {
             return;
         }
         let map = match c.source {
-            Source::Words => &ids.words,
-            Source::WordTokens => &ids.word_tokens,
+            Source::WordTokens if !self.same_tokens => &ids.word_tokens,
+            _ => &ids.words,
         };
         map.extend(&self.storage.order[c.order.clone()], out);
     }
-}
-
-/// `words` joined by single spaces, `length` bytes or a little less. Tokens are
-/// short: copying their bytes in a loop into a vector sized once is several
-/// times faster than a `memcpy` call per token.
-fn joined<'w>(words: impl Iterator<Item = &'w str>, length: usize) -> String {
-    let mut bytes = Vec::with_capacity(length);
-    for (at, word) in words.enumerate() {
-        if at > 0 {
-            bytes.push(b' ');
-        }
-        bytes.extend(word.bytes());
-    }
-    String::from_utf8(bytes).expect("whole strings joined by spaces are UTF-8")
 }
 
 /// A word of a written candidate: a token as it is, or re-cased.
@@ -296,7 +359,8 @@ pub struct WordIds {
     /// Each distinct word's [`Fingerprint`]: the scan for a word compares
     /// these first, and the texts only where they match.
     fingerprints: Vec<u64>,
-    /// The ids of the tagged words / word tokens.
+    /// The ids of the tagged words / word tokens (the latter unused, and not
+    /// made, when the two token lists are equal).
     words: TokenIds,
     word_tokens: TokenIds,
     scratch: String,
@@ -319,16 +383,6 @@ struct TokenIds {
 const NO_ID: u32 = u32::MAX;
 
 impl TokenIds {
-    /// Becomes a copy of `other` in its own vectors, without allocating once
-    /// they are long enough (a derived `clone_from` allocates new ones, three
-    /// per caption).
-    fn copy_from(&mut self, other: &TokenIds) {
-        self.ranges.clone_from(&other.ranges);
-        self.ids.clone_from(&other.ids);
-        self.single.clone_from(&other.single);
-        self.simple = other.simple;
-    }
-
     /// Appends the ids of the tokens `order` to `out`.
     fn extend(&self, order: &[usize], out: &mut Vec<u32>) {
         if self.simple {
@@ -356,13 +410,11 @@ impl WordIds {
         let mut words = std::mem::take(&mut self.words);
         self.add_tokens(candidates.words, &mut words);
         self.words = words;
-        let mut word_tokens = std::mem::take(&mut self.word_tokens);
-        if candidates.word_tokens == candidates.words {
-            word_tokens.copy_from(&self.words);
-        } else {
+        if !candidates.same_tokens {
+            let mut word_tokens = std::mem::take(&mut self.word_tokens);
             self.add_tokens(candidates.word_tokens, &mut word_tokens);
+            self.word_tokens = word_tokens;
         }
-        self.word_tokens = word_tokens;
     }
 
     /// Appends the ids of the tagged words joined by spaces to `out`.
@@ -377,7 +429,14 @@ impl WordIds {
         into.single.clear();
         for token in tokens {
             let start = into.ids.len();
-            self.add_text(token, &mut into.ids);
+            match ascii_word_print(token) {
+                // Most tokens: one ASCII word, fingerprinted in one pass.
+                Some(print) => {
+                    let id = self.id(token, print, None, str::eq_ignore_ascii_case);
+                    into.ids.push(id);
+                }
+                None => self.add_text(token, &mut into.ids),
+            }
             into.ranges.push(start..into.ids.len());
             into.single
                 .push(into.ids[start..].first().copied().unwrap_or(NO_ID));
@@ -390,11 +449,16 @@ impl WordIds {
         self.add_text_expecting(text, &[], out);
     }
 
-    /// [`WordIds::add_text`] of the caption: a caption mostly normalises as its
-    /// tagged words joined, so each of its words is first compared with the
-    /// word at the same place among them, and the known words are scanned only
-    /// when that differs.
-    pub fn add_caption(&mut self, caption: &str, out: &mut Vec<u32>) {
+    /// [`WordIds::add_text`] of the caption of `candidates` (whose tagged words
+    /// [`WordIds::reset`] numbered). A caption mostly normalises as its tagged
+    /// words joined: when [`spells_out`] sees so, their ids are the caption's;
+    /// otherwise each of its words is first compared with the word at the same
+    /// place among them, and the known words are scanned only when that differs.
+    pub fn add_caption(&mut self, caption: &str, candidates: &Candidates, out: &mut Vec<u32>) {
+        if spells_out(caption, candidates.words) {
+            self.add_words(out);
+            return;
+        }
         let expected = std::mem::take(&mut self.words.ids);
         self.add_text_expecting(caption, &expected, out);
         self.words.ids = expected;
@@ -459,6 +523,40 @@ impl WordIds {
     }
 }
 
+/// Whether `text` normalises as `tokens` joined by spaces, decided without
+/// normalising it: `text` is ASCII (lower-cased byte by byte) and is the tokens
+/// in order with only separators before, between and after them, and where two
+/// tokens touch, a separator on one side of the junction, so the words (runs of
+/// bytes between separators) are the same. The shipped tagger's tokens spell
+/// out most captions ("a dog." as "a dog ."); "it's" (as "it 's") does not.
+fn spells_out(text: &str, tokens: &[&str]) -> bool {
+    let bytes = text.as_bytes();
+    if !text.is_ascii() {
+        return false;
+    }
+    // The first byte first: a separator in the gap rarely starts the token,
+    // and comparing the whole token is a call.
+    let token_at = |at: usize, token: &[u8]| {
+        token.is_empty() || (bytes.get(at) == token.first() && bytes[at..].starts_with(token))
+    };
+    let mut at = 0;
+    for token in tokens {
+        let gap_start = at;
+        while !token_at(at, token.as_bytes()) {
+            if at == bytes.len() || !separates(bytes[at]) {
+                return false;
+            }
+            at += 1;
+        }
+        let splits = |k: usize| bytes.get(k).is_none_or(|&b| separates(b));
+        if at == gap_start && at > 0 && !splits(at - 1) && !splits(at) {
+            return false; // "it" and "'s" touching in "it's": one word
+        }
+        at += token.len();
+    }
+    bytes[at..].iter().all(|&b| separates(b))
+}
+
 /// FNV-1a of a word's bytes ASCII-lower-cased: equal for two words that
 /// [`WordIds::id`]'s comparisons call equal (equal ignoring ASCII case, or, for
 /// the already lower-cased non-ASCII words, equal), so only words with equal
@@ -478,6 +576,18 @@ impl Fingerprint {
             (self.0 ^ u64::from(byte.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3),
         )
     }
+}
+
+/// The [`Fingerprint`] of `token` when it is one ASCII word (no separator,
+/// not empty), which [`ascii_words_printed`] would give alone.
+fn ascii_word_print(token: &str) -> Option<u64> {
+    // One pass: fingerprint while checking, stop at the first other byte.
+    let add = |print: Fingerprint, &b: &u8| (b.is_ascii() && !separates(b)).then(|| print.add(b));
+    let print = token
+        .as_bytes()
+        .iter()
+        .try_fold(Fingerprint::default(), add)?;
+    (!token.is_empty()).then_some(print.0)
 }
 
 /// The words of an ASCII `text` as `select::ascii_words` splits them, each with its
@@ -518,9 +628,37 @@ mod tests {
     }
 
     #[test]
-    fn joins_words_by_single_spaces() {
-        assert_eq!(joined(["a", "Straße", "."].into_iter(), 14), "a Straße .");
-        assert_eq!(joined(std::iter::empty(), 0), "");
+    fn token_lists_are_the_same_by_address_or_by_bytes() {
+        let text = String::from("a dog a");
+        let (first, last) = (&text[0..1], &text[6..7]);
+        assert!(same_strings(&[first, "dog"], &[first, "dog"]));
+        assert!(same_strings(&[first], &[last]), "equal bytes elsewhere");
+        assert!(!same_strings(&[first], &["b"]));
+        assert!(!same_strings(&[first], &[first, first]));
+        assert!(same_strings(&[], &[]));
+    }
+
+    #[test]
+    fn joins_words_by_single_spaces_a_run_at_a_time() {
+        let mut joined = Joined::default();
+        joined.set(&["a", "Straße", ".", "", "x"]);
+        assert_eq!(joined.text, "a Straße .  x");
+        assert_eq!(joined.run(1, 2), "Straße .");
+        assert_eq!(joined.run(3, 3), "");
+        let written = |order: &[usize]| {
+            let mut out = String::from(">");
+            joined.write(order, &mut out);
+            out
+        };
+        assert_eq!(written(&[0, 1, 2, 3, 4]), ">a Straße .  x");
+        assert_eq!(written(&[2, 0, 1, 4, 3]), ">. a Straße x ");
+        assert_eq!(written(&[4, 4, 0]), ">x x a");
+        assert_eq!(written(&[]), ">");
+        joined.set(&[]);
+        assert_eq!(
+            (joined.text.as_str(), joined.starts.as_slice()),
+            ("", &[0][..])
+        );
     }
 
     #[test]
@@ -594,6 +732,7 @@ mod tests {
         let mut ids = WordIds::default();
         for caption in [
             "It's a dog.",
+            "It 's a Dog.", // spelt out by its words
             "it 's a DOG",
             "a dog it's",
             "It's a cat",
@@ -601,11 +740,37 @@ mod tests {
         ] {
             ids.reset(&c);
             let (mut with_hints, mut without) = (Vec::new(), Vec::new());
-            ids.add_caption(caption, &mut with_hints);
+            ids.add_caption(caption, &c, &mut with_hints);
             ids.reset(&c);
             ids.add_text(caption, &mut without);
             assert_eq!(with_hints, without, "{caption}");
         }
+    }
+
+    #[test]
+    fn captions_spelt_out_by_their_tokens_normalise_as_them() {
+        let tokens = ["A", "dog", "'s", ".", "", "U.S."];
+        let joined = normalise_for_comparison(&tokens.join(" "));
+        for (caption, spelt) in [
+            ("A dog 's .  U.S.", true),
+            (" A\tdog 's.U.S. ", true),
+            ("A dog's . U.S.", false), // "dog's" is one word
+            ("A dog 's . U.S. x", false),
+            ("A dog 's x . U.S.", false),
+            ("A dog 's .U.S", false),
+            ("A dogs 's . U.S.", false),
+            ("\u{c9} dog 's . U.S.", false),
+        ] {
+            assert_eq!(spells_out(caption, &tokens), spelt, "{caption:?}");
+            if spelt {
+                assert_eq!(normalise_for_comparison(caption), joined);
+            }
+        }
+        assert!(spells_out("a dog.", &["a", "dog", "."]));
+        assert!(spells_out("a,dog", &["a", ",", "dog"]));
+        assert!(!spells_out("adog", &["a", "dog"]));
+        assert!(spells_out(" . ", &[]));
+        assert!(!spells_out("a", &[]));
     }
 
     #[test]
@@ -615,6 +780,18 @@ mod tests {
         assert_eq!(print("STRASSE"), print("strasse"));
         assert_ne!(print("dog"), print("dogs"));
         assert_ne!(print("\u{c9}"), print("\u{e9}"));
+    }
+
+    #[test]
+    fn one_word_tokens_have_the_fingerprint_of_their_word() {
+        for token in ["Dog", "'s", "x-ray", "a"] {
+            let words: Vec<_> = ascii_words_printed(token).collect();
+            assert_eq!(words.len(), 1);
+            assert_eq!(ascii_word_print(token), Some(words[0].1), "{token}");
+        }
+        for token in ["", ".", "U.S.", "a b", "Straße", "1,000"] {
+            assert_eq!(ascii_word_print(token), None, "{token}");
+        }
     }
 
     #[test]

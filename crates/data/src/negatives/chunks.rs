@@ -36,35 +36,51 @@ pub struct Chunks {
     pub relations: Vec<Relation>,
 }
 
-/// Multi-word prepositions, lower-case. Their nouns ("left", "top") must not
-/// start noun phrases of their own.
-const COMPLEX_PREPOSITIONS: &[&[&str]] = &[
-    &["to", "the", "left", "of"],
-    &["to", "the", "right", "of"],
-    &["on", "the", "left", "of"],
-    &["on", "the", "right", "of"],
-    &["on", "top", "of"],
-    &["on", "the", "top", "of"],
-    &["at", "the", "top", "of"],
-    &["at", "the", "bottom", "of"],
-    &["in", "front", "of"],
-    &["in", "the", "front", "of"],
-    &["in", "back", "of"],
-    &["in", "the", "back", "of"],
-    &["in", "the", "middle", "of"],
-    &["on", "the", "side", "of"],
-    &["on", "the", "edge", "of"],
-    &["at", "the", "edge", "of"],
-    &["on", "the", "back", "of"],
-    &["on", "the", "front", "of"],
-    &["left", "of"],
-    &["right", "of"],
-    &["next", "to"],
-    &["close", "to"],
-    &["because", "of"],
-    &["out", "of"],
-    &["inside", "of"],
-    &["ahead", "of"],
+/// Multi-word prepositions, lower-case, grouped by their first word (each
+/// first word once): most words start none, and a word that starts some is
+/// compared with those only. Their nouns ("left", "top") must not start noun
+/// phrases of their own.
+const COMPLEX_PREPOSITIONS: &[(&str, &[&[&str]])] = &[
+    ("to", &[&["the", "left", "of"], &["the", "right", "of"]]),
+    (
+        "on",
+        &[
+            &["the", "left", "of"],
+            &["the", "right", "of"],
+            &["top", "of"],
+            &["the", "top", "of"],
+            &["the", "side", "of"],
+            &["the", "edge", "of"],
+            &["the", "back", "of"],
+            &["the", "front", "of"],
+        ],
+    ),
+    (
+        "at",
+        &[
+            &["the", "top", "of"],
+            &["the", "bottom", "of"],
+            &["the", "edge", "of"],
+        ],
+    ),
+    (
+        "in",
+        &[
+            &["front", "of"],
+            &["the", "front", "of"],
+            &["back", "of"],
+            &["the", "back", "of"],
+            &["the", "middle", "of"],
+        ],
+    ),
+    ("left", &[&["of"]]),
+    ("right", &[&["of"]]),
+    ("next", &[&["to"]]),
+    ("close", &[&["to"]]),
+    ("because", &[&["of"]]),
+    ("out", &[&["of"]]),
+    ("inside", &[&["of"]]),
+    ("ahead", &[&["of"]]),
 ];
 
 fn upos_is(word: &Word, tags: &[&str]) -> bool {
@@ -89,39 +105,13 @@ fn is_participle(word: &Word) -> bool {
     word.upos == "VERB" && matches!(word.xpos, "VBN" | "VBG")
 }
 
-/// The distinct first words of [`COMPLEX_PREPOSITIONS`]: most words start none,
-/// and this short list tells them apart cheaply.
-const COMPLEX_PREPOSITION_STARTS: &[&str] = &[
-    "to", "on", "at", "in", "left", "right", "next", "close", "because", "out", "inside", "ahead",
-];
-
-/// Marks the tokens that belong to a multi-word preposition.
-fn complex_preposition_mask(words: &[Word]) -> Vec<bool> {
-    // The prepositions are ASCII without a `k` (which the Kelvin sign lower-cases
-    // to), so an ASCII case-insensitive match is a match of the lower-cased word.
-    let matches_at = |i: usize, p: &[&str]| {
-        words.len() - i >= p.len()
-            && p.iter()
-                .zip(&words[i..])
-                .all(|(p, w)| p.eq_ignore_ascii_case(w.word))
-    };
-    let mut mask = vec![false; words.len()];
+/// Sets `mask` to mark the tokens that belong to a multi-word preposition.
+fn complex_preposition_mask(words: &[Word], mask: &mut Vec<bool>) {
+    mask.clear();
+    mask.resize(words.len(), false);
     let mut i = 0;
     while i < words.len() {
-        let starts = COMPLEX_PREPOSITION_STARTS
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(words[i].word));
-        if !starts {
-            // Most words: no need to try the prepositions one by one.
-            i += 1;
-            continue;
-        }
-        let hit = COMPLEX_PREPOSITIONS
-            .iter()
-            .filter(|p| matches_at(i, p))
-            .map(|p| p.len())
-            .max();
-        match hit {
+        match complex_preposition_at(&words[i..]) {
             Some(len) => {
                 mask[i..i + len].iter_mut().for_each(|m| *m = true);
                 i += len;
@@ -129,17 +119,40 @@ fn complex_preposition_mask(words: &[Word]) -> Vec<bool> {
             None => i += 1,
         }
     }
-    mask
+}
+
+/// The length of the longest multi-word preposition `words` start with.
+fn complex_preposition_at(words: &[Word]) -> Option<usize> {
+    // The prepositions are ASCII without a `k` (which the Kelvin sign lower-cases
+    // to), so an ASCII case-insensitive match is a match of the lower-cased word.
+    let (first, rest) = words.split_first()?;
+    let (_, rests) = COMPLEX_PREPOSITIONS
+        .iter()
+        .find(|(p, _)| p.eq_ignore_ascii_case(first.word))?;
+    let matches = |p: &[&str]| {
+        rest.len() >= p.len()
+            && p.iter()
+                .zip(rest)
+                .all(|(p, w)| p.eq_ignore_ascii_case(w.word))
+    };
+    rests
+        .iter()
+        .filter(|p| matches(p))
+        .map(|p| 1 + p.len())
+        .max()
 }
 
 /// Finds the noun phrases, left to right, never overlapping.
 pub fn noun_phrases(words: &[Word]) -> Vec<NounPhrase> {
-    noun_phrases_outside(words, &complex_preposition_mask(words))
+    let mut blocked = Vec::new();
+    complex_preposition_mask(words, &mut blocked);
+    let mut phrases = Vec::new();
+    noun_phrases_outside(words, &blocked, &mut phrases);
+    phrases
 }
 
-/// [`noun_phrases`] given the [`complex_preposition_mask`].
-fn noun_phrases_outside(words: &[Word], blocked: &[bool]) -> Vec<NounPhrase> {
-    let mut phrases = Vec::new();
+/// Appends the [`noun_phrases`] to `phrases`, given the [`complex_preposition_mask`].
+fn noun_phrases_outside(words: &[Word], blocked: &[bool], phrases: &mut Vec<NounPhrase>) {
     let mut i = 0;
     while i < words.len() {
         match noun_phrase_at(words, blocked, i) {
@@ -150,7 +163,6 @@ fn noun_phrases_outside(words: &[Word], blocked: &[bool]) -> Vec<NounPhrase> {
             None => i += 1,
         }
     }
-    phrases
 }
 
 fn noun_phrase_at(words: &[Word], blocked: &[bool], start: usize) -> Option<NounPhrase> {
@@ -265,34 +277,42 @@ const PICTURE_NOUNS: &[&str] = &[
 
 /// `NP of NP` where the first phrase is a picture noun ("a photo of ...").
 fn is_picture_frame(words: &[Word], subject: &NounPhrase, predicate: &Range<usize>) -> bool {
-    let head = &words[subject.head.end - 1].word.to_lowercase();
+    // The head is lower-cased (a `String`) only after the cheap test on "of".
+    let head = || words[subject.head.end - 1].word.to_lowercase();
     predicate.len() == 1
         && words[predicate.start].word.eq_ignore_ascii_case("of")
-        && PICTURE_NOUNS.contains(&head.trim_end_matches('s'))
+        && PICTURE_NOUNS.contains(&head().trim_end_matches('s'))
 }
 
 /// Noun phrases and the relations between neighbouring noun phrases.
 pub fn chunk(words: &[Word]) -> Chunks {
-    let blocked = complex_preposition_mask(words);
-    let noun_phrases = noun_phrases_outside(words, &blocked);
-    let relations = noun_phrases
-        .windows(2)
-        .enumerate()
-        .filter_map(|(i, pair)| {
-            let predicate = pair[0].span.end..pair[1].span.start;
-            let relates = is_predicate(words, &blocked, predicate.clone())
-                && !is_picture_frame(words, &pair[0], &predicate);
-            relates.then_some(Relation {
-                subject: i,
-                predicate,
-                object: i + 1,
-            })
-        })
-        .collect();
-    Chunks {
+    let mut chunks = Chunks::default();
+    chunk_into(words, &mut Vec::new(), &mut chunks);
+    chunks
+}
+
+/// [`chunk`] into the vectors of `out` (emptied first), with `blocked` as the
+/// [`complex_preposition_mask`]'s: vectors kept from caption to caption.
+pub(super) fn chunk_into(words: &[Word], blocked: &mut Vec<bool>, out: &mut Chunks) {
+    complex_preposition_mask(words, blocked);
+    let Chunks {
         noun_phrases,
         relations,
-    }
+    } = out;
+    noun_phrases.clear();
+    noun_phrases_outside(words, blocked, noun_phrases);
+    relations.clear();
+    let pairs = noun_phrases.windows(2).enumerate();
+    relations.extend(pairs.filter_map(|(i, pair)| {
+        let predicate = pair[0].span.end..pair[1].span.start;
+        let relates = is_predicate(words, blocked, predicate.clone())
+            && !is_picture_frame(words, &pair[0], &predicate);
+        relates.then_some(Relation {
+            subject: i,
+            predicate,
+            object: i + 1,
+        })
+    }));
 }
 
 #[cfg(test)]
@@ -394,13 +414,27 @@ mod tests {
     }
 
     #[test]
-    fn preposition_starts_are_the_first_words_of_the_prepositions() {
-        let mut firsts: Vec<&str> = COMPLEX_PREPOSITIONS.iter().map(|p| p[0]).collect();
-        let mut starts = COMPLEX_PREPOSITION_STARTS.to_vec();
+    fn prepositions_are_grouped_under_distinct_first_words() {
+        let mut firsts: Vec<&str> = COMPLEX_PREPOSITIONS.iter().map(|g| g.0).collect();
         firsts.sort_unstable();
         firsts.dedup();
-        starts.sort_unstable();
-        assert_eq!(firsts, starts);
+        assert_eq!(firsts.len(), COMPLEX_PREPOSITIONS.len());
+    }
+
+    #[test]
+    fn the_longest_preposition_at_a_word_is_masked() {
+        let w = tagged("on/IN/ADP the/DT/DET top/NN/NOUN of/IN/ADP On/IN/ADP Top/NN/NOUN of/IN/ADP in/IN/ADP the/DT/DET");
+        assert_eq!(complex_preposition_at(&w), Some(4));
+        assert_eq!(complex_preposition_at(&w[4..]), Some(3));
+        assert_eq!(complex_preposition_at(&w[1..]), None);
+        assert_eq!(complex_preposition_at(&w[7..]), None, "cut short");
+        assert_eq!(complex_preposition_at(&[]), None);
+        let mut mask = vec![true; 20];
+        complex_preposition_mask(&w, &mut mask);
+        assert_eq!(
+            mask,
+            [true, true, true, true, true, true, true, false, false]
+        );
     }
 
     #[test]

@@ -94,16 +94,23 @@ impl PosTagger for crate::tagger::Tagger {
     }
 
     /// The tagger's tokens are the word tokens, so one tokenisation serves both.
+    /// The words go in a vector kept per thread.
     fn with_words(&self, text: &str, with_word_tokens: bool, visit: &mut WordsVisitor) {
         self.with_tags(text, |tokens, tags| {
-            let words: Vec<Word> = tokens
-                .iter()
-                .zip(tags)
-                .map(|(&word, &(upos, xpos))| Word { word, upos, xpos })
-                .collect();
+            // Taken out while in use: a nested call starts from an empty vector.
+            let mut words: Vec<Word> = crate::tagger::recycle(WORDS.take());
+            let tagged = tokens.iter().zip(tags);
+            words.extend(tagged.map(|(&word, &(upos, xpos))| Word { word, upos, xpos }));
             visit(&words, with_word_tokens.then_some(tokens));
+            WORDS.set(crate::tagger::recycle(words));
         });
     }
+}
+
+thread_local! {
+    /// The vector of [`PosTagger::with_words`]' words, kept empty between
+    /// captions as `'static` borrows ([`recycle`](crate::tagger::recycle)).
+    static WORDS: std::cell::Cell<Vec<Word<'static>>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// The tagger that ships inside the crate (trained on UD English-EWT), as the rewriters
@@ -200,8 +207,8 @@ fn generate_words(
     if per_caption == 0 || kinds.is_empty() {
         return Vec::new();
     }
-    let caption_analysis = Analysis::new(words);
     let mut buffers = BUFFERS.take();
+    let caption_analysis = Analysis::with_storage(words, std::mem::take(&mut buffers.analysis));
     let mut candidates = Candidates::with_storage(
         &caption_analysis.tokens,
         word_tokens.unwrap_or(&[]),
@@ -218,14 +225,17 @@ fn generate_words(
     }
     let negatives = select::select(caption, &candidates, per_caption, rng, &mut buffers.select);
     buffers.candidates = candidates.into_storage();
+    buffers.analysis = caption_analysis.into_storage();
     BUFFERS.set(buffers);
     negatives
 }
 
 /// The vectors [`generate_words`] fills for each caption, kept per thread so
-/// that a caption's candidates and their comparison allocate nothing once warm.
+/// that a caption's analysis, candidates and their comparison allocate
+/// nothing once warm.
 #[derive(Default)]
 struct Buffers {
+    analysis: analysis::Storage,
     candidates: candidates::Storage,
     select: select::Buffers,
 }

@@ -4,7 +4,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::candidates::{Candidates, WordIds};
-use super::{Negative, NegativeKind};
+use super::Negative;
 
 /// The form captions are compared in: lower-case, `.` and `,` removed, words
 /// separated by single spaces. The NegCLIP script drops a candidate equal to
@@ -95,6 +95,7 @@ pub struct Buffers {
     ids: WordIds,
     seen: Seen,
     unique: Vec<usize>,
+    first_of_kind: Vec<usize>,
 }
 
 /// The texts seen so far as [`WordIds`] sequences, end to end in one vector: a
@@ -143,10 +144,15 @@ pub fn select(
     rng: &mut ChaCha8Rng,
     buffers: &mut Buffers,
 ) -> Vec<Negative> {
-    let Buffers { ids, seen, unique } = buffers;
+    let Buffers {
+        ids,
+        seen,
+        unique,
+        first_of_kind,
+    } = buffers;
     ids.reset(candidates);
     seen.clear();
-    seen.insert(|out| ids.add_caption(caption, out));
+    seen.insert(|out| ids.add_caption(caption, candidates, out));
     seen.insert(|out| ids.add_words(out));
     unique.clear();
     unique.extend(
@@ -154,31 +160,29 @@ pub fn select(
     );
     unique.shuffle(rng);
     // The first candidate of each kind (in the shuffled order) goes first, then
-    // the rest in order; a handful of kinds makes a list cheaper than a set.
-    let mut kinds_taken = Vec::with_capacity(NegativeKind::REWRITES.len());
+    // the rest in order; the kinds taken are bits of one integer.
+    let mut kinds_taken = 0u32;
     let mut is_first = |i: &usize| {
-        let kind = candidates.kind(*i);
-        let new_kind = !kinds_taken.contains(&kind);
-        if new_kind {
-            kinds_taken.push(kind);
-        }
+        let bit = 1 << candidates.kind(*i) as u32;
+        let new_kind = kinds_taken & bit == 0;
+        kinds_taken |= bit;
         new_kind
     };
-    let first_of_kind: Vec<usize> = unique.iter().copied().filter(&mut is_first).collect();
+    first_of_kind.clear();
+    first_of_kind.extend(unique.iter().copied().filter(&mut is_first));
     // Candidates are distinct indices, so membership tells the rest apart.
     let rest = unique.iter().filter(|i| !first_of_kind.contains(i));
-    first_of_kind
-        .iter()
-        .chain(rest)
-        .take(per_caption)
-        .map(|&i| candidates.negative(i))
-        .collect()
+    let mut negatives = Vec::with_capacity(per_caption.min(unique.len()));
+    let kept = first_of_kind.iter().chain(rest).take(per_caption);
+    negatives.extend(kept.map(|&i| candidates.negative(i)));
+    negatives
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::negatives::candidates::Source;
+    use crate::negatives::NegativeKind;
     use rand::SeedableRng;
     use std::collections::HashSet;
 

@@ -152,7 +152,7 @@ struct TextScratch {
 /// Empties `v` and returns its allocation as a vector of another element type of
 /// the same size (`collect` reuses the buffer of an emptied `Vec`'s iterator): how
 /// buffers of borrowed strings outlive the strings they borrowed.
-fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+pub(crate) fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
     v.clear();
     v.into_iter()
         .map(|_| -> U { unreachable!("the vector is empty") })

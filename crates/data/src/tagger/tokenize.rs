@@ -69,9 +69,9 @@ fn joins_word(prev: char, c: char, next: char) -> bool {
 
 fn tokenize_chunk<'a>(chunk: &'a str, chars: &mut Vec<(usize, char)>, out: &mut Vec<&'a str>) {
     if is_plain_word(chunk) {
-        // Most chunks: one word, whose only possible split is a fused
-        // contraction (`cannot`); no need to decode its characters.
-        split_clitics(chunk, out);
+        // Most chunks: one word without an apostrophe, whose only possible
+        // split is a fused contraction (`cannot`); no need to decode its characters.
+        split_fused(chunk, out);
     } else {
         tokenize_any_chunk(chunk, chars, out);
     }
@@ -192,12 +192,6 @@ fn is_clitic(letters: &str) -> bool {
 /// Pushes `word`, split into stem and clitic when it ends in one
 /// (`don't` → `do n't`, `can't` → `ca n't`, `it's` → `it 's`, `cannot` → `can not`).
 fn split_clitics<'a>(word: &'a str, out: &mut Vec<&'a str>) {
-    // The fused words are ASCII without a `k`, as the clitics.
-    if let Some(&(_, at)) = FUSED.iter().find(|(w, _)| w.eq_ignore_ascii_case(word)) {
-        out.push(&word[..at]);
-        out.push(&word[at..]);
-        return;
-    }
     if let Some(split) = negation_split(word) {
         out.push(&word[..split]);
         out.push(&word[split..]);
@@ -210,7 +204,19 @@ fn split_clitics<'a>(word: &'a str, out: &mut Vec<&'a str>) {
             return;
         }
     }
-    out.push(word);
+    split_fused(word, out);
+}
+
+/// Pushes `word`, split in two when it is a fused contraction (`cannot` →
+/// `can not`): the only split of a word without an apostrophe.
+fn split_fused<'a>(word: &'a str, out: &mut Vec<&'a str>) {
+    // The fused words are ASCII without a `k`, as the clitics.
+    if let Some(&(_, at)) = FUSED.iter().find(|(w, _)| w.eq_ignore_ascii_case(word)) {
+        out.push(&word[..at]);
+        out.push(&word[at..]);
+    } else {
+        out.push(word);
+    }
 }
 
 /// Byte offset of `n't` in a word ending with it (`n't` itself is not split).
