@@ -19,6 +19,7 @@ mod select;
 mod swap;
 pub mod swap_attribute;
 pub mod swap_relation;
+mod tags;
 pub mod unit_swaps;
 
 #[cfg(test)]
@@ -277,7 +278,7 @@ fn rewrite_into(
         NegativeKind::SwapPluralNoun => unit_swaps::swap_plural_noun(caption, rng, out),
         NegativeKind::SwapAdverb => unit_swaps::swap_adverb(caption, rng, out),
         NegativeKind::SwapAdjective => unit_swaps::swap_adjective(caption, rng, out),
-        NegativeKind::ShuffleOrder if has_word_tokens => order::rewrite(caption.words, rng, out),
+        NegativeKind::ShuffleOrder if has_word_tokens => order::rewrite(&caption.tags, rng, out),
         NegativeKind::ShuffleOrder | NegativeKind::External => {}
     }
 }
