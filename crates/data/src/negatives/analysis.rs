@@ -9,6 +9,7 @@
 use std::cell::{OnceCell, RefCell};
 
 use super::chunks::{chunk_into, Chunks};
+use super::tags::{tags_into, Tags};
 use super::Word;
 use crate::tagger::recycle;
 
@@ -18,6 +19,8 @@ pub struct Analysis<'w, 'a> {
     pub words: &'w [Word<'a>],
     /// The words' texts, in order: what the swaps rearrange.
     pub tokens: Vec<&'a str>,
+    /// The words' tags, as the rewriters test them.
+    pub tags: Vec<Tags>,
     /// Computed on first use: a caption asked only for kinds that never chunk
     /// (noun, adverb, order, ...) does not pay for it.
     chunks: OnceCell<Chunks>,
@@ -32,6 +35,7 @@ pub struct Analysis<'w, 'a> {
 #[derive(Debug, Default)]
 pub(super) struct Storage {
     tokens: Vec<&'static str>,
+    tags: Vec<Tags>,
     chunks: Chunks,
     blocked: Vec<bool>,
 }
@@ -45,9 +49,12 @@ impl<'w, 'a> Analysis<'w, 'a> {
     pub(super) fn with_storage(words: &'w [Word<'a>], storage: Storage) -> Self {
         let mut tokens: Vec<&'a str> = recycle(storage.tokens);
         tokens.extend(words.iter().map(|w| w.word));
+        let mut tags = storage.tags;
+        tags_into(words, &mut tags);
         Analysis {
             words,
             tokens,
+            tags,
             chunks: OnceCell::new(),
             spare: RefCell::new(storage.chunks),
             blocked: RefCell::new(storage.blocked),
@@ -58,6 +65,7 @@ impl<'w, 'a> Analysis<'w, 'a> {
     pub(super) fn into_storage(self) -> Storage {
         Storage {
             tokens: recycle(self.tokens),
+            tags: self.tags,
             chunks: self
                 .chunks
                 .into_inner()
@@ -70,7 +78,7 @@ impl<'w, 'a> Analysis<'w, 'a> {
     pub fn chunks(&self) -> &Chunks {
         self.chunks.get_or_init(|| {
             let (mut chunks, mut blocked) = (self.spare.take(), self.blocked.take());
-            chunk_into(self.words, &mut blocked, &mut chunks);
+            chunk_into(self.words, &self.tags, &mut blocked, &mut chunks);
             self.blocked.replace(blocked);
             chunks
         })
@@ -110,6 +118,7 @@ mod tests {
         for storage in [chunked.into_storage(), not_chunked.into_storage()] {
             let reused = Analysis::with_storage(&short, storage);
             assert_eq!(reused.tokens, ["the", "dog", "in", "a", "car"]);
+            assert_eq!(reused.tags, crate::negatives::tags::tags_of(&short));
             assert_eq!(reused.chunks(), &chunk(&short));
         }
     }

@@ -8,6 +8,7 @@
 
 use std::ops::Range;
 
+use super::tags::{tags_of, Tags};
 use super::Word;
 
 /// A noun phrase: its tokens, where its adjectives are, and its head nouns.
@@ -83,26 +84,22 @@ const COMPLEX_PREPOSITIONS: &[(&str, &[&[&str]])] = &[
     ("ahead", &[&["of"]]),
 ];
 
-fn upos_is(word: &Word, tags: &[&str]) -> bool {
-    tags.contains(&word.upos)
+fn is_noun(tags: Tags) -> bool {
+    tags.any(Tags::NOUN.or(Tags::PROPN))
 }
 
-fn is_noun(word: &Word) -> bool {
-    upos_is(word, &["NOUN", "PROPN"])
+fn is_determiner(tags: Tags) -> bool {
+    tags.any(Tags::DET.or(Tags::PRP_POSSESSIVE))
 }
 
-fn is_determiner(word: &Word) -> bool {
-    word.upos == "DET" || word.xpos == "PRP$"
-}
-
-fn is_adjective(word: &Word) -> bool {
-    word.upos == "ADJ"
+fn is_adjective(tags: Tags) -> bool {
+    tags.any(Tags::ADJ)
 }
 
 /// A participle directly after a determiner acts as an adjective: "a parked
 /// car", "the flowered umbrella".
-fn is_participle(word: &Word) -> bool {
-    word.upos == "VERB" && matches!(word.xpos, "VBN" | "VBG")
+fn is_participle(tags: Tags) -> bool {
+    tags.any(Tags::VERB) && tags.any(Tags::VBN.or(Tags::VBG))
 }
 
 /// Sets `mask` to mark the tokens that belong to a multi-word preposition.
@@ -147,15 +144,16 @@ pub fn noun_phrases(words: &[Word]) -> Vec<NounPhrase> {
     let mut blocked = Vec::new();
     complex_preposition_mask(words, &mut blocked);
     let mut phrases = Vec::new();
-    noun_phrases_outside(words, &blocked, &mut phrases);
+    noun_phrases_outside(&tags_of(words), &blocked, &mut phrases);
     phrases
 }
 
-/// Appends the [`noun_phrases`] to `phrases`, given the [`complex_preposition_mask`].
-fn noun_phrases_outside(words: &[Word], blocked: &[bool], phrases: &mut Vec<NounPhrase>) {
+/// Appends the [`noun_phrases`] of words with `tags` to `phrases`, given the
+/// [`complex_preposition_mask`].
+fn noun_phrases_outside(tags: &[Tags], blocked: &[bool], phrases: &mut Vec<NounPhrase>) {
     let mut i = 0;
-    while i < words.len() {
-        match noun_phrase_at(words, blocked, i) {
+    while i < tags.len() {
+        match noun_phrase_at(tags, blocked, i) {
             Some(np) => {
                 i = np.span.end;
                 phrases.push(np);
@@ -165,25 +163,25 @@ fn noun_phrases_outside(words: &[Word], blocked: &[bool], phrases: &mut Vec<Noun
     }
 }
 
-fn noun_phrase_at(words: &[Word], blocked: &[bool], start: usize) -> Option<NounPhrase> {
-    let usable = |k: usize| k < words.len() && !blocked[k];
+fn noun_phrase_at(tags: &[Tags], blocked: &[bool], start: usize) -> Option<NounPhrase> {
+    let usable = |k: usize| k < tags.len() && !blocked[k];
     let mut k = start;
-    if usable(k) && is_determiner(&words[k]) {
+    if usable(k) && is_determiner(tags[k]) {
         k += 1;
     }
     let after_determiner = k > start;
     let body_start = k;
     while usable(k) {
-        let w = &words[k];
+        let w = tags[k];
         let participle = after_determiner && k == body_start && is_participle(w);
-        if is_adjective(w) || w.upos == "NUM" || is_noun(w) || participle {
+        if w.any(Tags::ADJ.or(Tags::NUM)) || is_noun(w) || participle {
             k += 1;
         } else {
             break;
         }
     }
-    if adjective_head_before_preposition(words, blocked, body_start, k, after_determiner) {
-        let adjectives = first_adjective_run(words, body_start..k - 1, after_determiner);
+    if adjective_head_before_preposition(tags, blocked, body_start, k, after_determiner) {
+        let adjectives = first_adjective_run(tags, body_start..k - 1, after_determiner);
         return Some(NounPhrase {
             span: start..k,
             adjectives,
@@ -191,17 +189,17 @@ fn noun_phrase_at(words: &[Word], blocked: &[bool], start: usize) -> Option<Noun
         });
     }
     // Trim trailing modifiers: the phrase must end on a noun.
-    while k > body_start && !is_noun(&words[k - 1]) {
+    while k > body_start && !is_noun(tags[k - 1]) {
         k -= 1;
     }
     if k == body_start {
         return None;
     }
     let mut head_start = k;
-    while head_start > body_start && is_noun(&words[head_start - 1]) {
+    while head_start > body_start && is_noun(tags[head_start - 1]) {
         head_start -= 1;
     }
-    let adjectives = first_adjective_run(words, body_start..head_start, after_determiner);
+    let adjectives = first_adjective_run(tags, body_start..head_start, after_determiner);
     Some(NounPhrase {
         span: start..k,
         adjectives,
@@ -215,27 +213,22 @@ fn noun_phrase_at(words: &[Word], blocked: &[bool], start: usize) -> Option<Noun
 /// adjectives directly before a multi-word preposition is a noun phrase whose
 /// last word is the head.
 fn adjective_head_before_preposition(
-    words: &[Word],
+    tags: &[Tags],
     blocked: &[bool],
     body_start: usize,
     end: usize,
     after_determiner: bool,
 ) -> bool {
     after_determiner
-        && end < words.len()
+        && end < tags.len()
         && blocked[end]
         && end >= body_start + 2
-        && (body_start..end).all(|k| is_adjective(&words[k]))
+        && tags[body_start..end].iter().all(|&t| is_adjective(t))
 }
 
-fn first_adjective_run(
-    words: &[Word],
-    range: Range<usize>,
-    after_determiner: bool,
-) -> Range<usize> {
+fn first_adjective_run(tags: &[Tags], range: Range<usize>, after_determiner: bool) -> Range<usize> {
     let is_attr = |k: usize| {
-        is_adjective(&words[k])
-            || (after_determiner && k == range.start && is_participle(&words[k]))
+        is_adjective(tags[k]) || (after_determiner && k == range.start && is_participle(tags[k]))
     };
     let Some(first) = range.clone().find(|&k| is_attr(k)) else {
         return 0..0;
@@ -250,13 +243,14 @@ fn first_adjective_run(
 /// A predicate between two noun phrases: non-empty, only verbs, auxiliaries,
 /// adverbs, particles, prepositions or multi-word-preposition tokens, and at
 /// least one verb, auxiliary or preposition.
-fn is_predicate(words: &[Word], blocked: &[bool], range: Range<usize>) -> bool {
+fn is_predicate(tags: &[Tags], blocked: &[bool], range: Range<usize>) -> bool {
+    const ANCHOR: Tags = Tags::VERB.or(Tags::AUX).or(Tags::ADP);
+    const ALLOWED: Tags = ANCHOR.or(Tags::ADV).or(Tags::PART);
     if range.is_empty() {
         return false;
     }
-    let allowed =
-        |k: usize| blocked[k] || upos_is(&words[k], &["VERB", "AUX", "ADV", "PART", "ADP"]);
-    let anchor = |k: usize| blocked[k] || upos_is(&words[k], &["VERB", "AUX", "ADP"]);
+    let allowed = |k: usize| blocked[k] || tags[k].any(ALLOWED);
+    let anchor = |k: usize| blocked[k] || tags[k].any(ANCHOR);
     range.clone().all(allowed) && range.clone().any(anchor)
 }
 
@@ -287,25 +281,26 @@ fn is_picture_frame(words: &[Word], subject: &NounPhrase, predicate: &Range<usiz
 /// Noun phrases and the relations between neighbouring noun phrases.
 pub fn chunk(words: &[Word]) -> Chunks {
     let mut chunks = Chunks::default();
-    chunk_into(words, &mut Vec::new(), &mut chunks);
+    chunk_into(words, &tags_of(words), &mut Vec::new(), &mut chunks);
     chunks
 }
 
-/// [`chunk`] into the vectors of `out` (emptied first), with `blocked` as the
-/// [`complex_preposition_mask`]'s: vectors kept from caption to caption.
-pub(super) fn chunk_into(words: &[Word], blocked: &mut Vec<bool>, out: &mut Chunks) {
+/// [`chunk`] of `words` with `tags` ([`Tags::of`] each word) into the vectors
+/// of `out` (emptied first), with `blocked` as the [`complex_preposition_mask`]'s:
+/// vectors kept from caption to caption.
+pub(super) fn chunk_into(words: &[Word], tags: &[Tags], blocked: &mut Vec<bool>, out: &mut Chunks) {
     complex_preposition_mask(words, blocked);
     let Chunks {
         noun_phrases,
         relations,
     } = out;
     noun_phrases.clear();
-    noun_phrases_outside(words, blocked, noun_phrases);
+    noun_phrases_outside(tags, blocked, noun_phrases);
     relations.clear();
     let pairs = noun_phrases.windows(2).enumerate();
     relations.extend(pairs.filter_map(|(i, pair)| {
         let predicate = pair[0].span.end..pair[1].span.start;
-        let relates = is_predicate(words, blocked, predicate.clone())
+        let relates = is_predicate(tags, blocked, predicate.clone())
             && !is_picture_frame(words, &pair[0], &predicate);
         relates.then_some(Relation {
             subject: i,

@@ -19,6 +19,7 @@ mod select;
 mod swap;
 pub mod swap_attribute;
 pub mod swap_relation;
+mod tags;
 pub mod unit_swaps;
 
 #[cfg(test)]
@@ -207,7 +208,40 @@ fn generate_words(
     if per_caption == 0 || kinds.is_empty() {
         return Vec::new();
     }
-    let mut buffers = BUFFERS.take();
+    BUFFERS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffers) => generate_in(
+            caption,
+            words,
+            word_tokens,
+            kinds,
+            per_caption,
+            rng,
+            &mut buffers,
+        ),
+        // A nested call (a tagger that generates while tagging) gets its own.
+        Err(_) => generate_in(
+            caption,
+            words,
+            word_tokens,
+            kinds,
+            per_caption,
+            rng,
+            &mut Buffers::default(),
+        ),
+    })
+}
+
+/// [`generate_words`] in `buffers`: borrowed in place, not moved out of the
+/// thread's cell and back (hundreds of bytes copied twice per caption).
+fn generate_in(
+    caption: &str,
+    words: &[Word],
+    word_tokens: Option<&[&str]>,
+    kinds: &[NegativeKind],
+    per_caption: usize,
+    rng: &mut ChaCha8Rng,
+    buffers: &mut Buffers,
+) -> Vec<Negative> {
     let caption_analysis = Analysis::with_storage(words, std::mem::take(&mut buffers.analysis));
     let mut candidates = Candidates::with_storage(
         &caption_analysis.tokens,
@@ -226,7 +260,6 @@ fn generate_words(
     let negatives = select::select(caption, &candidates, per_caption, rng, &mut buffers.select);
     buffers.candidates = candidates.into_storage();
     buffers.analysis = caption_analysis.into_storage();
-    BUFFERS.set(buffers);
     negatives
 }
 
@@ -241,8 +274,8 @@ struct Buffers {
 }
 
 thread_local! {
-    /// Taken out while in use (a nested call would start from empty buffers).
-    static BUFFERS: std::cell::Cell<Buffers> = std::cell::Cell::default();
+    /// Borrowed while in use (a nested call makes buffers of its own).
+    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::default();
 }
 
 /// Runs one rewriter on an analysed caption (shared by all rewriters of the
@@ -277,7 +310,37 @@ fn rewrite_into(
         NegativeKind::SwapPluralNoun => unit_swaps::swap_plural_noun(caption, rng, out),
         NegativeKind::SwapAdverb => unit_swaps::swap_adverb(caption, rng, out),
         NegativeKind::SwapAdjective => unit_swaps::swap_adjective(caption, rng, out),
-        NegativeKind::ShuffleOrder if has_word_tokens => order::rewrite(caption.words, rng, out),
+        NegativeKind::ShuffleOrder if has_word_tokens => order::rewrite(&caption.tags, rng, out),
         NegativeKind::ShuffleOrder | NegativeKind::External => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::negatives::test_support::LexiconTagger;
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_call_while_the_threads_buffers_are_in_use_gets_its_own() {
+        let run = || {
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            let caption = "Two dogs are playing with a red ball on the green grass.";
+            generate(
+                caption,
+                &LexiconTagger,
+                &NegativeKind::REWRITES,
+                5,
+                &mut rng,
+            )
+        };
+        let alone = run();
+        assert!(!alone.is_empty());
+        let nested = BUFFERS.with(|cell| {
+            let _in_use = cell.borrow_mut();
+            run()
+        });
+        assert_eq!(nested, alone);
+        assert_eq!(run(), alone, "the thread's buffers, reused");
     }
 }

@@ -21,6 +21,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::candidates::{Candidates, Source};
+use super::tags::{tags_of, Tags};
 use super::{NegativeKind, PosTagger, Word};
 
 /// Which of the four perturbations.
@@ -112,7 +113,7 @@ pub fn raw_perturbations(
     tokens: &[&str],
     rng: &mut ChaCha8Rng,
 ) -> [(OrderKind, String); 4] {
-    perturbation_orders(words, tokens.len(), rng).map(|(kind, order)| {
+    perturbation_orders(&tags_of(words), tokens.len(), rng).map(|(kind, order)| {
         let source: Vec<&str> = match source_of(kind) {
             Source::Words => words.iter().map(|w| w.word).collect(),
             Source::WordTokens => tokens.to_vec(),
@@ -132,17 +133,17 @@ fn source_of(kind: OrderKind) -> Source {
     }
 }
 
-/// The four perturbations as token orders, in ARO's order: indices into
-/// `words` for 1–2 and into the `n_word_tokens` word tokens for 3–4.
+/// The four perturbations as token orders, in ARO's order: indices into the
+/// words (of `tags`) for 1–2 and into the `n_word_tokens` word tokens for 3–4.
 fn perturbation_orders(
-    words: &[Word],
+    tags: &[Tags],
     n_word_tokens: usize,
     rng: &mut ChaCha8Rng,
 ) -> [(OrderKind, Vec<usize>); 4] {
     let mut scratch = Vec::new();
     OrderKind::ALL.map(|kind| {
         let mut order = Vec::new();
-        perturbation_order(kind, words, n_word_tokens, rng, &mut order, &mut scratch);
+        perturbation_order(kind, tags, n_word_tokens, rng, &mut order, &mut scratch);
         (kind, order)
     })
 }
@@ -152,7 +153,7 @@ fn perturbation_orders(
 /// saves the rewriter a dozen small allocations per caption.
 fn perturbation_order(
     kind: OrderKind,
-    words: &[Word],
+    tags: &[Tags],
     n_word_tokens: usize,
     rng: &mut ChaCha8Rng,
     out: &mut Vec<usize>,
@@ -161,26 +162,26 @@ fn perturbation_order(
     use WordClass::{Adjective, Noun, Other};
     match kind {
         OrderKind::ShuffleNounsAdjectives => {
-            shuffle_classes(words, &[Noun, Adjective], rng, out, scratch)
+            shuffle_classes(tags, &[Noun, Adjective], rng, out, scratch)
         }
         OrderKind::ShuffleAllButNounsAdjectives => {
-            shuffle_classes(words, &[Other], rng, out, scratch)
+            shuffle_classes(tags, &[Other], rng, out, scratch)
         }
         OrderKind::ShuffleWithinTrigrams => shuffle_within_trigrams(n_word_tokens, rng, out),
         OrderKind::ShuffleTrigrams => shuffle_trigrams(n_word_tokens, rng, out, scratch),
     }
 }
 
-/// Adds the shuffle-order negatives of a tagged caption to `out` (whose word
-/// tokens are the caption's), before cleaning: the trainer sees them with the
-/// caption's own casing and punctuation.
-pub fn rewrite(words: &[Word], rng: &mut ChaCha8Rng, out: &mut Candidates) {
+/// Adds the shuffle-order negatives of a tagged caption (its words' `tags`)
+/// to `out` (whose word tokens are the caption's), before cleaning: the
+/// trainer sees them with the caption's own casing and punctuation.
+pub fn rewrite(tags: &[Tags], rng: &mut ChaCha8Rng, out: &mut Candidates) {
     let n_word_tokens = out.word_tokens_len();
     for kind in OrderKind::ALL {
         out.push_with(
             NegativeKind::ShuffleOrder,
             source_of(kind),
-            |order, scratch| perturbation_order(kind, words, n_word_tokens, rng, order, scratch),
+            |order, scratch| perturbation_order(kind, tags, n_word_tokens, rng, order, scratch),
         );
     }
 }
@@ -193,11 +194,16 @@ enum WordClass {
 }
 
 impl WordClass {
-    fn of(xpos: &str) -> Self {
-        match xpos {
-            "NN" | "NNS" | "NNP" | "NNPS" => WordClass::Noun,
-            "JJ" | "JJR" | "JJS" => WordClass::Adjective,
-            _ => WordClass::Other,
+    /// By the Penn Treebank tag: `NN NNS NNP NNPS`, `JJ JJR JJS`, the rest.
+    fn of(tags: Tags) -> Self {
+        const NOUNS: Tags = Tags::NN.or(Tags::NNS).or(Tags::NNP).or(Tags::NNPS);
+        const ADJECTIVES: Tags = Tags::JJ.or(Tags::JJR).or(Tags::JJS);
+        if tags.any(NOUNS) {
+            WordClass::Noun
+        } else if tags.any(ADJECTIVES) {
+            WordClass::Adjective
+        } else {
+            WordClass::Other
         }
     }
 }
@@ -205,18 +211,18 @@ impl WordClass {
 /// Appends the order that permutes, for each class in `shuffled` separately,
 /// the tokens of that class among that class's positions.
 fn shuffle_classes(
-    words: &[Word],
+    tags: &[Tags],
     shuffled: &[WordClass],
     rng: &mut ChaCha8Rng,
     out: &mut Vec<usize>,
     scratch: &mut Vec<usize>,
 ) {
     let start = out.len();
-    out.extend(0..words.len());
+    out.extend(0..tags.len());
     for &c in shuffled {
         // The class's positions, then the same positions shuffled.
         scratch.clear();
-        scratch.extend((0..words.len()).filter(|&i| WordClass::of(words[i].xpos) == c));
+        scratch.extend((0..tags.len()).filter(|&i| WordClass::of(tags[i]) == c));
         let count = scratch.len();
         scratch.extend_from_within(..);
         scratch[count..].shuffle(rng);
@@ -284,7 +290,7 @@ mod tests {
         for _ in 0..20 {
             let mut order = Vec::new();
             shuffle_classes(
-                &w,
+                &tags_of(&w),
                 &[WordClass::Noun, WordClass::Adjective],
                 &mut rng,
                 &mut order,
@@ -366,7 +372,7 @@ mod tests {
             let mut scratch = vec![9; 4];
             perturbation_order(
                 kind,
-                &w,
+                &tags_of(&w),
                 5,
                 &mut ChaCha8Rng::seed_from_u64(1),
                 &mut alone,
@@ -374,7 +380,7 @@ mod tests {
             );
             perturbation_order(
                 kind,
-                &w,
+                &tags_of(&w),
                 5,
                 &mut ChaCha8Rng::seed_from_u64(1),
                 &mut after,

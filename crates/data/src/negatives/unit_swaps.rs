@@ -14,16 +14,14 @@ use rand_chacha::ChaCha8Rng;
 use super::analysis::Analysis;
 use super::candidates::Candidates;
 use super::chunks::NounPhrase;
+use super::tags::{tags_of, Tags};
 use super::NegativeKind;
 use super::Word;
 
-/// Each word that `keep` accepts, as a one-word unit.
-fn single_tokens<'w, 'a>(
-    words: &'w [Word<'a>],
-    keep: impl Fn(&Word) -> bool + 'w,
-) -> impl Iterator<Item = Range<usize>> + 'w {
-    (0..words.len())
-        .filter(move |&i| keep(&words[i]))
+/// Each word with one of the tags `wanted`, as a one-word unit.
+fn single_tokens(tags: &[Tags], wanted: Tags) -> impl Iterator<Item = Range<usize>> + '_ {
+    (0..tags.len())
+        .filter(move |&i| tags[i].any(wanted))
         .map(|i| i..i + 1)
 }
 
@@ -43,7 +41,7 @@ fn long_noun_phrases(noun_phrases: &[NounPhrase]) -> impl Iterator<Item = Range<
 /// the matches of the regular expression `V?R*A*V+` over the words' codes
 /// (`V` verb, `R` adverb, `A` auxiliary), as the NegCLIP script finds them.
 pub fn verb_phrase_units(words: &[Word]) -> Vec<Range<usize>> {
-    verb_phrases(words).collect()
+    verb_phrases(&tags_of(words)).collect()
 }
 
 /// [`verb_phrase_units`] without a regular expression: at each start, the
@@ -51,12 +49,12 @@ pub fn verb_phrase_units(words: &[Word]) -> Vec<Range<usize>> {
 /// needs a `V` there; where that fails after taking the optional `V`, the
 /// match is the run of `V`s from the start instead (backtracking over `R*`
 /// or `A*` cannot help: what they give back is no `V`).
-fn verb_phrases<'w>(words: &'w [Word]) -> impl Iterator<Item = Range<usize>> + 'w {
+fn verb_phrases(tags: &[Tags]) -> impl Iterator<Item = Range<usize>> + '_ {
     let code = move |i: usize| {
-        words.get(i).map(|w| match w.upos {
-            "VERB" => b'V',
-            "ADV" => b'R',
-            "AUX" => b'A',
+        tags.get(i).map(|&t| match t {
+            t if t.any(Tags::VERB) => b'V',
+            t if t.any(Tags::ADV) => b'R',
+            t if t.any(Tags::AUX) => b'A',
             _ => b'x',
         })
     };
@@ -72,7 +70,7 @@ fn verb_phrases<'w>(words: &'w [Word]) -> impl Iterator<Item = Range<usize>> + '
     };
     let mut start = 0;
     std::iter::from_fn(move || {
-        while start < words.len() {
+        while start < tags.len() {
             let s = start;
             let end = if code(s) == Some(b'V') {
                 Some(verbs_after_modifiers(s + 1).unwrap_or_else(|| run(s, b'V')))
@@ -99,31 +97,31 @@ pub fn swap_noun_phrase(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Cand
 
 /// Swaps two verb phrases ("holding an umbrella" / "petting a yak" swap their verbs).
 pub fn swap_verb_phrase(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
-    let units = verb_phrases(caption.words);
+    let units = verb_phrases(&caption.tags);
     out.push_distinct_pair_swap(NegativeKind::SwapVerbPhrase, units, rng);
 }
 
 /// Swaps two singular nouns (`NN`).
 pub fn swap_noun(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
-    let units = single_tokens(caption.words, |w| w.xpos == "NN");
+    let units = single_tokens(&caption.tags, Tags::NN);
     out.push_distinct_pair_swap(NegativeKind::SwapNoun, units, rng);
 }
 
 /// Swaps two plural nouns (`NNS`).
 pub fn swap_plural_noun(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
-    let units = single_tokens(caption.words, |w| w.xpos == "NNS");
+    let units = single_tokens(&caption.tags, Tags::NNS);
     out.push_distinct_pair_swap(NegativeKind::SwapPluralNoun, units, rng);
 }
 
 /// Swaps two adverbs.
 pub fn swap_adverb(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
-    let units = single_tokens(caption.words, |w| w.upos == "ADV");
+    let units = single_tokens(&caption.tags, Tags::ADV);
     out.push_distinct_pair_swap(NegativeKind::SwapAdverb, units, rng);
 }
 
 /// Swaps two adjectives.
 pub fn swap_adjective(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
-    let units = single_tokens(caption.words, |w| w.upos == "ADJ");
+    let units = single_tokens(&caption.tags, Tags::ADJ);
     out.push_distinct_pair_swap(NegativeKind::SwapAdjective, units, rng);
 }
 

@@ -256,8 +256,7 @@ impl Hash for TagContext {
 /// class mispredicts. The scores are summed where they are compared, not
 /// written out first.
 fn best_class_of_sum(a: &[i32], b: &[i32]) -> u16 {
-    let scores = || a.iter().zip(b).map(|(&x, &y)| x + y);
-    let best = scores().fold(i32::MIN, i32::max);
+    let best = highest_sum(a, b);
     // The blocks before the one holding it, each passed over by one vectorised
     // test instead of a compare and branch per class (the best class is
     // about the 30th on average).
@@ -270,6 +269,25 @@ fn best_class_of_sum(a: &[i32], b: &[i32]) -> u16 {
 
 /// The columns [`best_class_of_sum`] tests at a time.
 const BLOCK: usize = 8;
+
+/// The highest `a[k] + b[k]` (`i32::MIN` when there is none), found as `f32`:
+/// SSE2 has a one-instruction maximum of floats but not of 32-bit integers
+/// (a compare and three instructions to blend). A tagger's score is a sum of
+/// at most 43 `i16` weights, below 2^24 in magnitude, so it converts to `f32`
+/// exactly and in order.
+fn highest_sum(a: &[i32], b: &[i32]) -> i32 {
+    let higher = |s: f32, top: f32| if s > top { s } else { top };
+    let mut top = [f32::MIN; BLOCK];
+    let (blocks_a, blocks_b) = (a.chunks_exact(BLOCK), b.chunks_exact(BLOCK));
+    let rest = blocks_a.remainder().iter().zip(blocks_b.remainder());
+    for (x, y) in blocks_a.zip(blocks_b) {
+        for k in 0..BLOCK {
+            top[k] = higher((x[k] + y[k]) as f32, top[k]);
+        }
+    }
+    let best = top.into_iter().fold(f32::MIN, |m, s| higher(s, m)) as i32;
+    rest.fold(best, |m, (&x, &y)| m.max(x + y))
+}
 
 /// Whether some `x[k] + y[k]` of two blocks of [`BLOCK`] scores is `score`.
 fn holds(x: &[i32], y: &[i32], score: i32) -> bool {
@@ -553,7 +571,7 @@ mod tests {
     #[test]
     fn best_class_of_sum_is_the_perceptrons_argmax_of_the_sums() {
         use crate::tagger::perceptron::argmax;
-        let cases: [&[i32]; 9] = [
+        let cases: [&[i32]; 10] = [
             &[],
             &[5],
             &[1, 3, 3, 2],
@@ -565,6 +583,18 @@ mod tests {
             &[1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 9, 3, 4, 5, 6, 0],
             &[1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 8, 3, 4, 5, 6, 10, 10],
             &[9, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 8, 3, 4, 5, 6, 9],
+            // Scores as large as a tagger's can be, one apart, found as `f32`.
+            &[
+                -16_777_215,
+                16_777_214,
+                -3,
+                16_777_215,
+                0,
+                16_777_213,
+                1,
+                2,
+                16_777_214,
+            ],
         ];
         for scores in cases {
             let zeros = vec![0; scores.len()];
