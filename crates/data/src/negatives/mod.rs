@@ -208,26 +208,21 @@ fn generate_words(
     if per_caption == 0 || kinds.is_empty() {
         return Vec::new();
     }
+    let mut generate = |buffers: &mut Buffers| {
+        generate_in(
+            caption,
+            words,
+            word_tokens,
+            kinds,
+            per_caption,
+            rng,
+            buffers,
+        )
+    };
     BUFFERS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buffers) => generate_in(
-            caption,
-            words,
-            word_tokens,
-            kinds,
-            per_caption,
-            rng,
-            &mut buffers,
-        ),
+        Ok(mut buffers) => generate(&mut buffers),
         // A nested call (a tagger that generates while tagging) gets its own.
-        Err(_) => generate_in(
-            caption,
-            words,
-            word_tokens,
-            kinds,
-            per_caption,
-            rng,
-            &mut Buffers::default(),
-        ),
+        Err(_) => generate(&mut Buffers::default()),
     })
 }
 
