@@ -4,10 +4,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use burn::tensor::Device;
 use negclip_train::engine::Engine;
 use negclip_train::loss::LossPrecision;
 use negclip_train::report::{epoch_label, Metrics, ResultsTable};
-use negclip_train::trainer::{train, TrainOptions};
+use negclip_train::trainer::{TrainOptions, Trainer};
 use negclip_train::{checkpoint, device, RunConfig};
 
 #[derive(clap::Args)]
@@ -61,35 +62,24 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
         let _ = std::io::stderr().write_all(line.as_bytes());
     }
+    let banner = banner(&args, &config, resume, &device, &engine);
+    let options = TrainOptions {
+        device,
+        resume,
+        show_progress: !args.quiet,
+        engine: engine.clone(),
+    };
+    let context = || format!("training run in {}", output.display());
+    // Every rank opens the run, so that a check that fails on one stops them all; the run is
+    // announced once all the checks have passed.
+    let trainer = engine.stop_all_on_error(Trainer::new(config, options).with_context(context))?;
     if !engine.is_writer() {
-        return follow(config, resume, device, engine);
+        // Ranks above 0 train silently beside rank 0, which reports.
+        engine.stop_all_on_error(trainer.run().with_context(context))?;
+        return Ok(());
     }
-    println!(
-        "negclip train: {} → {}{}; device {}, towers in {}, loss in {}, {} micro-batch(es) per step{}",
-        args.config
-            .as_ref()
-            .map_or("(resumed)".to_string(), |p| p.display().to_string()),
-        output.display(),
-        if resume { " (resuming)" } else { "" },
-        args.device,
-        config.optim.precision.name(),
-        LossPrecision::for_device(&device).name(),
-        config.optim.accum_steps,
-        match engine.world() {
-            1 => String::new(),
-            ranks => format!("; {ranks} ranks, {} samples each", config.optim.batch_size / ranks),
-        }
-    );
-    let outcome = train(
-        config,
-        TrainOptions {
-            device,
-            resume,
-            show_progress: !args.quiet,
-            engine: engine.clone(),
-        },
-    )
-    .with_context(|| format!("training run in {}", output.display()));
+    println!("{banner}");
+    let outcome = trainer.run().with_context(context);
     let outcome = engine.stop_all_on_error(outcome)?;
     let columns: Vec<_> = outcome
         .evaluations
@@ -116,24 +106,30 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Rank > 0 of a multi-rank run: train silently beside rank 0, which reports.
-fn follow(
-    config: RunConfig,
+/// The line that announces a run: where it comes from and goes, and how it computes.
+fn banner(
+    args: &TrainArgs,
+    config: &RunConfig,
     resume: bool,
-    device: burn::tensor::Device,
-    engine: Engine,
-) -> anyhow::Result<()> {
-    let output = config.output_dir.clone();
-    let options = TrainOptions {
-        device,
-        resume,
-        show_progress: false,
-        engine: engine.clone(),
-    };
-    let outcome =
-        train(config, options).with_context(|| format!("training run in {}", output.display()));
-    engine.stop_all_on_error(outcome)?;
-    Ok(())
+    device: &Device,
+    engine: &Engine,
+) -> String {
+    format!(
+        "negclip train: {} → {}{}; device {}, towers in {}, loss in {}, {} micro-batch(es) per step{}",
+        args.config
+            .as_ref()
+            .map_or("(resumed)".to_string(), |p| p.display().to_string()),
+        config.output_dir.display(),
+        if resume { " (resuming)" } else { "" },
+        args.device,
+        config.optim.precision.name(),
+        LossPrecision::for_device(device).name(),
+        config.optim.accum_steps,
+        match engine.world() {
+            1 => String::new(),
+            ranks => format!("; {ranks} ranks, {} samples each", config.optim.batch_size / ranks),
+        }
+    )
 }
 
 /// The config a run was started with, from its newest checkpoint.

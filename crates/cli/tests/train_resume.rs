@@ -144,3 +144,28 @@ fn config_error_names_key_and_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn too_few_samples_for_a_batch_is_an_error_before_the_run_is_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("small.toml");
+    std::fs::write(
+        &config,
+        CONFIG.replace("samples_per_epoch = 384", "samples_per_epoch = 8"),
+    )
+    .unwrap();
+    let output = negclip(&["train", "--quiet", "--config"])
+        .arg(&config)
+        .arg("--output")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("8 samples make no full batch of 16"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("negclip train:"), "announced: {stdout}");
+}

@@ -47,87 +47,131 @@ pub struct RunOutcome {
     pub final_model: PathBuf,
 }
 
-/// Train as the config says, or continue a run (`options.resume`).
-pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, TrainError> {
-    let device = options.device.autodiff(); // parameters live on the autodiff device
-    let engine = options.engine;
-    let (mut run, model) = Run::open(config, options.resume, engine.is_writer(), &device)?;
-    let mut model = engine.broadcast_model(model)?;
-    let config = run.state.config.clone();
-    let plan = Arc::new(batch_plan(&config, &run.clip_config, &engine)?);
-    let show_progress = options.show_progress && engine.is_writer();
-    let eval = Evaluation::new(&config, show_progress, &engine)?;
-    let per_epoch = plan.batches_per_epoch();
-    let total_steps = (per_epoch * config.optim.epochs) as u64;
-    let progress = match engine.is_writer() {
-        true => Progress::new(total_steps, run.state.step, show_progress),
-        false => Progress::silent(),
-    };
-    let schedule = Schedule::new(config.optim.lr, config.optim.warmup_steps, total_steps);
-    config.optim.precision.check(&device)?;
-    let update = UpdateSettings {
-        grad_clip_norm: config.optim.grad_clip_norm,
-        accum_steps: config.optim.accum_steps,
-        precision: config.optim.precision,
-    };
-    let settings = StepSettings::new(&run.clip_config, update, &device, &engine);
-    if !run.state.evaluated_start {
-        eval.run(&mut run, &model, &device, &progress)?;
-        run.state.evaluated_start = true;
+/// A run ready to train: its config checked against the data, the model and the device; its
+/// model, optimiser and evaluation suites loaded. Made apart from [`Trainer::run`] so that the
+/// CLI announces a run only once all of that has passed.
+pub struct Trainer {
+    run: Run,
+    model: Clip,
+    plan: Arc<BatchPlan>,
+    eval: Evaluation,
+    device: Device,
+    engine: Engine,
+    show_progress: bool,
+}
+
+impl Trainer {
+    /// Open the run the config says, or continue one (`options.resume`).
+    pub fn new(config: RunConfig, options: TrainOptions) -> Result<Trainer, TrainError> {
+        let device = options.device.autodiff(); // parameters live on the autodiff device
+        let engine = options.engine;
+        let (run, model) = Run::open(config, options.resume, engine.is_writer(), &device)?;
+        let model = engine.broadcast_model(model)?;
+        let config = &run.state.config;
+        let plan = Arc::new(batch_plan(config, &run.clip_config, &engine)?);
+        let show_progress = options.show_progress && engine.is_writer();
+        let eval = Evaluation::new(config, show_progress, &engine)?;
+        config.optim.precision.check(&device)?;
+        Ok(Trainer {
+            run,
+            model,
+            plan,
+            eval,
+            device,
+            engine,
+            show_progress,
+        })
     }
-    while run.state.epoch < config.optim.epochs {
-        let epoch = run.state.epoch;
-        let hard_images = epoch_hard_images(&mut run, &model, &plan, &device, &progress)?;
-        let stream = BatchStream::start(
-            plan.clone(),
-            hard_images,
-            epoch,
-            run.state.batch,
-            config.loader.prefetch.get(),
-        );
-        let (started, mut seen) = (Instant::now(), 0);
-        for batch in stream {
-            let lr = schedule.lr(run.state.step);
-            let scaler = run.state.loss_scaler.as_mut();
-            let (next, stats) =
-                train_step(model, &mut run.optimizer, batch?, lr, &settings, scaler)?;
-            model = next;
-            run.state.advance();
-            if run.state.step % config.distributed.check_every_steps.get() as u64 == 0 {
-                engine.check_replicas(&model, run.state.step)?;
-            }
-            if stats.skipped {
-                progress.warn(&format!(
-                    "step {}: f16 gradients overflowed, update skipped; loss scale now {}",
-                    run.state.step,
-                    stats.loss_scale.unwrap_or(f64::NAN)
-                ));
-            }
-            seen += config.optim.batch_size;
-            let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            progress.step(epoch, lr, rate, &stats);
-            if let Some(log) = run.log.as_mut() {
-                if run.state.step % config.log.every_steps.max(1) as u64 == 0 {
-                    log.train(run.state.step, epoch, lr, rate, &stats)?;
+
+    /// Train to the last epoch, evaluating and saving on the way.
+    pub fn run(self) -> Result<RunOutcome, TrainError> {
+        let Trainer {
+            mut run,
+            mut model,
+            plan,
+            eval,
+            device,
+            engine,
+            show_progress,
+        } = self;
+        let config = run.state.config.clone();
+        let per_epoch = plan.batches_per_epoch();
+        let total_steps = (per_epoch * config.optim.epochs) as u64;
+        let progress = match engine.is_writer() {
+            true => Progress::new(total_steps, run.state.step, show_progress),
+            false => Progress::silent(),
+        };
+        let schedule = Schedule::new(config.optim.lr, config.optim.warmup_steps, total_steps);
+        let update = UpdateSettings {
+            grad_clip_norm: config.optim.grad_clip_norm,
+            accum_steps: config.optim.accum_steps,
+            precision: config.optim.precision,
+        };
+        let settings = StepSettings::new(&run.clip_config, update, &device, &engine);
+        if !run.state.evaluated_start {
+            eval.run(&mut run, &model, &device, &progress)?;
+            run.state.evaluated_start = true;
+        }
+        while run.state.epoch < config.optim.epochs {
+            let epoch = run.state.epoch;
+            let hard_images = epoch_hard_images(&mut run, &model, &plan, &device, &progress)?;
+            let stream = BatchStream::start(
+                plan.clone(),
+                hard_images,
+                epoch,
+                run.state.batch,
+                config.loader.prefetch.get(),
+            );
+            let (started, mut seen) = (Instant::now(), 0);
+            for batch in stream {
+                let lr = schedule.lr(run.state.step);
+                let scaler = run.state.loss_scaler.as_mut();
+                let (next, stats) =
+                    train_step(model, &mut run.optimizer, batch?, lr, &settings, scaler)?;
+                model = next;
+                run.state.advance();
+                if run.state.step % config.distributed.check_every_steps.get() as u64 == 0 {
+                    engine.check_replicas(&model, run.state.step)?;
+                }
+                if stats.skipped {
+                    progress.warn(&format!(
+                        "step {}: f16 gradients overflowed, update skipped; loss scale now {}",
+                        run.state.step,
+                        stats.loss_scale.unwrap_or(f64::NAN)
+                    ));
+                }
+                seen += config.optim.batch_size;
+                let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                progress.step(epoch, lr, rate, &stats);
+                if let Some(log) = run.log.as_mut() {
+                    if run.state.step % config.log.every_steps.max(1) as u64 == 0 {
+                        log.train(run.state.step, epoch, lr, rate, &stats)?;
+                    }
+                }
+                let every = config.checkpoint.every_steps as u64;
+                if every > 0 && run.state.step % every == 0 && run.state.batch < per_epoch {
+                    run.save(&model, &format!("step-{:07}", run.state.step))?;
                 }
             }
-            let every = config.checkpoint.every_steps as u64;
-            if every > 0 && run.state.step % every == 0 && run.state.batch < per_epoch {
-                run.save(&model, &format!("step-{:07}", run.state.step))?;
+            run.state.finish_epoch();
+            let name = format!("epoch-{:03}", run.state.epoch);
+            let last = run.state.epoch == config.optim.epochs;
+            if run.state.epoch % config.eval.every_epochs.get() == 0 || last {
+                let results = eval.run(&mut run, &model, &device, &progress)?;
+                run.note_best(&results, &name);
+            }
+            if let Some(dir) = run.save(&model, &name)? {
+                run.keep_if_best(&dir, &name)?;
             }
         }
-        run.state.finish_epoch();
-        let name = format!("epoch-{:03}", run.state.epoch);
-        let last = run.state.epoch == config.optim.epochs;
-        if run.state.epoch % config.eval.every_epochs.get() == 0 || last {
-            let results = eval.run(&mut run, &model, &device, &progress)?;
-            run.note_best(&results, &name);
-        }
-        if let Some(dir) = run.save(&model, &name)? {
-            run.keep_if_best(&dir, &name)?;
-        }
+        progress.finish();
+        finish(run, &model)
     }
-    progress.finish();
+}
+
+/// The files a finished run leaves beside its checkpoints (rank 0): the metrics plot, the
+/// reliability diagrams and the final model.
+fn finish(run: Run, model: &Clip) -> Result<RunOutcome, TrainError> {
     let final_model = run.output.join("final.safetensors");
     let Some(log) = &run.log else {
         return Ok(RunOutcome {
@@ -139,7 +183,7 @@ pub fn train(config: RunConfig, options: TrainOptions) -> Result<RunOutcome, Tra
     crate::plot::write_plot(&run.output.join("metrics.png"), &log.records()?)?;
     let evaluations = log.evaluations()?;
     write_reliability(&run.output, &evaluations)?;
-    save_model(&model, &run.clip_config, &final_model)?;
+    save_model(model, &run.clip_config, &final_model)?;
     Ok(RunOutcome {
         evaluations,
         output_dir: run.output,
