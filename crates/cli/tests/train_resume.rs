@@ -146,7 +146,7 @@ fn config_error_names_key_and_line() {
 }
 
 #[test]
-fn too_few_samples_for_a_batch_is_an_error_before_the_run_is_announced() {
+fn too_few_samples_for_a_batch_is_an_error_before_anything_is_announced_or_written() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("small.toml");
     std::fs::write(
@@ -168,4 +168,8 @@ fn too_few_samples_for_a_batch_is_an_error_before_the_run_is_announced() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!stdout.contains("negclip train:"), "announced: {stdout}");
+    assert!(
+        !dir.path().join("run").exists(),
+        "a run that cannot start leaves no output folder"
+    );
 }

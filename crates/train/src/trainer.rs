@@ -14,7 +14,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::Device;
 use negclip_data::tokenizer::ClipTokenizer;
-use negclip_data::training::{ExampleRef, HardImages};
+use negclip_data::training::{ExampleRef, HardImages, TrainingSource};
 use negclip_model::{Clip, ClipConfig};
 
 use crate::batches::{BatchPlan, BatchStream, HardImageLists, NegativePolicy, Slice, Workers};
@@ -61,17 +61,24 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Open the run the config says, or continue one (`options.resume`).
+    /// Open the run the config says, or continue one (`options.resume`, with the config the
+    /// run was started with). The checks come first, so that a run that cannot start leaves
+    /// no output folder behind.
     pub fn new(config: RunConfig, options: TrainOptions) -> Result<Trainer, TrainError> {
         let device = options.device.autodiff(); // parameters live on the autodiff device
         let engine = options.engine;
+        let source = open_source(&config, &engine)?;
+        let show_progress = options.show_progress && engine.is_writer();
+        let eval = Evaluation::new(&config, show_progress, &engine)?;
+        config.optim.precision.check(&device)?;
         let (run, model) = Run::open(config, options.resume, engine.is_writer(), &device)?;
         let model = engine.broadcast_model(model)?;
-        let config = &run.state.config;
-        let plan = Arc::new(batch_plan(config, &run.clip_config, &engine)?);
-        let show_progress = options.show_progress && engine.is_writer();
-        let eval = Evaluation::new(config, show_progress, &engine)?;
-        config.optim.precision.check(&device)?;
+        let plan = Arc::new(batch_plan(
+            &run.state.config,
+            source,
+            &run.clip_config,
+            &engine,
+        )?);
         Ok(Trainer {
             run,
             model,
@@ -282,12 +289,9 @@ fn epoch_hard_images(
     }))
 }
 
-/// What batch building needs, from the run file, the model and this process's rank.
-fn batch_plan(
-    config: &RunConfig,
-    clip: &ClipConfig,
-    engine: &Engine,
-) -> Result<BatchPlan, TrainError> {
+/// The run's training data, checked against the batch: it splits evenly over the ranks, and
+/// the data fills at least one batch.
+fn open_source(config: &RunConfig, engine: &Engine) -> Result<Box<dyn TrainingSource>, TrainError> {
     let (batch_size, ranks) = (config.optim.batch_size, engine.world());
     if !batch_size.is_multiple_of(ranks) {
         return Err(TrainError::Config {
@@ -299,12 +303,22 @@ fn batch_plan(
         });
     }
     let source = config.data.open()?;
-    if source.len() < config.optim.batch_size {
+    if source.len() < batch_size {
         return Err(TrainError::NoFullBatch {
             samples: source.len(),
-            batch_size: config.optim.batch_size,
+            batch_size,
         });
     }
+    Ok(source)
+}
+
+/// What batch building needs, from the run file, its data, the model and this process's rank.
+fn batch_plan(
+    config: &RunConfig,
+    source: Box<dyn TrainingSource>,
+    clip: &ClipConfig,
+    engine: &Engine,
+) -> Result<BatchPlan, TrainError> {
     let negatives = match (config.loss.kind, &config.negatives) {
         (LossKind::Clip, _) => NegativePolicy::None,
         (LossKind::Negclip, NegativesSection::Table(stored)) => NegativePolicy::Stored {
@@ -321,7 +335,7 @@ fn batch_plan(
         batch_size: config.optim.batch_size,
         slice: Slice {
             index: engine.rank(),
-            of: ranks,
+            of: engine.world(),
         },
         crop_scale: config
             .augment
