@@ -54,9 +54,40 @@ enum Processes {
     Mpi(mpi::MpiEngine),
 }
 
-/// Environment variables set by MPI launchers for each rank: `mpirun` (Open MPI), Hydra
-/// (MPICH, Intel MPI) and PMIx (`srun --mpi=pmix`).
-const LAUNCHER_SIZE: &[&str] = &["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"];
+/// How an MPI launcher started this process, as its environment says.
+#[derive(Debug, PartialEq)]
+struct Launch {
+    /// The variable that gave it away.
+    variable: &'static str,
+    /// How many ranks the launcher started, where its variables say so.
+    size: Option<usize>,
+}
+
+impl Launch {
+    /// What the launchers really set for each rank (docs/distributed.md):
+    /// - `mpirun` (Open MPI): `OMPI_COMM_WORLD_SIZE`;
+    /// - Hydra (MPICH, Intel MPI): `PMI_SIZE`;
+    /// - PMIx (`srun --mpi=pmix`, Open MPI 5's `prterun`): `PMIX_RANK`, and the size only
+    ///   sometimes: Slurm 22.05 sets neither `PMIX_SIZE` nor `PMI_SIZE`, only its own
+    ///   `SLURM_STEP_NUM_TASKS` (and `SLURM_NTASKS`).
+    ///
+    /// `None` when no launcher started this process.
+    fn detect(var: impl Fn(&str) -> Option<String>) -> Option<Launch> {
+        let size = |name: &str| var(name)?.trim().parse::<usize>().ok();
+        let found = |variable: &'static str, size: Option<usize>| Some(Launch { variable, size });
+        if var("OMPI_COMM_WORLD_SIZE").is_some() {
+            return found("OMPI_COMM_WORLD_SIZE", size("OMPI_COMM_WORLD_SIZE"));
+        }
+        if var("PMI_SIZE").is_some() {
+            return found("PMI_SIZE", size("PMI_SIZE"));
+        }
+        if var("PMIX_RANK").is_some() {
+            let from = ["PMIX_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"];
+            return found("PMIX_RANK", from.iter().find_map(|name| size(name)));
+        }
+        None
+    }
+}
 
 // Without the `mpi` feature only the one-process arms exist, and they ignore their inputs.
 #[cfg_attr(not(feature = "mpi"), allow(unused_variables))]
@@ -70,23 +101,33 @@ impl Engine {
     /// A launched rank of a build without the `mpi` feature is refused: its ranks would each
     /// train alone and overwrite each other's files.
     pub fn from_environment(settings: &DistributedSection) -> Result<Engine, TrainError> {
-        let launched = LAUNCHER_SIZE.iter().find_map(|name| {
-            let size = std::env::var(name).ok()?.parse::<usize>().ok()?;
-            Some((*name, size))
-        });
-        let Some((variable, size)) = launched else {
+        Engine::for_launch(Launch::detect(|name| std::env::var(name).ok()), settings)
+    }
+
+    fn for_launch(
+        launch: Option<Launch>,
+        settings: &DistributedSection,
+    ) -> Result<Engine, TrainError> {
+        let Some(launch) = launch else {
             return Ok(Engine::single());
         };
+        // With MPI built in, MPI itself says how many ranks there are (MPI_COMM_WORLD).
         if cfg!(feature = "mpi") {
             return Engine::mpi(settings);
         }
-        if size == 1 {
-            return Ok(Engine::single());
+        match launch.size {
+            Some(1) => Ok(Engine::single()),
+            Some(size) => Err(distributed(format!(
+                "started as one of {size} ranks ({}), but this negclip was built without the \
+                 `mpi` feature: build it with `--features mpi` (docs/distributed.md)",
+                launch.variable
+            ))),
+            None => Err(distributed(format!(
+                "started by an MPI launcher ({} is set), but this negclip was built without \
+                 the `mpi` feature: build it with `--features mpi` (docs/distributed.md)",
+                launch.variable
+            ))),
         }
-        Err(distributed(format!(
-            "started as one of {size} ranks ({variable}), but this negclip was built without the \
-             `mpi` feature: build it with `--features mpi` (docs/distributed.md)"
-        )))
     }
 
     #[cfg(feature = "mpi")]
@@ -376,6 +417,67 @@ pub(crate) fn distributed(message: String) -> TrainError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_launcher_is_recognised_by_what_it_really_sets() {
+        let detect = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Launch::detect(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        };
+        let launch = |variable, size| Some(Launch { variable, size });
+        // Open MPI's mpirun.
+        let mpirun = [
+            ("OMPI_COMM_WORLD_SIZE", "2"),
+            ("OMPI_COMM_WORLD_RANK", "1"),
+            ("OMPI_COMM_WORLD_LOCAL_RANK", "1"),
+            ("PMIX_RANK", "1"),
+        ];
+        assert_eq!(detect(&mpirun), launch("OMPI_COMM_WORLD_SIZE", Some(2)));
+        // Slurm 22.05's `srun --mpi=pmix`: no PMIX_SIZE, no PMI_SIZE.
+        let srun = [
+            ("PMIX_RANK", "1"),
+            ("PMIX_NAMESPACE", "slurm.pmix.7.0"),
+            ("SLURM_STEP_NUM_TASKS", "2"),
+            ("SLURM_NTASKS", "2"),
+            ("SLURM_PROCID", "1"),
+        ];
+        assert_eq!(detect(&srun), launch("PMIX_RANK", Some(2)));
+        assert_eq!(
+            detect(&[("PMIX_RANK", "0"), ("PMIX_SIZE", "4")]),
+            launch("PMIX_RANK", Some(4))
+        );
+        assert_eq!(detect(&[("PMIX_RANK", "0")]), launch("PMIX_RANK", None));
+        // Hydra (MPICH, Intel MPI).
+        let hydra = [("PMI_SIZE", "3"), ("PMI_RANK", "0")];
+        assert_eq!(detect(&hydra), launch("PMI_SIZE", Some(3)));
+        // None: a plain process, even inside a Slurm allocation (sbatch's own shell).
+        assert_eq!(detect(&[]), None);
+        assert_eq!(
+            detect(&[("SLURM_NTASKS", "2"), ("SLURM_JOB_ID", "7")]),
+            None
+        );
+    }
+
+    #[cfg(not(feature = "mpi"))]
+    #[test]
+    fn a_launched_rank_of_a_build_without_mpi_is_refused_naming_the_variable() {
+        let settings = DistributedSection::default();
+        let start = |variable, size| Engine::for_launch(Some(Launch { variable, size }), &settings);
+        for (variable, size) in [
+            ("PMIX_RANK", Some(2)),
+            ("PMIX_RANK", None),
+            ("PMI_SIZE", Some(4)),
+        ] {
+            let error = start(variable, size).err().expect("refused").to_string();
+            assert!(error.contains(variable), "{error}");
+            assert!(error.contains("--features mpi"), "{error}");
+        }
+        assert_eq!(start("OMPI_COMM_WORLD_SIZE", Some(1)).unwrap().world(), 1);
+        assert_eq!(Engine::for_launch(None, &settings).unwrap().world(), 1);
+    }
 
     #[test]
     fn one_process_owns_everything_and_gathers_nothing() {
