@@ -7,7 +7,6 @@
 //! - a rank that hangs is named by rank 0 within `distributed.timeout_s`.
 #![cfg(feature = "mpi")]
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -55,7 +54,15 @@ fn negclip() -> &'static str {
 /// `mpirun -np RANKS negclip ARGS`: oversubscribing (CI machines have 2 cores), allowed as
 /// root (CI containers), one compute thread per rank.
 fn mpirun(ranks: usize, args: &[&str]) -> Command {
+    mpirun_with(ranks, &[], args)
+}
+
+/// [`mpirun`] with Open MPI parameters (`--mca NAME VALUE`).
+fn mpirun_with(ranks: usize, mca: &[(&str, &str)], args: &[&str]) -> Command {
     let mut command = Command::new("mpirun");
+    for (name, value) in mca {
+        command.args(["--mca", name, value]);
+    }
     command
         .args(["--oversubscribe", "-np", &ranks.to_string()])
         .args(["-x", "RAYON_NUM_THREADS=1"])
@@ -179,20 +186,6 @@ fn records(output: &Path, kind: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The final model's tensors as f32 values, by name.
-fn final_weights(output: &Path) -> BTreeMap<String, Vec<f32>> {
-    let as_f32 = |bytes: Vec<u8>| {
-        let words = bytes.chunks_exact(4);
-        words
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-            .collect()
-    };
-    common::final_tensors(output)
-        .into_iter()
-        .map(|(name, bytes)| (name, as_f32(bytes)))
-        .collect()
-}
-
 fn write_config(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("run.toml");
     std::fs::write(&path, format!("{CONFIG}{extra}")).unwrap();
@@ -201,6 +194,21 @@ fn write_config(dir: &Path, extra: &str) -> PathBuf {
 
 #[test]
 fn mpi_two_ranks_take_the_steps_of_one_process() {
+    two_ranks_take_the_steps_of_one_process(&[]);
+}
+
+/// Over TCP, the transport between nodes: Open MPI's ob1 layer with only the TCP and self
+/// transports (no shared memory, no UCX), on the loopback interface.
+#[test]
+fn mpi_two_ranks_over_tcp_take_the_steps_of_one_process() {
+    two_ranks_take_the_steps_of_one_process(&[
+        ("pml", "ob1"),
+        ("btl", "tcp,self"),
+        ("btl_tcp_if_include", "lo"),
+    ]);
+}
+
+fn two_ranks_take_the_steps_of_one_process(mca: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "");
     let config = config.to_str().unwrap();
@@ -209,7 +217,11 @@ fn mpi_two_ranks_take_the_steps_of_one_process() {
     let mut one = one_process(&["train", "--quiet", "--config", config, "--output"]);
     one.arg(&single);
     finish(one, limit);
-    let mut two = mpirun(2, &["train", "--quiet", "--config", config, "--output"]);
+    let mut two = mpirun_with(
+        2,
+        mca,
+        &["train", "--quiet", "--config", config, "--output"],
+    );
     two.arg(&ranks);
     finish(two, limit);
 
@@ -226,33 +238,8 @@ fn mpi_two_ranks_take_the_steps_of_one_process() {
             "loss {a} on one process, {b} on two ranks"
         );
     }
-    // The same weights, within float reassociation. Attention's key bias gets no gradient
-    // (the softmax does not change when a constant is added to every key), so what AdamW
-    // makes of its rounding noise is noise too, about 1e-7 in size: compared absolutely.
-    let (one, two) = (final_weights(&single), final_weights(&ranks));
-    assert_eq!(
-        one.keys().collect::<Vec<_>>(),
-        two.keys().collect::<Vec<_>>()
-    );
-    for (name, a) in &one {
-        let b = &two[name];
-        let diff = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).powi(2))
-            .sum::<f32>()
-            .sqrt();
-        if name.ends_with("k_proj.bias") {
-            assert!(diff < 1e-5, "{name}: difference {diff}");
-            continue;
-        }
-        let norm = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-        assert!(
-            diff / norm < 1e-5,
-            "{name}: relative difference {}",
-            diff / norm
-        );
-    }
+    // The same weights, within float reassociation.
+    common::assert_same_weights_within_rounding(&single, &ranks);
     // Evaluation split over the ranks scores like one process.
     let (one, two) = (records(&single, "eval"), records(&ranks, "eval"));
     assert_eq!(one.len(), 2);
@@ -306,7 +293,10 @@ fn mpi_a_killed_rank_stops_the_run_and_two_ranks_resume_it_exactly() {
     let mut resume = mpirun(2, &["train", "--quiet", "--resume"]);
     resume.arg(&broken);
     finish(resume, limit);
-    assert_eq!(final_weights(&broken), final_weights(&straight));
+    assert_eq!(
+        common::final_tensors(&broken),
+        common::final_tensors(&straight)
+    );
     let steps = |output: &Path| {
         records(output, "train")
             .iter()

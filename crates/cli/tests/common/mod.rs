@@ -22,3 +22,48 @@ pub fn final_tensors(output: &Path) -> BTreeMap<String, Vec<u8>> {
         .map(|(name, view)| (name, view.data().to_vec()))
         .collect()
 }
+
+/// The final model's tensors as f32 values, by name.
+pub fn final_weights(output: &Path) -> BTreeMap<String, Vec<f32>> {
+    let as_f32 = |bytes: Vec<u8>| {
+        let words = bytes.chunks_exact(4);
+        words
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    };
+    final_tensors(output)
+        .into_iter()
+        .map(|(name, bytes)| (name, as_f32(bytes)))
+        .collect()
+}
+
+/// Two runs' final weights agree within float reassociation: 1e-5 relative per tensor (the
+/// norm of the difference over the norm of the tensor). Attention's key bias gets no gradient
+/// (the softmax does not change when a constant is added to every key), so what AdamW makes
+/// of its rounding noise is noise too, about 1e-7 in size: compared absolutely.
+pub fn assert_same_weights_within_rounding(a: &Path, b: &Path) {
+    let (one, two) = (final_weights(a), final_weights(b));
+    assert_eq!(
+        one.keys().collect::<Vec<_>>(),
+        two.keys().collect::<Vec<_>>()
+    );
+    for (name, x) in &one {
+        let y = &two[name];
+        let diff = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| (p - q).powi(2))
+            .sum::<f32>()
+            .sqrt();
+        if name.ends_with("k_proj.bias") {
+            assert!(diff < 1e-5, "{name}: difference {diff}");
+            continue;
+        }
+        let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!(
+            diff / norm < 1e-5,
+            "{name}: relative difference {}",
+            diff / norm
+        );
+    }
+}
