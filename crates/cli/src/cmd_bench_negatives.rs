@@ -55,7 +55,8 @@ pub fn run(args: BenchNegativesArgs) -> anyhow::Result<()> {
     let corpus = tagged_corpus(args.captions, args.seed);
     if let Some(path) = &args.write_corpus {
         let text: String = corpus.iter().map(|c| format!("{}\n", c.text)).collect();
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        negclip_data::atomic::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let cores = rayon::current_num_threads();
     println!(

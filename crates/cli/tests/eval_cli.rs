@@ -50,7 +50,8 @@ fn two_checkpoints_in_one_table_with_json_and_markdown() {
         "5",
     ]);
 
-    let out = format!("{tmp}/results.json");
+    // Into folders that do not exist yet: they are made.
+    let out = format!("{tmp}/new/folder/results.json");
     let fixture_run = negclip(&[
         "eval",
         "--checkpoint",
@@ -96,9 +97,10 @@ fn two_checkpoints_in_one_table_with_json_and_markdown() {
         metrics(&columns[1]),
         "same weights, same numbers"
     );
-    let markdown = std::fs::read_to_string(format!("{tmp}/results.md")).unwrap();
+    let markdown = std::fs::read_to_string(format!("{tmp}/new/folder/results.md")).unwrap();
     assert!(markdown.starts_with("| suite | metric |"), "{markdown}");
-    let chart = image::open(format!("{tmp}/results.png")).expect("a bar chart beside the JSON");
+    let chart = image::open(format!("{tmp}/new/folder/results.png"))
+        .expect("a bar chart beside the JSON");
     assert_eq!(chart.width(), negclip_train::plot::WIDTH);
 
     let synthetic_run = negclip(&[

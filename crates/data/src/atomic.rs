@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// Replace `path` with `bytes` atomically: a temporary sibling (named after the file and this
 /// process, so two writers never share one), fsync, rename over `path`, fsync the folder.
-/// The temporary file is removed when any step fails.
+/// Missing parent folders are created first, as users expect of an output path. The
+/// temporary file is removed when any step fails.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -20,6 +21,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .unwrap_or_default();
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
+        std::fs::create_dir_all(&dir)?;
         let mut file = File::create(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -58,8 +60,14 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["a.json"]);
-        let missing = dir.join("no-such-folder").join("b.json");
-        assert!(write_atomic(&missing, b"x").is_err());
+        let nested = dir.join("new").join("folders").join("b.json");
+        write_atomic(&nested, b"x").unwrap();
+        assert_eq!(std::fs::read(&nested).unwrap(), b"x");
+        let blocked = dir.join("a.json").join("c.json");
+        assert!(
+            write_atomic(&blocked, b"x").is_err(),
+            "a file where a folder should be"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
