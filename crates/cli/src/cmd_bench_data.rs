@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use negclip_data::preprocess::{normalize, random_resized_crop, resize_rgb_center_crop};
+use negclip_data::preprocess::{normalize, random_resized_crop, resize_center_crop};
 use negclip_data::tokenizer::ClipTokenizer;
 use negclip_data::training::{
     ExampleRef, TableConfig, TableHardImages, TrainingSource, TrainingTable,
@@ -236,7 +236,7 @@ fn time_stages(plan: &BatchPlan, n: usize) -> anyhow::Result<Stages> {
         let t1 = clock();
         let image = match plan.crop_scale {
             Some(scale) => random_resized_crop(&example.image, plan.image_size, scale, &mut rng),
-            None => resize_rgb_center_crop(&example.image, plan.image_size),
+            None => resize_center_crop(&example.image, plan.image_size),
         };
         let t2 = clock();
         let pixels = normalize(&image);

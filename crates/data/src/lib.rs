@@ -6,8 +6,10 @@
 
 pub mod atomic;
 pub mod benchmarks;
+pub mod decode;
 pub mod metrics;
 pub mod negatives;
+pub mod picture;
 pub mod preprocess;
 pub mod seed;
 pub mod suite;

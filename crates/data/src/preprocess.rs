@@ -1,20 +1,22 @@
-//! CLIP image preprocessing, equal to open_clip's
-//! `image_transform(size, is_train=False)` on a PIL image:
-//! `Resize(size, BICUBIC)` (shorter side) → `CenterCrop(size)` →
-//! `convert("RGB")` → `ToTensor` → `Normalize(CLIP mean, std)`.
+//! CLIP image preprocessing, equal to open_clip's transforms on a PIL image:
+//! `image_transform(size, is_train=False)` is `Resize(size, BICUBIC)` (shorter side) →
+//! `CenterCrop(size)` → `convert("RGB")` → `ToTensor` → `Normalize(CLIP mean, std)`, and the
+//! training transform replaces the first two with `RandomResizedCrop`. Where the RGB
+//! conversion happens (on load, or after the resize as here) is each data path's choice:
+//! `crate::picture` says which follows which reference.
 //!
 //! The resize reproduces Pillow's separable resampler bit for bit: bicubic
 //! kernel with a = -0.5 whose support widens with the downscale factor
 //! (antialiasing), 22-bit fixed-point weights, horizontal pass first with
-//! rounding to 8 bits in between, and premultiplied alpha for RGBA / LA images.
+//! rounding to 8 bits in between, premultiplied alpha for RGBA / LA images, 16-bit
+//! arithmetic for `I;16`, and NEAREST for palette images.
 //! The train-time `random_resized_crop` follows torchvision's
 //! `RandomResizedCrop` parameter sampling.
 
-use std::path::{Path, PathBuf};
-
-use image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
+use image::RgbImage;
 use rand::Rng;
 
+use crate::picture::{crop_inside, Picture};
 use crate::suite::CropBox;
 
 /// OpenAI CLIP's per-channel mean (RGB, on the 0..1 scale).
@@ -25,110 +27,34 @@ pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 #[allow(clippy::excessive_precision)]
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
-/// Errors from reading images; each names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum PreprocessError {
-    #[error("cannot open image {}: {source}", path.display())]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot decode image {}: {source}", path.display())]
-    Decode {
-        path: PathBuf,
-        source: image::ImageError,
-    },
-}
-
-/// Reads and decodes an image file (format guessed from its content); a missing,
-/// unreadable, truncated or corrupt file is an error naming the file.
-pub fn load_image(path: &Path) -> Result<DynamicImage, PreprocessError> {
-    let open_err = |source| PreprocessError::Open {
-        path: path.to_path_buf(),
-        source,
-    };
-    let decode_err = |source| PreprocessError::Decode {
-        path: path.to_path_buf(),
-        source,
-    };
-    let bytes = std::fs::read(path).map_err(open_err)?;
-    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()
-        .map_err(open_err)?;
-    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_has_end(&bytes) {
-        // The JPEG decoder fills a cut-off scan with grey instead of failing;
-        // Pillow refuses such files ("image file is truncated"), and so do we.
-        let msg = "JPEG data ends before its end-of-image marker (truncated file)";
-        return Err(decode_err(image::ImageError::Decoding(
-            image::error::DecodingError::new(image::ImageFormat::Jpeg.into(), msg),
-        )));
-    }
-    reader.decode().map_err(decode_err)
-}
-
-/// Whether an end-of-image marker (FF D9) follows the last start-of-scan
-/// (FF DA). Entropy-coded data escapes every FF byte, so neither marker can
-/// appear inside a scan by accident.
-fn jpeg_has_end(bytes: &[u8]) -> bool {
-    let last_sos = bytes.windows(2).rposition(|m| m == [0xff, 0xda]);
-    let last_eoi = bytes.windows(2).rposition(|m| m == [0xff, 0xd9]);
-    matches!((last_sos, last_eoi), (Some(sos), Some(eoi)) if eoi > sos)
-}
-
 /// Crops to `bx` as PIL's `Image.crop((x, y, x + w, y + h))` does: parts of the
-/// box outside the image are filled with zeros.
-pub fn crop(img: &DynamicImage, bx: CropBox) -> DynamicImage {
+/// box outside the image are black.
+pub fn crop(img: &RgbImage, bx: CropBox) -> RgbImage {
     let inside = bx.x.checked_add(bx.w).is_some_and(|r| r <= img.width())
         && bx.y.checked_add(bx.h).is_some_and(|b| b <= img.height());
     if inside {
-        return img.crop_imm(bx.x, bx.y, bx.w, bx.h);
+        return crop_inside(img, bx.x, bx.y, bx.w, bx.h);
     }
-    let mut out = DynamicImage::new(bx.w, bx.h, img.color());
+    let mut out = RgbImage::new(bx.w, bx.h);
     image::imageops::replace(&mut out, img, -i64::from(bx.x), -i64::from(bx.y));
     out
 }
 
-/// The eval transform: resize + centre crop + normalise, CHW `[3 * size * size]`.
-pub fn preprocess(img: &DynamicImage, size: u32) -> Vec<f32> {
-    normalize(&resize_center_crop(img, size))
-}
-
-/// [`preprocess`] for an RGB buffer.
+/// open_clip's eval transform of an RGB image: resize + centre crop + normalise, CHW
+/// `[3 * size * size]`.
 pub fn preprocess_rgb(img: &RgbImage, size: u32) -> Vec<f32> {
     normalize(&resize_rgb_center_crop(img, size))
 }
 
-/// Resize (shorter side to `size`, bicubic) and centre crop to `size`×`size`,
-/// in the image's own mode as PIL does, then `convert("RGB")`.
-pub fn resize_center_crop(img: &DynamicImage, size: u32) -> RgbImage {
-    let (w, h) = shorter_side_size(img.width(), img.height(), size);
-    match img {
-        DynamicImage::ImageRgb8(rgb) => center_crop(&resize_rgb(rgb, w, h), size),
-        DynamicImage::ImageLuma8(gray) => {
-            let resized = GrayImage::from_raw(
-                w,
-                h,
-                resize_pixels(gray, gray.width(), gray.height(), 1, w, h),
-            );
-            center_crop(
-                &DynamicImage::from(resized.expect("buffer size")).to_rgb8(),
-                size,
-            )
-        }
-        DynamicImage::ImageRgba8(rgba) => {
-            let resized = resize_premultiplied(rgba, rgba.width(), rgba.height(), 4, w, h);
-            let rgba = RgbaImage::from_raw(w, h, resized).expect("buffer size");
-            center_crop(&DynamicImage::from(rgba).to_rgb8(), size)
-        }
-        DynamicImage::ImageLumaA8(la) => {
-            let resized = resize_premultiplied(la, la.width(), la.height(), 2, w, h);
-            let la = GrayAlphaImage::from_raw(w, h, resized).expect("buffer size");
-            center_crop(&DynamicImage::from(la).to_rgb8(), size)
-        }
-        // 16-bit and float images: PIL has its own modes for these; we reduce to
-        // 8-bit RGB first (see docs/tokenizer-and-preprocessing.md).
-        other => resize_rgb_center_crop(&other.to_rgb8(), size),
+/// Resize (shorter side to `size`, bicubic) and centre crop to `size`×`size`, in the
+/// image's own mode as PIL does, then `convert("RGB")`: open_clip's eval transform on an
+/// unconverted image.
+pub fn resize_center_crop(img: &Picture, size: u32) -> RgbImage {
+    if let Picture::Rgb(rgb) = img {
+        return resize_rgb_center_crop(rgb, size);
     }
+    let (w, h) = shorter_side_size(img.width(), img.height(), size);
+    center_crop(&img.resize(w, h).into_rgb(), size)
 }
 
 /// [`resize_center_crop`] for an RGB buffer.
@@ -153,19 +79,7 @@ fn shorter_side_size(w: u32, h: u32, size: u32) -> (u32, u32) {
 /// round-half-to-even. The input is never smaller than the crop here.
 fn center_crop(img: &RgbImage, size: u32) -> RgbImage {
     let offset = |len: u32| (f64::from(len.saturating_sub(size)) / 2.0).round_ties_even() as u32;
-    crop_rgb(img, offset(img.width()), offset(img.height()), size, size)
-}
-
-/// The `w`×`h` box of `img` at (`left`, `top`), which lies inside it, copied row by row
-/// (`image`'s generic `SubImage::to_image` copies pixel by pixel, at several times the cost).
-fn crop_rgb(img: &RgbImage, left: u32, top: u32, w: u32, h: u32) -> RgbImage {
-    let (left, top, w, h) = (left as usize, top as usize, w as usize, h as usize);
-    let stride = 3 * img.width() as usize;
-    let mut pixels = Vec::with_capacity(3 * w * h);
-    for row in img.as_raw().chunks_exact(stride).skip(top).take(h) {
-        pixels.extend_from_slice(&row[3 * left..3 * (left + w)]);
-    }
-    RgbImage::from_raw(w as u32, h as u32, pixels).expect("the box lies inside the image")
+    crop_inside(img, offset(img.width()), offset(img.height()), size, size)
 }
 
 /// Bicubic resize of an RGB image, Pillow-exact.
@@ -196,19 +110,31 @@ pub fn normalize_into(img: &RgbImage, out: &mut [f32]) {
 /// torchvision's `RandomResizedCrop(size, scale, ratio=(3/4, 4/3), BICUBIC)`:
 /// up to 10 draws of an area fraction in `scale` and a log-uniform aspect ratio;
 /// the first box that fits is cropped, else the centre crop clamped to the ratio
-/// range. The box is then resized to `size`×`size`.
+/// range. The box is then resized to `size`×`size` in the image's own mode, and converted
+/// to RGB after (open_clip's training transform).
 pub fn random_resized_crop(
-    img: &RgbImage,
+    img: &Picture,
     size: u32,
     scale: (f32, f32),
     rng: &mut impl Rng,
 ) -> RgbImage {
     let (left, top, w, h) = random_crop_box(img.width(), img.height(), scale, rng);
-    let cropped = crop_rgb(img, left, top, w, h);
-    if (w, h) == (size, size) {
-        return cropped;
+    resized_crop(img, (left, top, w, h), size)
+}
+
+/// torchvision's `resized_crop(img, top, left, h, w, [size, size], BICUBIC)` then
+/// `convert("RGB")`: the box `(left, top, w, h)`, which lies inside the image, resized in
+/// the image's mode.
+pub fn resized_crop(img: &Picture, (left, top, w, h): (u32, u32, u32, u32), size: u32) -> RgbImage {
+    if let Picture::Rgb(rgb) = img {
+        // The common case without the intermediate copies of the general one.
+        let cropped = crop_inside(rgb, left, top, w, h);
+        if (w, h) == (size, size) {
+            return cropped;
+        }
+        return resize_rgb(&cropped, size, size);
     }
-    resize_rgb(&cropped, size, size)
+    img.crop(left, top, w, h).resize(size, size).into_rgb()
 }
 
 /// `(left, top, width, height)` of the RandomResizedCrop box.
@@ -276,16 +202,16 @@ fn bicubic(x: f64) -> f64 {
     }
 }
 
-/// For each output position: first input index and fixed-point weights.
-struct Coeffs {
+/// For each output position: first input index and weights (`f64`, or fixed-point `i32`).
+struct Coeffs<W> {
     start: Vec<usize>,
-    weights: Vec<Vec<i32>>,
+    weights: Vec<Vec<W>>,
 }
 
-/// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for mapping `in_size`
-/// samples onto `out_size`: the kernel is stretched by the downscale factor so
-/// every input sample contributes (antialiasing); weights sum to one.
-fn precompute_coeffs(in_size: u32, out_size: u32) -> Coeffs {
+/// Pillow's `precompute_coeffs` for mapping `in_size` samples onto `out_size`: the kernel is
+/// stretched by the downscale factor so every input sample contributes (antialiasing);
+/// weights normalised to sum to one.
+fn float_coeffs(in_size: u32, out_size: u32) -> Coeffs<f64> {
     let scale = f64::from(in_size) / f64::from(out_size);
     let filterscale = scale.max(1.0);
     let support = 2.0 * filterscale;
@@ -299,22 +225,39 @@ fn precompute_coeffs(in_size: u32, out_size: u32) -> Coeffs {
             .map(|x| bicubic((x as f64 - center + 0.5) / filterscale))
             .collect();
         let total: f64 = raw.iter().sum();
-        let fixed = raw
+        let normalised = raw
             .iter()
-            .map(|&w| {
-                let w = if total != 0.0 { w / total } else { w };
-                let scaled = w * f64::from(1u32 << PRECISION_BITS);
-                if w < 0.0 {
-                    (scaled - 0.5) as i32
-                } else {
-                    (scaled + 0.5) as i32
-                }
-            })
+            .map(|&w| if total != 0.0 { w / total } else { w })
             .collect();
         start.push(xmin as usize);
-        weights.push(fixed);
+        weights.push(normalised);
     }
     Coeffs { start, weights }
+}
+
+/// [`float_coeffs`] as Pillow's `normalize_coeffs_8bpc` makes them fixed-point for 8-bit
+/// channels.
+fn precompute_coeffs(in_size: u32, out_size: u32) -> Coeffs<i32> {
+    let Coeffs { start, weights } = float_coeffs(in_size, out_size);
+    let fixed = |w: f64| {
+        let scaled = w * f64::from(1u32 << PRECISION_BITS);
+        if w < 0.0 {
+            (scaled - 0.5) as i32
+        } else {
+            (scaled + 0.5) as i32
+        }
+    };
+    let weights = weights
+        .into_iter()
+        .map(|k| k.into_iter().map(fixed).collect())
+        .collect();
+    Coeffs { start, weights }
+}
+
+/// Whether Pillow 13 resamples vertically first: when the height shrinks by more than twice
+/// as many pixels as the width (Pillow PR #9549). The order changes the rounding.
+fn vertical_first(w: u32, h: u32, out_w: u32, out_h: u32) -> bool {
+    out_h < h && i64::from(h) - i64::from(out_h) > 2 * (i64::from(w) - i64::from(out_w))
 }
 
 /// Rounds a fixed-point accumulator (already offset by one half) to a byte.
@@ -330,16 +273,22 @@ fn clip8(acc: i32) -> u8 {
 
 /// Resizes interleaved 8-bit pixels (`channels` per pixel) from `w`×`h` to
 /// `out_w`×`out_h` in two passes, rounding to bytes in between. A dimension
-/// that keeps its size is not resampled (Pillow skips that pass). Pillow 13
-/// runs the vertical pass first when the height shrinks by more than twice as
-/// many pixels as the width (Pillow PR #9549), else the horizontal pass first
-/// over just the rows the vertical pass reads; the order changes the rounding.
+/// that keeps its size is not resampled (Pillow skips that pass). The horizontal
+/// pass goes first (over just the rows the vertical pass reads) unless
+/// [`vertical_first`].
 ///
 /// The passes' inner loops are 32-bit multiply-adds over runs of bytes, which the compiler
 /// vectorises; baseline x86-64 (SSE2) has no 32-bit vector multiply, AVX2 does (8 lanes).
 /// So on x86-64 the resampler is compiled a second time for AVX2 and that copy is taken
 /// where the CPU has it: same integer arithmetic, same bytes.
-fn resize_pixels(src: &[u8], w: u32, h: u32, channels: usize, out_w: u32, out_h: u32) -> Vec<u8> {
+pub(crate) fn resize_pixels(
+    src: &[u8],
+    w: u32,
+    h: u32,
+    channels: usize,
+    out_w: u32,
+    out_h: u32,
+) -> Vec<u8> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
@@ -367,8 +316,7 @@ fn resize_pixels_avx2(
 #[inline(always)]
 fn resize_passes(src: &[u8], w: u32, h: u32, channels: usize, out_w: u32, out_h: u32) -> Vec<u8> {
     let (need_h, need_v) = (w != out_w, h != out_h);
-    let vertical_first =
-        out_h < h && i64::from(h) - i64::from(out_h) > 2 * (i64::from(w) - i64::from(out_w));
+    let vertical_first = vertical_first(w, h, out_w, out_h);
     let (w, h, out_w, out_h) = (w as usize, h as usize, out_w as usize, out_h as usize);
     match (need_h, need_v) {
         (false, false) => src.to_vec(),
@@ -469,7 +417,7 @@ fn columns_of_block<const C: usize>(block: &[u8], w: usize, columns: &mut [u8]) 
 /// where `src` begins at input row `first_row`; `stride` bytes per row.
 /// Whole rows are scaled and added at a time, which the compiler turns into SIMD.
 #[inline(always)]
-fn vertical_pass(src: &[u8], stride: usize, coeffs: &Coeffs, first_row: usize) -> Vec<u8> {
+fn vertical_pass(src: &[u8], stride: usize, coeffs: &Coeffs<i32>, first_row: usize) -> Vec<u8> {
     let half = 1i32 << (PRECISION_BITS - 1);
     let mut out = vec![0u8; coeffs.start.len() * stride];
     let mut acc = vec![0i32; stride];
@@ -494,7 +442,7 @@ fn vertical_pass(src: &[u8], stride: usize, coeffs: &Coeffs, first_row: usize) -
 
 /// Pillow resizes RGBA and LA images with premultiplied alpha (`RGBa` / `La`)
 /// and divides it out again afterwards; the last channel is alpha.
-fn resize_premultiplied(
+pub(crate) fn resize_premultiplied(
     src: &[u8],
     w: u32,
     h: u32,
@@ -525,10 +473,106 @@ fn resize_premultiplied(
     out
 }
 
+/// Pillow's NEAREST resize (`ImagingScaleAffine`, libImaging/Geometry.c), which it uses for
+/// palette and bilevel images whatever filter is asked: output x takes input
+/// `floor(x0 + scale · (x + ½))`, with the position accumulated step by step in `f64` as
+/// Pillow does (the sum's rounding decides ties).
+pub(crate) fn resize_nearest(
+    src: &[u8],
+    w: u32,
+    h: u32,
+    channels: usize,
+    out_w: u32,
+    out_h: u32,
+) -> Vec<u8> {
+    let positions = |from: u32, to: u32| {
+        let scale = f64::from(from) / f64::from(to);
+        let mut at = scale * 0.5;
+        (0..to)
+            .map(|_| {
+                let index = (at as usize).min(from as usize - 1);
+                at += scale;
+                index
+            })
+            .collect::<Vec<usize>>()
+    };
+    let (xs, ys) = (positions(w, out_w), positions(h, out_h));
+    let stride = w as usize * channels;
+    let mut out = Vec::with_capacity(out_w as usize * out_h as usize * channels);
+    for &y in &ys {
+        let row = &src[y * stride..(y + 1) * stride];
+        for &x in &xs {
+            out.extend_from_slice(&row[x * channels..(x + 1) * channels]);
+        }
+    }
+    out
+}
+
+/// Pillow's bicubic resize of 16-bit grey (`I;16`; `ImagingResampleHorizontal_16bpc` and
+/// its vertical twin): `f64` weights, each pass rounded half away from zero and clamped to
+/// 16 bits, in the same pass order as 8-bit images.
+pub(crate) fn resize_i16(src: &[u16], w: u32, h: u32, out_w: u32, out_h: u32) -> Vec<u16> {
+    let (horizontal, vertical) = (float_coeffs(w, out_w), float_coeffs(h, out_h));
+    let (w, out_w) = (w as usize, out_w as usize);
+    match (w != out_w, h != out_h) {
+        (false, false) => src.to_vec(),
+        (true, false) => horizontal_16(src, w, &horizontal),
+        (false, true) => vertical_16(src, w, &vertical),
+        (true, true) if vertical_first(w as u32, h, out_w as u32, out_h) => {
+            horizontal_16(&vertical_16(src, w, &vertical), w, &horizontal)
+        }
+        (true, true) => vertical_16(&horizontal_16(src, w, &horizontal), out_w, &vertical),
+    }
+}
+
+/// Each row of `w` samples resampled.
+fn horizontal_16(src: &[u16], w: usize, coeffs: &Coeffs<f64>) -> Vec<u16> {
+    src.chunks_exact(w)
+        .flat_map(|row| {
+            coeffs
+                .start
+                .iter()
+                .zip(&coeffs.weights)
+                .map(move |(&start, k)| {
+                    round_16(
+                        row[start..]
+                            .iter()
+                            .zip(k)
+                            .map(|(&v, &wt)| f64::from(v) * wt)
+                            .sum(),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Rows of `w` samples mixed into output rows.
+fn vertical_16(src: &[u16], w: usize, coeffs: &Coeffs<f64>) -> Vec<u16> {
+    let rows: Vec<&[u16]> = src.chunks_exact(w).collect();
+    let mut out = Vec::with_capacity(coeffs.start.len() * w);
+    for (&start, k) in coeffs.start.iter().zip(&coeffs.weights) {
+        out.extend((0..w).map(|x| {
+            round_16(
+                rows[start..]
+                    .iter()
+                    .zip(k)
+                    .map(|(row, &wt)| f64::from(row[x]) * wt)
+                    .sum(),
+            )
+        }));
+    }
+    out
+}
+
+/// Pillow's `ROUND_UP` of a 16-bit pass's sum, clamped to 16 bits.
+fn round_16(sum: f64) -> u16 {
+    let rounded = if sum >= 0.0 { sum + 0.5 } else { sum - 0.5 } as i64;
+    rounded.clamp(0, 65_535) as u16
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::GenericImageView;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -642,7 +686,9 @@ mod tests {
 
     #[test]
     fn random_resized_crop_is_seeded_and_sized() {
-        let img = RgbImage::from_fn(120, 80, |x, y| image::Rgb([x as u8, y as u8, 0]));
+        let img = Picture::Rgb(RgbImage::from_fn(120, 80, |x, y| {
+            image::Rgb([x as u8, y as u8, 0])
+        }));
         let a = random_resized_crop(&img, 32, (0.9, 1.0), &mut ChaCha8Rng::seed_from_u64(7));
         let b = random_resized_crop(&img, 32, (0.9, 1.0), &mut ChaCha8Rng::seed_from_u64(7));
         assert_eq!(a.dimensions(), (32, 32));
@@ -667,8 +713,22 @@ mod tests {
     }
 
     #[test]
+    fn nearest_takes_pillows_pixel_and_16_bit_resizes_round_like_pillow() {
+        // Halving: output x takes input floor(2x + 1) = 1, 3; a 3 → 2 stretch: floor(1.5x + 0.75).
+        assert_eq!(resize_nearest(&[0, 1, 2, 3], 4, 1, 1, 2, 1), [1, 3]);
+        assert_eq!(resize_nearest(&[10, 11, 12], 3, 1, 1, 2, 1), [10, 12]);
+        // A flat 16-bit image stays flat; values over 8 bits survive a resize.
+        let flat = vec![40_000u16; 12 * 9];
+        assert!(resize_i16(&flat, 12, 9, 5, 4).iter().all(|&v| v == 40_000));
+        let ramp: Vec<u16> = (0..16).map(|x| x * 4_000).collect();
+        let half = resize_i16(&ramp, 16, 1, 8, 1);
+        assert!(half.windows(2).all(|p| p[0] < p[1]), "{half:?}");
+        assert!(half[7] > 55_000, "{half:?}");
+    }
+
+    #[test]
     fn crop_outside_the_image_pads_with_zeros() {
-        let img = DynamicImage::from(RgbImage::from_pixel(4, 4, image::Rgb([9, 9, 9])));
+        let img = RgbImage::from_pixel(4, 4, image::Rgb([9, 9, 9]));
         let out = crop(
             &img,
             CropBox {
@@ -677,8 +737,7 @@ mod tests {
                 w: 4,
                 h: 4,
             },
-        )
-        .to_rgb8();
+        );
         assert_eq!(out.get_pixel(0, 0).0, [9, 9, 9]);
         assert_eq!(out.get_pixel(3, 3).0, [0, 0, 0]);
         let inside = crop(

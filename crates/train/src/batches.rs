@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use negclip_data::negatives::{self, NegativeKind, PosTagger};
-use negclip_data::preprocess::{normalize_into, random_resized_crop, resize_rgb_center_crop};
+use negclip_data::preprocess::{normalize_into, random_resized_crop, resize_center_crop};
 use negclip_data::seed;
 use negclip_data::tokenizer::ClipTokenizer;
 use negclip_data::training::{ExampleRef, TrainingSource};
@@ -255,7 +255,7 @@ impl BatchPlan {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
                 random_resized_crop(&image, self.image_size, scale, &mut rng)
             }
-            None => resize_rgb_center_crop(&image, self.image_size),
+            None => resize_center_crop(&image, self.image_size),
         };
         normalize_into(&resized, pixels);
         let negatives = self.hard_captions(epoch, sample, &caption, &example.negatives);

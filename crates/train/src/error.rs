@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use negclip_data::benchmarks::BenchmarkError;
+use negclip_data::decode::ImageFileError;
 use negclip_data::metrics::MetricsError;
-use negclip_data::preprocess::PreprocessError;
 use negclip_data::synth::SynthError;
 use negclip_data::training::TrainingError;
 use negclip_model::ModelError;
@@ -30,7 +30,7 @@ pub enum TrainError {
     Data(#[from] TrainingError),
     /// Reading an evaluation image.
     #[error(transparent)]
-    Image(#[from] PreprocessError),
+    Image(#[from] ImageFileError),
     /// Loading a benchmark suite from its files.
     #[error(transparent)]
     Benchmark(#[from] BenchmarkError),

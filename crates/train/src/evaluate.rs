@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
+use negclip_data::decode::load_image;
 use negclip_data::metrics::classification::{score_classification, ClassificationReport};
 use negclip_data::metrics::{score_choice, score_retrieval, MetricsError};
-use negclip_data::preprocess::{crop, load_image, preprocess_rgb};
+use negclip_data::preprocess::{crop, preprocess_rgb};
 use negclip_data::suite::{ChoiceSuite, ClassificationSuite, ImageSource, RetrievalSuite, Suite};
 use negclip_data::tokenizer::{ClipTokenizer, EOT};
 use negclip_model::{Clip, ClipConfig};
@@ -496,17 +497,20 @@ fn embed_images(
     options.engine.gather_vectors(out)
 }
 
-/// The eval transform of one image source.
+/// The eval transform of one image source. A file is converted to RGB as it is loaded, then
+/// cropped: the benchmarks' reference loaders (torchvision's `ImageFolder`, CLIP_benchmark,
+/// the ARO code) all open images with `Image.open(path).convert("RGB")`
+/// (`negclip_data::picture` lists where each path converts).
 pub fn load_pixels(source: &ImageSource, size: u32) -> Result<Vec<f32>, TrainError> {
     match source {
         ImageSource::Memory(image) => Ok(preprocess_rgb(image, size)),
         ImageSource::File { path, crop: area } => {
-            let image = load_image(path)?;
+            let image = load_image(path)?.into_rgb();
             let image = match area {
                 Some(area) => crop(&image, *area),
                 None => image,
             };
-            Ok(negclip_data::preprocess::preprocess(&image, size))
+            Ok(preprocess_rgb(&image, size))
         }
     }
 }

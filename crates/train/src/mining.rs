@@ -38,7 +38,7 @@ use std::cmp::Ordering;
 
 use burn::module::Module;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
-use negclip_data::preprocess::preprocess_rgb;
+use negclip_data::preprocess::{normalize, resize_center_crop};
 use negclip_data::training::{ExampleRef, TrainingSource};
 use negclip_model::{Clip, ClipConfig};
 use rayon::prelude::*;
@@ -68,7 +68,10 @@ pub fn mine_hard_images(
             .iter()
             .map(|&i| {
                 let example = source.example(ExampleRef::Sample(i))?;
-                Ok(preprocess_rgb(&example.image, embedder.image_size()))
+                Ok(normalize(&resize_center_crop(
+                    &example.image,
+                    embedder.image_size(),
+                )))
             })
             .collect::<Result<Vec<_>, TrainError>>()?;
         for row in embedder.embed_images(pixels.concat(), chunk.len()) {

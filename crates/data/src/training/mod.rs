@@ -20,9 +20,9 @@ mod table;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
+use crate::picture::Picture;
 use crate::synth::WorldConfig;
 
 pub use synthetic::{SyntheticConfig, SyntheticHardImages, SyntheticStream};
@@ -31,7 +31,9 @@ pub use table::{TableConfig, TableHardImages, TrainingTable};
 /// One training example, ready for preprocessing.
 #[derive(Debug, Clone)]
 pub struct Example {
-    pub image: RgbImage,
+    /// In the mode it was read in: training converts it to RGB after the crop, as NegCLIP's
+    /// loader does (`crate::picture`).
+    pub image: Picture,
     pub caption: String,
     /// Hard captions stored with the example (tables); empty where the source has none.
     pub negatives: Vec<String>,
@@ -127,7 +129,7 @@ pub enum TrainingError {
     #[error(transparent)]
     Table(#[from] crate::tables::TableError),
     #[error(transparent)]
-    Image(#[from] crate::preprocess::PreprocessError),
+    Image(#[from] crate::decode::ImageFileError),
     #[error(transparent)]
     World(#[from] crate::synth::SynthError),
     #[error("{path}: row {row} (counted from 0, as neg_image is): hard images from the table need neg_image indices in 0..{rows} (got {got:?}); or set data.hard_images = {{ nearest = K }} to mine them")]

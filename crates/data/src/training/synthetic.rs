@@ -7,6 +7,7 @@ use std::num::NonZeroUsize;
 use serde::{Deserialize, Serialize};
 
 use super::{Example, ExampleRef, HardImages, TrainingError, TrainingSource};
+use crate::picture::Picture;
 use crate::synth::{self, Split, WorldConfig};
 
 /// `[data]` with `source = "synthetic"`.
@@ -121,7 +122,7 @@ impl TrainingSource for SyntheticStream {
             }
         };
         Ok(Example {
-            image: sample.image,
+            image: Picture::Rgb(sample.image),
             caption: sample.caption,
             negatives: Vec::new(),
         })

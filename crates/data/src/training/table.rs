@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Example, ExampleRef, HardImages, TrainingError, TrainingSource};
-use crate::preprocess::load_image;
+use crate::decode::load_image;
 use crate::tables::{read_training_table, TrainingRow};
 
 /// `[data]` with `source = "table"`.
@@ -102,9 +102,10 @@ impl TrainingSource for TrainingTable {
             ));
         };
         let row = &self.rows[index];
+        // NegCLIP's loader passes `Image.open(path)` to the transform unconverted.
         let image = load_image(&self.image_root.join(&row.image))?;
         Ok(Example {
-            image: image.into_rgb8(),
+            image,
             caption: row.caption.clone(),
             negatives: row.negatives.iter().map(|n| n.text.clone()).collect(),
         })
