@@ -7,6 +7,14 @@ definitions below with numpy / scipy / scikit-learn, independently of the Rust c
       --fixture tests/fixtures/classification \
       --model tests/fixtures/model/open_clip_full_vocab \
       --out tests/fixtures/classification/expected.json
+  # the real-format fixture with the trained synthetic model, cross-checked against the
+  # clients (CLIP_benchmark's zero-shot code, torchmetrics' ECE, scikit-learn's AUROC)
+  negclip export --checkpoint models/synthetic-tiny-clip.safetensors --to open_clip \
+      --out /tmp/synth-openclip
+  python scripts/classification_reference.py expected --clients \
+      --fixture tests/fixtures/classification-mixed --model /tmp/synth-openclip \
+      --model-label models/synthetic-tiny-clip.safetensors \
+      --out tests/fixtures/classification-mixed/expected.json
   # recompute every metric from the cosines stored in a file and check they are the same
   python scripts/classification_reference.py metrics \
       --cosines tests/fixtures/classification/expected.json
@@ -75,6 +83,19 @@ attribute_accuracy = mean over items of [attribute(pred) == attribute(label)], l
 object_accuracy; seen_accuracy / unseen_accuracy = top-1 accuracy over the items whose true
 class's display name is / is not in seen.txt (null when there are none).
 
+Clients (expected --clients): the same model loaded by open_clip itself
+(create_model_and_transforms("local-dir:MODEL"), its own preprocess and get_tokenizer), the
+items read by torchvision's ImageFolder (default loader: PIL open -> convert("RGB")) and the OOD
+images by the same loader, scored by CLIP_benchmark's own zero-shot code
+(clip_benchmark.metrics.zeroshot_classification: zero_shot_classifier with templates written
+"{c}", run_classification, and evaluate for acc1 / acc5 / mean_per_class_recall; amp off, so
+float32 throughout, logits = 100 * cosine; its accuracy() gets a numpy-2.4 shim, see
+clients()), ECE by torchmetrics
+MulticlassCalibrationError(num_classes, n_bins=15, norm="l1") on softmax(S * logits / 100);
+MSP / MCM AUROC by sklearn roc_auc_score on the clients' scores. Asserted: the same
+predictions, acc1 = top1, acc5 = top5, CLIP_benchmark's mean_per_class_recall, the ECE and
+both AUROCs within 1e-6 of the numbers above; stored under "clients".
+
 Robustness (not metrics, for the reader): the smallest gap between the top two cosines of any
 item (a perturbation of the cosines below half of it cannot change a prediction), the same for
 the OOD images, the smallest distance of a confidence to an ECE bin edge, and the smallest
@@ -85,11 +106,15 @@ import json
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# P images with a tRNS alpha table make Pillow warn on convert("RGB"); the reference loaders
+# (ImageFolder's, ARO's) see the same warning and ignore it.
+warnings.filterwarnings("ignore", message="Palette images with Transparency")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -406,6 +431,117 @@ def expected(fixture, model):
     }
 
 
+CLIENT_TOLERANCE = 1e-6
+
+
+def clients(fixture, model, own):
+    """The clients' numbers on the fixture (see "Clients" above), asserted equal to `own`
+    (the result of `expected`)."""
+    import open_clip
+    import torch
+    import torchvision
+    from clip_benchmark.metrics import zeroshot_classification as zsc
+    from sklearn.metrics import roc_auc_score
+    from torchmetrics.classification import MulticlassCalibrationError
+    from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import default_loader
+
+    fixture = Path(fixture)
+    name = f"local-dir:{Path(model).resolve()}"
+    net, _, preprocess = open_clip.create_model_and_transforms(name)
+    net.eval()
+    tokenizer = open_clip.get_tokenizer(name)
+    data = ImageFolder(str(fixture / "images"), transform=preprocess)
+    assert torchvision.get_image_backend() == "PIL"
+    samples = [(Path(p).relative_to(fixture).as_posix(), t) for p, t in data.samples]
+    assert samples == list(zip(own["images"], own["labels"])), "ImageFolder's items differ"
+    assert data.classes == own["classes"]
+    classnames = [c.replace("_", " ") for c in data.classes]
+    templates = [t.replace("{}", "{c}") for t in own["templates"]]
+    loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=False)
+
+    class Ood(torch.utils.data.Dataset):  # a flat folder: no ImageFolder classes
+        def __len__(self):
+            return len(own["ood_images"])
+
+        def __getitem__(self, i):
+            return preprocess(default_loader(str(fixture / own["ood_images"][i]))), 0
+
+    ood_loader = torch.utils.data.DataLoader(Ood(), batch_size=16, shuffle=False)
+
+    # clip_benchmark 1.6.2's accuracy() ends in float(tensor.numpy()) on a 1-element array,
+    # a TypeError since numpy 2.4 (scripts/requirements.txt pins 2.4.6); the same function
+    # with .item() in its place, everything else CLIP_benchmark's own code.
+    def accuracy(output, target, topk=(1,)):
+        pred = output.topk(max(topk), 1, True, True)[1].t()
+        correct = pred.eq(target.view(1, -1).expand_as(pred))
+        n = len(target)
+        return [correct[:k].reshape(-1).float().sum(0).item() / n for k in topk]
+
+    zsc.accuracy = accuracy
+    with torch.no_grad():
+        summary = zsc.evaluate(net, loader, tokenizer, classnames, templates, "cpu", amp=False)
+        classifier = zsc.zero_shot_classifier(net, tokenizer, classnames, templates, "cpu",
+                                              amp=False)
+        logits, target = zsc.run_classification(net, classifier, loader, "cpu", amp=False)
+        ood_logits, _ = zsc.run_classification(net, classifier, ood_loader, "cpu", amp=False)
+        raw_scale = float(net.logit_scale.float().item())
+    assert raw_scale == own["logit_scale_param"], (raw_scale, own["logit_scale_param"])
+    S = float(np.exp(np.float64(raw_scale)))
+    logits64 = logits.numpy().astype(np.float64)
+    ood64 = ood_logits.numpy().astype(np.float64).reshape(-1, len(classnames))
+    preds = logits.argmax(dim=1).tolist()
+
+    probs = torch.from_numpy(softmax(S * logits64 / 100.0))
+    ece_metric = MulticlassCalibrationError(num_classes=len(classnames), n_bins=N_BINS,
+                                            norm="l1")
+    ece_metric.update(probs, target)
+    ece = float(ece_metric.compute())
+
+    y = np.concatenate([np.ones(len(logits64), dtype=int), np.zeros(len(ood64), dtype=int)])
+    msp = np.concatenate([softmax(S * logits64 / 100.0).max(axis=1),
+                          softmax(S * ood64 / 100.0).max(axis=1)])
+    mcm = np.concatenate([softmax(logits64 / 100.0 / MCM_TAU).max(axis=1),
+                          softmax(ood64 / 100.0 / MCM_TAU).max(axis=1)])
+    cosine_diff = max(float(np.max(np.abs(logits64 / 100.0 - np.asarray(own["cosines"])))),
+                      float(np.max(np.abs(ood64 / 100.0 - np.asarray(own["ood_cosines"]))))
+                      if len(ood64) else 0.0)
+    result = {
+        # (clip_benchmark.__version__ says 0.1.0 in every release: ask the installed metadata)
+        "versions": {name: package_version(name) for name in
+                     ["clip_benchmark", "torchmetrics", "scikit-learn", "open_clip_torch",
+                      "torchvision", "torch", "pillow"]},
+        "predictions": preds,
+        "acc1": float(summary["acc1"]),
+        "acc5": float(summary["acc5"]),
+        "mean_per_class_recall": float(summary["mean_per_class_recall"]),
+        "ece_torchmetrics": ece,
+        "msp_auroc_sklearn": float(roc_auc_score(y, msp)),
+        "mcm_auroc_sklearn": float(roc_auc_score(y, mcm)),
+        "max_cosine_difference_to_reference": cosine_diff,
+    }
+    m = own["metrics"]
+    assert preds == m["predictions"], ("predictions differ", preds, m["predictions"])
+    for key, ours in [("acc1", m["top1"]), ("acc5", m["top5"]),
+                      ("mean_per_class_recall", m["mean_per_class_recall"]),
+                      ("ece_torchmetrics", m["ece"]),
+                      ("msp_auroc_sklearn", m["ood"]["msp"]["auroc"]),
+                      ("mcm_auroc_sklearn", m["ood"]["mcm"]["auroc"])]:
+        assert abs(result[key] - ours) <= CLIENT_TOLERANCE, (key, result[key], ours)
+    result["max_metric_difference_to_reference"] = max(
+        abs(result[a] - b) for a, b in [("acc1", m["top1"]), ("acc5", m["top5"]),
+                                        ("mean_per_class_recall", m["mean_per_class_recall"]),
+                                        ("ece_torchmetrics", m["ece"]),
+                                        ("msp_auroc_sklearn", m["ood"]["msp"]["auroc"]),
+                                        ("mcm_auroc_sklearn", m["ood"]["mcm"]["auroc"])])
+    return result
+
+
+def package_version(name):
+    from importlib.metadata import version
+    return version(name)
+
+
 def synthetic(fixture, seed=7):
     """A cosine matrix made up on a 1e-4 grid (so every value is a short decimal that any JSON
     reader parses exactly), with the fixture's classes: a model that is right about 60% of
@@ -485,6 +621,12 @@ def main():
     ex.add_argument("--model", default=str(ROOT / "tests" / "fixtures" / "model"
                                            / "open_clip_full_vocab"))
     ex.add_argument("--out", required=True)
+    ex.add_argument("--model-label", help="what to store as \"model\" (default: --model, "
+                                          "relative to the repository when inside it)")
+    ex.add_argument("--clients", action="store_true",
+                    help="also score the fixture with CLIP_benchmark / torchmetrics / "
+                         "scikit-learn on open_clip, assert the same numbers, store them "
+                         "under \"clients\"")
     me = sub.add_parser("metrics", help="recompute the metrics of a stored expected.json "
                                         "from its cosines and check them")
     me.add_argument("--cosines", required=True, help="an expected.json")
@@ -499,7 +641,18 @@ def main():
     sanity()
     if args.cmd == "expected":
         result = expected(args.fixture, args.model)
+        if args.model_label:
+            result["model"] = args.model_label
         json_equal(recompute(json.loads(json.dumps(result))), result["metrics"])
+        if args.clients:
+            result["clients"] = clients(args.fixture, args.model, result)
+            c = result["clients"]
+            print(f"clients ({', '.join(f'{k} {v}' for k, v in c['versions'].items())}): "
+                  f"same predictions; acc1 {c['acc1']:.4f} acc5 {c['acc5']:.4f} mpcr "
+                  f"{c['mean_per_class_recall']:.4f} ECE {c['ece_torchmetrics']:.6f} AUROC msp "
+                  f"{c['msp_auroc_sklearn']:.4f} mcm {c['mcm_auroc_sklearn']:.4f}; max "
+                  f"|metric - reference| {c['max_metric_difference_to_reference']:.2e}, max "
+                  f"|cosine - reference| {c['max_cosine_difference_to_reference']:.2e}")
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
         print(summary(result["metrics"]))
         print(f"wrote {args.out}")

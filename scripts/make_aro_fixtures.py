@@ -40,10 +40,10 @@ def blocks(size, seed):
 def save(img, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".jpg":
-        # 4:4:4: Pillow (libjpeg-turbo) and the image crate upsample subsampled chroma
-        # differently (up to a few levels); without subsampling they differ by at most a
-        # level here and there, which keeps VG-Relation's reference-check scores within 1e-5.
-        img.save(path, format="JPEG", quality=50, subsampling=0)
+        # 4:2:0 chroma subsampling, Pillow's default and what COCO / Visual Genome photos
+        # use: negclip decodes with libjpeg-turbo as Pillow does (ISLOW, fancy upsampling),
+        # so the reference check holds on the chroma-upsampling path too.
+        img.save(path, format="JPEG", quality=50, subsampling=2)
     else:
         img.save(path, format="PNG", optimize=True)
 
@@ -82,8 +82,8 @@ def vg_attribution(out):
     rows, n = [], 0
     for (a, b), count in plan:
         for _ in range(count):
-            # PNG, so that PIL and the image crate decode the same pixels and the
-            # reference check (aro_reference.py clip-scores) can compare scores to 1e-4.
+            # PNG (lossless); VG-Relation's JPEGs cover the JPEG path of the reference
+            # check (aro_reference.py clip-scores).
             image = f"{2500000 + n % 6}.png"
             x, y = rng.randrange(20), rng.randrange(16)
             o1, o2 = rng.sample(nouns, 2)
