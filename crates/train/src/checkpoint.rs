@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
+use crate::io::write_file;
 use crate::optim::NamedTensors;
 use crate::precision::LossScaler;
-use crate::run::write_file;
 
 /// Where the run stands: enough to continue exactly where it stopped.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -15,6 +15,7 @@ pub mod device;
 pub mod engine;
 pub mod error;
 pub mod evaluate;
+pub mod io;
 pub mod log;
 pub mod loss;
 pub mod mining;

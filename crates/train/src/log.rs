@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::error::TrainError;
 use crate::evaluate::{Evaluations, SuiteResult};
-use crate::run::write_file;
+use crate::io::write_file;
 use crate::step::StepStats;
 
 pub struct MetricsLog {

@@ -44,7 +44,7 @@ use negclip_data::metrics::classification::ReliabilityBin;
 
 use crate::error::TrainError;
 use crate::evaluate::SuiteResult;
-use crate::run::write_file;
+use crate::io::write_file;
 
 /// DejaVu Sans (Bitstream Vera licence, see NOTICE), registered with plotters under [`FONT`].
 const FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");

@@ -6,7 +6,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use negclip_data::atomic::write_atomic;
 use negclip_model::checkpoint::{self as model_checkpoint, Naming};
 use negclip_model::{Clip, ClipConfig};
 
@@ -14,6 +13,7 @@ use crate::checkpoint::{self, TrainerState, MODEL_FILE};
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::evaluate::SuiteResult;
+use crate::io::write_file;
 use crate::log::MetricsLog;
 use crate::optim::{AdamW, AdamWSettings};
 use crate::suites::headline;
@@ -213,14 +213,6 @@ fn initial_model(config: &RunConfig, device: &Device) -> Result<(Clip, ClipConfi
 
 fn load_model(path: &Path, device: &Device) -> Result<model_checkpoint::LoadedClip, TrainError> {
     model_checkpoint::load(path, device).map_err(|source| TrainError::LoadModel {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// [`write_atomic`], its error naming `path`.
-pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    write_atomic(path, bytes).map_err(|source| TrainError::Io {
         path: path.to_path_buf(),
         source,
     })
