@@ -31,7 +31,7 @@ for device in cpu "$DEVICE"; do
     timeout 600 "$NEGCLIP" eval --device "$device" \
         --checkpoint models/synthetic-tiny-clip.safetensors \
         --suite vg-relation,vg-attribution,sugarcrepe --data-root tests/fixtures/aro \
-        --out "$OUT/eval-${device//:/-}.json" | tail -n 8
+        --output "$OUT/eval-${device//:/-}.json" | tail -n 8
 done
 if diff "$OUT/eval-cpu.md" "$OUT/eval-${DEVICE//:/-}.md"; then
     echo "eval: the GPU's accuracies equal the CPU's"

@@ -19,6 +19,6 @@ cd "$root"
 cargo run --release -p negclip-data --example train_tagger -- \
   --train "$ewt/en_ewt-ud-train.conllu" --train "$ewt/en_ewt-ud-dev.conllu" \
   --iterations "$iterations" --seed "$seed" --caption-augment 3000 \
-  --out crates/data/assets/tagger.bin.gz \
+  --output crates/data/assets/tagger.bin.gz \
   --eval "$ewt/en_ewt-ud-test.conllu"
 NEGCLIP_SHARED="$shared" cargo test --release -p negclip-data --test tagger_accuracy -- --nocapture

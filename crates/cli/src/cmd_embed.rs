@@ -24,8 +24,8 @@ pub struct EmbedArgs {
     texts: Option<PathBuf>,
     /// Output safetensors: `image_embeds` [images, dim] and `text_embeds` [texts, dim],
     /// rows in input order; the inputs are listed in the metadata.
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, alias = "out")]
+    output: PathBuf,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
     /// Device: cpu, wgpu[:N], vulkan[:N] or cuda[:N] (GPU kinds in builds with their feature; `negclip devices` lists them).
@@ -57,13 +57,19 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         let tokens = tokenizer.tokenize_batch(chunk, embedder.context_length());
         text_rows.extend(embedder.embed_texts(tokens, chunk.len()));
     }
-    write_embeddings(&args.out, &image_paths, &image_rows, &captions, &text_rows)?;
+    write_embeddings(
+        &args.output,
+        &image_paths,
+        &image_rows,
+        &captions,
+        &text_rows,
+    )?;
     println!(
         "wrote {} image and {} text embeddings (dim {}) to {}",
         image_rows.len(),
         text_rows.len(),
         loaded.config.embed_dim,
-        args.out.display()
+        args.output.display()
     );
     Ok(())
 }

@@ -50,8 +50,8 @@ pub struct EvalArgs {
     skip_missing_images: bool,
     /// Write results as JSON here, with Markdown (`.md`) and a bar chart per suite (`.png`)
     /// beside it.
-    #[arg(long)]
-    out: Option<PathBuf>,
+    #[arg(long, alias = "out")]
+    output: Option<PathBuf>,
     /// Device: cpu, wgpu[:N], vulkan[:N] or cuda[:N] (GPU kinds in builds with their feature; `negclip devices` lists them).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -133,7 +133,7 @@ fn evaluate(args: EvalArgs, engine: &Engine) -> anyhow::Result<()> {
     }
     let table = ResultsTable::new(&columns, Metrics::All).markdown();
     println!("{table}");
-    if let Some(out) = &args.out {
+    if let Some(out) = &args.output {
         let value = json!({
             "suites": args.suite,
             "items": args.items,

@@ -19,8 +19,8 @@ pub struct ExportArgs {
     #[arg(long, value_parser = parse_naming)]
     pub to: Naming,
     /// Output directory (created if missing; files in it are replaced atomically).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, alias = "out")]
+    pub output: PathBuf,
 }
 
 fn parse_naming(s: &str) -> Result<Naming, String> {
@@ -31,14 +31,14 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let device = Device::flex();
     let loaded = checkpoint::load(&args.checkpoint, &device)
         .with_context(|| format!("loading {}", args.checkpoint.display()))?;
-    checkpoint::export(&loaded.model, &loaded.config, args.to, &args.out)
-        .with_context(|| format!("exporting to {}", args.out.display()))?;
+    checkpoint::export(&loaded.model, &loaded.config, args.to, &args.output)
+        .with_context(|| format!("exporting to {}", args.output.display()))?;
     println!(
         "exported {} ({}, {} parameters) to {} as {:?}",
         args.checkpoint.display(),
         loaded.format,
         loaded.model.num_params(),
-        args.out.display(),
+        args.output.display(),
         args.to
     );
     Ok(())

@@ -1,5 +1,5 @@
 //! `negclip negatives`: read captions, write a training table with hard
-//! negatives (JSONL, or NegCLIP TSV when `--out` ends in `.tsv`).
+//! negatives (JSONL, or NegCLIP TSV when `--output` ends in `.tsv`).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -19,8 +19,8 @@ pub struct NegativesArgs {
     #[arg(long)]
     pub input: PathBuf,
     /// Output table: `.tsv` writes NegCLIP TSV, anything else JSONL.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, alias = "out")]
+    pub output: PathBuf,
     /// Comma-separated kinds, or `negclip` (the six NegCLIP swaps) or `all`.
     #[arg(long, default_value = "negclip")]
     pub kinds: String,
@@ -63,8 +63,8 @@ pub fn run(args: NegativesArgs) -> anyhow::Result<()> {
     } else if !args.keep_empty {
         table.retain(|r| !r.negatives.is_empty());
     }
-    write_training_table(&args.out, &table)?;
-    eprintln!("wrote {} rows to {}", table.len(), args.out.display());
+    write_training_table(&args.output, &table)?;
+    eprintln!("wrote {} rows to {}", table.len(), args.output.display());
     Ok(())
 }
 

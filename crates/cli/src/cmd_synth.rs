@@ -10,8 +10,8 @@ use negclip_data::synth::{write_suite_dir, Split, WorldConfig};
 #[derive(clap::Args, Debug)]
 pub struct SynthArgs {
     /// Output directory (created if missing).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, alias = "out")]
+    pub output: PathBuf,
     /// Number of scenes (images) to write.
     #[arg(long, default_value_t = 500)]
     pub items: usize,
@@ -42,14 +42,14 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     if let Some(size) = args.image_size {
         cfg.image_size = size;
     }
-    write_suite_dir(&args.out, args.split, &cfg, args.items, args.seed)?;
+    write_suite_dir(&args.output, args.split, &cfg, args.items, args.seed)?;
     println!(
         "wrote {} {} scenes ({}x{} px) to {}",
         args.items,
         args.split.name(),
         cfg.image_size,
         cfg.image_size,
-        args.out.display()
+        args.output.display()
     );
     Ok(())
 }

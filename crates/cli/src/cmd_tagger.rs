@@ -29,8 +29,8 @@ enum TaggerCommand {
         #[arg(long, default_value_t = 0)]
         caption_augment: usize,
         /// Where to write the model (gzip binary).
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long, alias = "out")]
+        output: PathBuf,
     },
     /// Print UPOS and XPOS accuracy, overall and per tag.
     Eval {
@@ -63,17 +63,17 @@ pub fn run(args: TaggerArgs) -> anyhow::Result<()> {
             iterations,
             seed,
             caption_augment,
-            out,
+            output,
         } => {
             let sentences = training_sentences(&train, caption_augment, seed)?;
             let started = Instant::now();
             let tagger = Tagger::train(&sentences, iterations, seed);
-            tagger.save(&out)?;
+            tagger.save(&output)?;
             println!(
                 "trained on {} sentences ({iterations} iterations, seed {seed}) in {:.1} s; wrote {}",
                 sentences.len(),
                 started.elapsed().as_secs_f64(),
-                out.display()
+                output.display()
             );
         }
         TaggerCommand::Eval { model, test } => {

@@ -31,7 +31,7 @@ fn embeddings_match_open_clip_within_1e_4() {
         .arg("tests/fixtures/embed/captions.txt")
         .arg("--images")
         .args(&images)
-        .arg("--out")
+        .arg("--output")
         .arg(&out)
         .output()
         .unwrap();

@@ -36,13 +36,13 @@ fn two_checkpoints_in_one_table_with_json_and_markdown() {
         MODEL,
         "--to",
         "open_clip",
-        "--out",
+        "--output",
         &exported,
     ]);
     let synthetic = format!("{tmp}/synth");
     negclip(&[
         "synth",
-        "--out",
+        "--output",
         &format!("{synthetic}/aro"),
         "--items",
         "40",
@@ -62,7 +62,7 @@ fn two_checkpoints_in_one_table_with_json_and_markdown() {
         "vg-relation,vg-attribution,sugarcrepe,coco-retrieval,coco-order",
         "--data-root",
         "tests/fixtures/aro",
-        "--out",
+        "--output",
         &out,
     ]);
     let table = String::from_utf8_lossy(&fixture_run.stdout);
@@ -99,8 +99,8 @@ fn two_checkpoints_in_one_table_with_json_and_markdown() {
     );
     let markdown = std::fs::read_to_string(format!("{tmp}/new/folder/results.md")).unwrap();
     assert!(markdown.starts_with("| suite | metric |"), "{markdown}");
-    let chart = image::open(format!("{tmp}/new/folder/results.png"))
-        .expect("a bar chart beside the JSON");
+    let chart =
+        image::open(format!("{tmp}/new/folder/results.png")).expect("a bar chart beside the JSON");
     assert_eq!(chart.width(), negclip_train::plot::WIDTH);
 
     let synthetic_run = negclip(&[
@@ -126,7 +126,7 @@ fn missing_image_names_the_file_and_row_unless_skipped() {
     let synthetic = root.join("aro");
     negclip(&[
         "synth",
-        "--out",
+        "--output",
         synthetic.to_str().unwrap(),
         "--items",
         "12",
@@ -274,7 +274,7 @@ fn the_aro_codes_files_and_sugarcrepes_repository_layout_read_as_the_defaults() 
         root.to_str().unwrap(),
         "--data",
         &format!("coco-val2017={}", fixture.join("coco/val2017").display()),
-        "--out",
+        "--output",
         theirs.to_str().unwrap(),
     ]);
     let table = String::from_utf8_lossy(&run.stdout);
@@ -295,7 +295,7 @@ fn the_aro_codes_files_and_sugarcrepes_repository_layout_read_as_the_defaults() 
         suites,
         "--data-root",
         "tests/fixtures/aro",
-        "--out",
+        "--output",
         ours.to_str().unwrap(),
     ]);
     let (theirs, ours) = (results(&theirs), results(&ours));
@@ -355,7 +355,7 @@ fn a_classification_folder_evaluates_with_calibration_ood_and_a_reliability_diag
         "synth-ood",
         "--items",
         "50",
-        "--out",
+        "--output",
         out.to_str().unwrap(),
     ]);
     let results = results(&out);

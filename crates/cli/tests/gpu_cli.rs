@@ -128,7 +128,7 @@ fn gpu_train_killed_and_resumed_then_eval_matches_the_cpu() {
             "vg-relation,vg-attribution,sugarcrepe",
             "--data-root",
             "tests/fixtures/aro",
-            "--out",
+            "--output",
             out.to_str().unwrap(),
         ]));
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()

@@ -20,6 +20,7 @@ fn synth_writes_heldout_scenes_in_aro_formats() {
             "heldout",
             "--image-size",
             "48",
+            // `--out`: the hidden alias of `--output`, which earlier versions named it.
             "--out",
         ])
         .arg(&dir)
@@ -49,14 +50,14 @@ fn synth_writes_heldout_scenes_in_aro_formats() {
 fn synth_rejects_unknown_split_and_tiny_images() {
     let dir = std::env::temp_dir().join(format!("negclip-synth-bad-{}", std::process::id()));
     let out = negclip()
-        .args(["synth", "--split", "dev", "--out"])
+        .args(["synth", "--split", "dev", "--output"])
         .arg(&dir)
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("dev"));
     let out = negclip()
-        .args(["synth", "--image-size", "8", "--out"])
+        .args(["synth", "--image-size", "8", "--output"])
         .arg(&dir)
         .output()
         .unwrap();
