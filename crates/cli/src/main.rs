@@ -58,6 +58,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     allocator::keep_freed_memory();
+    exit_quietly_when_stdout_closes();
     // wgpu probes OpenGL beside Vulkan and logs an error where there is no GL driver (a
     // server, CI); compute never uses GL.
     let default_filter = "warn,wgpu_hal::gles=off";
@@ -68,7 +69,7 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::Train(args) => cmd_train::run(args),
         Command::Eval(args) => cmd_eval::run(args),
         Command::Embed(args) => cmd_embed::run(args),
@@ -80,5 +81,37 @@ fn main() -> anyhow::Result<()> {
         Command::Devices(args) => cmd_devices::run(args),
         Command::Tokenize(args) => cmd_tokenize::run(args),
         Command::Bench(args) => cmd_bench::run(args),
+    };
+    match result {
+        Err(error) if is_closed_pipe(&error) => Ok(()),
+        other => other,
     }
+}
+
+/// `negclip … | head`: a reader that closes standard output early ends the command quietly
+/// with success, as Unix tools do. Rust ignores SIGPIPE, so printing to a closed pipe panics
+/// in `println!` ("failed printing to stdout: Broken pipe") or returns a `BrokenPipe` error
+/// where the output is written with `?`; this handles the first, [`is_closed_pipe`] the second.
+fn exit_quietly_when_stdout_closes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
+fn is_closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
