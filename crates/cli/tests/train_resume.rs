@@ -173,3 +173,50 @@ fn too_few_samples_for_a_batch_is_an_error_before_anything_is_announced_or_writt
         "a run that cannot start leaves no output folder"
     );
 }
+
+#[test]
+fn a_best_metric_that_names_nothing_is_an_error_listing_the_valid_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let train = |best: &str, output: &str| {
+        negclip(&["train", "--quiet", "--config"])
+            .arg(&config)
+            .args(["--set", &format!("eval.best_metric=\"{best}\"")])
+            .args([
+                "--set",
+                "data.samples_per_epoch=16",
+                "--set",
+                "optim.epochs=1",
+            ])
+            .arg("--output")
+            .arg(dir.path().join(output))
+            .output()
+            .unwrap()
+    };
+    // A suite the run does not evaluate: refused before the run starts.
+    let wrong_suite = train("Synth-Order", "a");
+    assert!(!wrong_suite.status.success());
+    let stderr = String::from_utf8_lossy(&wrong_suite.stderr);
+    assert!(
+        stderr.contains("eval.best_metric") && stderr.contains("the suites are Synth-Relation"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("a").exists(), "nothing written");
+    // A metric the suite does not have: refused at the evaluation before the first step.
+    let wrong_metric = train("Synth-Relation:recall", "b");
+    assert!(!wrong_metric.status.success());
+    let stderr = String::from_utf8_lossy(&wrong_metric.stderr);
+    assert!(
+        stderr.contains("has no metric \"recall\"") && stderr.contains("accuracy"),
+        "{stderr}"
+    );
+    // The suite and one of its metrics: trains.
+    let right = train("Synth-Relation:accuracy", "c");
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
+    assert!(dir.path().join("c/best.safetensors").exists());
+}

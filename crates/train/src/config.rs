@@ -289,8 +289,56 @@ pub struct EvalSection {
     pub every_epochs: NonZeroUsize,
     #[serde(default = "default_eval_batch")]
     pub batch_size: usize,
-    /// The metric (`suite` or `suite/metric`) that picks the best checkpoint.
-    pub best_metric: Option<String>,
+    /// The number that picks the best checkpoint: `"suite"` or `"suite:metric"`.
+    pub best_metric: Option<BestMetric>,
+}
+
+/// `eval.best_metric`: the evaluated number that picks the best checkpoint, written `"suite"`
+/// (its headline number) or `"suite:metric"`. The separator is `:` because suite and metric
+/// names contain `/` (`sugarcrepe/add_att`, `image_to_text/1`). The suite is checked against
+/// the configured suites when the run starts, the metric at the evaluation before the first
+/// step; either error lists the valid names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BestMetric {
+    pub suite: String,
+    /// `None`: the suite's headline number.
+    pub metric: Option<String>,
+}
+
+impl TryFrom<String> for BestMetric {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<BestMetric, String> {
+        let (suite, metric) = match text.split_once(':') {
+            Some((suite, metric)) => (suite.trim(), Some(metric.trim())),
+            None => (text.trim(), None),
+        };
+        if suite.is_empty() || metric.is_some_and(str::is_empty) {
+            return Err(format!(
+                "eval.best_metric = {text:?}: expected \"suite\" or \"suite:metric\""
+            ));
+        }
+        Ok(BestMetric {
+            suite: suite.to_string(),
+            metric: metric.map(str::to_string),
+        })
+    }
+}
+
+impl From<BestMetric> for String {
+    fn from(best: BestMetric) -> String {
+        best.to_string()
+    }
+}
+
+impl std::fmt::Display for BestMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.metric {
+            Some(metric) => write!(f, "{}:{metric}", self.suite),
+            None => f.write_str(&self.suite),
+        }
+    }
 }
 
 fn default_eval_items() -> usize {
@@ -557,6 +605,30 @@ epochs = 1
             SourceConfig::Synthetic(s) => s,
             SourceConfig::Table(_) => panic!("synthetic data expected"),
         }
+    }
+
+    #[test]
+    fn best_metric_is_a_suite_or_a_suite_and_metric_split_at_the_colon() {
+        let best = |value: &str| {
+            let text = format!("{MINIMAL}[eval]\nbest_metric = \"{value}\"\n");
+            parse(&text, &[]).map(|c| c.eval.best_metric.unwrap())
+        };
+        let relation = best("Synth-Relation").unwrap();
+        assert_eq!(
+            (relation.suite.as_str(), relation.metric),
+            ("Synth-Relation", None)
+        );
+        let recall = best("coco-retrieval:image_to_text/1").unwrap();
+        assert_eq!(recall.suite, "coco-retrieval");
+        assert_eq!(recall.metric.as_deref(), Some("image_to_text/1"));
+        let subset = best("sugarcrepe/add_att").unwrap();
+        assert_eq!(
+            (subset.suite.as_str(), subset.metric),
+            ("sugarcrepe/add_att", None)
+        );
+        assert_eq!(recall.to_string(), "coco-retrieval:image_to_text/1");
+        let error = best("Synth-Relation:").unwrap_err();
+        assert!(error.contains("suite:metric"), "{error}");
     }
 
     #[test]

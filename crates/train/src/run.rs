@@ -140,14 +140,24 @@ impl Run {
         .map(Some)
     }
 
-    /// Remember checkpoint `name` as best if the configured metric improved.
-    pub fn note_best(&mut self, results: &[SuiteResult], name: &str) {
-        let Some(metric) = &self.state.config.eval.best_metric else {
-            return;
+    /// The value of the configured best metric among `results` (`None` without one); an
+    /// error when it names no suite or metric there.
+    pub fn best_metric_value(&self, results: &[SuiteResult]) -> Result<Option<f64>, TrainError> {
+        let Some(best) = &self.state.config.eval.best_metric else {
+            return Ok(None);
         };
-        let Some(value) = headline(results, metric) else {
-            tracing::warn!(metric, "best_metric names no evaluated suite or metric");
-            return;
+        headline(results, best)
+            .map(Some)
+            .map_err(|message| TrainError::Config {
+                path: "eval.best_metric".into(),
+                message,
+            })
+    }
+
+    /// Remember checkpoint `name` as best if the configured metric improved.
+    pub fn note_best(&mut self, results: &[SuiteResult], name: &str) -> Result<(), TrainError> {
+        let Some(value) = self.best_metric_value(results)? else {
+            return Ok(());
         };
         if self
             .state
@@ -157,6 +167,7 @@ impl Run {
         {
             self.state.best = Some((value, name.to_string()));
         }
+        Ok(())
     }
 
     /// Copy checkpoint `dir`'s model to `OUTPUT/best.safetensors` if it is the best so far.

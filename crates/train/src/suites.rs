@@ -8,7 +8,7 @@ use negclip_data::negatives::default_order_perturbations;
 use negclip_data::suite::Suite;
 use negclip_data::synth::{self, WorldConfig};
 
-use crate::config::RunConfig;
+use crate::config::{BestMetric, RunConfig};
 use crate::error::TrainError;
 use crate::evaluate::SuiteResult;
 
@@ -143,15 +143,31 @@ pub fn primary(result: &SuiteResult) -> Option<(String, f64)> {
     .or_else(|| result.metrics.iter().next().map(|(k, v)| (k.clone(), *v)))
 }
 
-/// The value named by `metric`: `suite` (its primary number) or `suite/metric`.
-pub fn headline(results: &[SuiteResult], metric: &str) -> Option<f64> {
-    for result in results {
-        if result.suite.eq_ignore_ascii_case(metric) {
-            return primary(result).map(|(_, v)| v);
-        }
-        if let Some(rest) = metric.strip_prefix(&format!("{}/", result.suite)) {
-            return result.metrics.get(rest).copied();
-        }
-    }
-    None
+/// The value `best` names among `results`: the suite's headline number, or its metric. An
+/// error names what is missing and lists what there is.
+pub fn headline(results: &[SuiteResult], best: &BestMetric) -> Result<f64, String> {
+    let Some(result) = results
+        .iter()
+        .find(|r| r.suite.eq_ignore_ascii_case(&best.suite))
+    else {
+        let names: Vec<&str> = results.iter().map(|r| r.suite.as_str()).collect();
+        return Err(format!(
+            "eval.best_metric = \"{best}\": no evaluated suite is named {:?}; the suites are {}",
+            best.suite,
+            names.join(", ")
+        ));
+    };
+    let value = match &best.metric {
+        None => primary(result).map(|(_, v)| v),
+        Some(metric) => result.metrics.get(metric).copied(),
+    };
+    value.ok_or_else(|| {
+        let metrics: Vec<&str> = result.metrics.keys().map(String::as_str).collect();
+        format!(
+            "eval.best_metric = \"{best}\": suite {} has no metric {:?}; its metrics are {}",
+            result.suite,
+            best.metric.as_deref().unwrap_or_default(),
+            metrics.join(", ")
+        )
+    })
 }

@@ -70,6 +70,7 @@ impl Trainer {
         let source = open_source(&config, &engine)?;
         let show_progress = options.show_progress && engine.is_writer();
         let eval = Evaluation::new(&config, show_progress, &engine)?;
+        eval.check_best_suite(&config)?;
         config.optim.precision.check(&device)?;
         let (run, model) = Run::open(config, options.resume, engine.is_writer(), &device)?;
         let model = engine.broadcast_model(model)?;
@@ -116,7 +117,8 @@ impl Trainer {
         };
         let settings = StepSettings::new(&run.clip_config, update, &device, &engine);
         if !run.state.evaluated_start {
-            eval.run(&mut run, &model, &device, &progress)?;
+            let results = eval.run(&mut run, &model, &device, &progress)?;
+            run.best_metric_value(&results)?; // names a metric the suites have
             run.state.evaluated_start = true;
         }
         while run.state.epoch < config.optim.epochs {
@@ -165,7 +167,7 @@ impl Trainer {
             let last = run.state.epoch == config.optim.epochs;
             if run.state.epoch % config.eval.every_epochs.get() == 0 || last {
                 let results = eval.run(&mut run, &model, &device, &progress)?;
-                run.note_best(&results, &name);
+                run.note_best(&results, &name)?;
             }
             if let Some(dir) = run.save(&model, &name)? {
                 run.keep_if_best(&dir, &name)?;
@@ -233,6 +235,29 @@ impl Evaluation {
                 show_progress,
                 engine: engine.clone(),
             },
+        })
+    }
+
+    /// The suite `eval.best_metric` names is one of the run's (its metric is checked at the
+    /// first evaluation, which knows the metrics).
+    fn check_best_suite(&self, config: &RunConfig) -> Result<(), TrainError> {
+        let Some(best) = &config.eval.best_metric else {
+            return Ok(());
+        };
+        let names: Vec<&str> = self.suites.iter().map(|s| s.name()).collect();
+        if names
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(&best.suite))
+        {
+            return Ok(());
+        }
+        Err(TrainError::Config {
+            path: "eval.best_metric".into(),
+            message: format!(
+                "\"{best}\" names no suite of this run; the suites are {} (write \"suite\" for \
+                 its headline number or \"suite:metric\")",
+                names.join(", ")
+            ),
         })
     }
 
