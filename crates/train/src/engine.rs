@@ -27,13 +27,8 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-#[cfg(any(test, feature = "mpi"))]
 use burn::module::{Module, ModuleVisitor, Param};
-#[cfg(feature = "mpi")]
-use burn::module::{ModuleMapper, ParamId};
 use burn::optim::GradientsParams;
-#[cfg(feature = "mpi")]
-use burn::tensor::TensorData;
 use burn::tensor::{Device, Tensor};
 use negclip_model::Clip;
 
@@ -45,13 +40,78 @@ mod mpi;
 
 /// A handle on the processes of a run; cheap to clone.
 #[derive(Clone)]
-pub struct Engine(Rc<Processes>);
+pub struct Engine(Rc<dyn Processes>);
 
-enum Processes {
-    /// One process: every collective is the identity.
-    Single,
-    #[cfg(feature = "mpi")]
-    Mpi(mpi::MpiEngine),
+/// What the processes of a run do together. Two implementations: [`OneProcess`] below, where
+/// every collective is the identity, and `mpi::MpiEngine` (`engine/mpi.rs`, `--features mpi`).
+trait Processes {
+    fn rank(&self) -> usize;
+    fn world(&self) -> usize;
+    fn local_rank(&self) -> usize;
+    /// See [`Engine::gather_rows`].
+    fn gather_rows(
+        &self,
+        local: Option<Tensor<2>>,
+        width: usize,
+        device: &Device,
+    ) -> Result<Option<Tensor<2>>, TrainError>;
+    fn gather_vectors(&self, rows: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, TrainError>;
+    fn reduce_gradients(&self, model: &Clip, grads: &mut GradientsParams)
+        -> Result<(), TrainError>;
+    fn broadcast_model(&self, model: Clip) -> Result<Clip, TrainError>;
+    fn check_replicas(&self, model: &Clip, step: u64) -> Result<(), TrainError>;
+    fn communication_time(&self) -> Duration;
+    /// Print `message` as this rank's error and end every rank, where other ranks may be
+    /// waiting for this one; one process returns and lets the error propagate.
+    fn stop_all(&self, message: &str);
+}
+
+/// One process: it owns everything and every collective is the identity.
+struct OneProcess;
+
+impl Processes for OneProcess {
+    fn rank(&self) -> usize {
+        0
+    }
+
+    fn world(&self) -> usize {
+        1
+    }
+
+    fn local_rank(&self) -> usize {
+        0
+    }
+
+    fn gather_rows(
+        &self,
+        local: Option<Tensor<2>>,
+        _: usize,
+        _: &Device,
+    ) -> Result<Option<Tensor<2>>, TrainError> {
+        Ok(local)
+    }
+
+    fn gather_vectors(&self, rows: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, TrainError> {
+        Ok(rows)
+    }
+
+    fn reduce_gradients(&self, _: &Clip, _: &mut GradientsParams) -> Result<(), TrainError> {
+        Ok(())
+    }
+
+    fn broadcast_model(&self, model: Clip) -> Result<Clip, TrainError> {
+        Ok(model)
+    }
+
+    fn check_replicas(&self, _: &Clip, _: u64) -> Result<(), TrainError> {
+        Ok(())
+    }
+
+    fn communication_time(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn stop_all(&self, _: &str) {}
 }
 
 /// How an MPI launcher started this process, as its environment says.
@@ -89,12 +149,10 @@ impl Launch {
     }
 }
 
-// Without the `mpi` feature only the one-process arms exist, and they ignore their inputs.
-#[cfg_attr(not(feature = "mpi"), allow(unused_variables))]
 impl Engine {
     /// One process, no MPI.
     pub fn single() -> Engine {
-        Engine(Rc::new(Processes::Single))
+        Engine(Rc::new(OneProcess))
     }
 
     /// MPI when an MPI launcher started this process (`mpirun`, `srun`), else one process.
@@ -108,65 +166,49 @@ impl Engine {
         launch: Option<Launch>,
         settings: &DistributedSection,
     ) -> Result<Engine, TrainError> {
-        let Some(launch) = launch else {
-            return Ok(Engine::single());
-        };
-        // With MPI built in, MPI itself says how many ranks there are (MPI_COMM_WORLD).
-        if cfg!(feature = "mpi") {
-            return Engine::mpi(settings);
+        match launch {
+            None => Ok(Engine::single()),
+            Some(launch) => Engine::launched(launch, settings),
         }
+    }
+
+    /// With MPI built in, MPI itself says how many ranks there are (`MPI_COMM_WORLD`).
+    #[cfg(feature = "mpi")]
+    fn launched(_: Launch, settings: &DistributedSection) -> Result<Engine, TrainError> {
+        Ok(Engine(Rc::new(mpi::MpiEngine::start(settings)?)))
+    }
+
+    /// Without MPI, only a launch of one rank can run.
+    #[cfg(not(feature = "mpi"))]
+    fn launched(launch: Launch, _: &DistributedSection) -> Result<Engine, TrainError> {
+        let built_without = "this negclip was built without the `mpi` feature: build it with \
+                             `--features mpi` (docs/distributed.md)";
         match launch.size {
             Some(1) => Ok(Engine::single()),
             Some(size) => Err(distributed(format!(
-                "started as one of {size} ranks ({}), but this negclip was built without the \
-                 `mpi` feature: build it with `--features mpi` (docs/distributed.md)",
+                "started as one of {size} ranks ({}), but {built_without}",
                 launch.variable
             ))),
             None => Err(distributed(format!(
-                "started by an MPI launcher ({} is set), but this negclip was built without \
-                 the `mpi` feature: build it with `--features mpi` (docs/distributed.md)",
+                "started by an MPI launcher ({} is set), but {built_without}",
                 launch.variable
             ))),
         }
-    }
-
-    #[cfg(feature = "mpi")]
-    fn mpi(settings: &DistributedSection) -> Result<Engine, TrainError> {
-        Ok(Engine(Rc::new(Processes::Mpi(mpi::MpiEngine::start(
-            settings,
-        )?))))
-    }
-
-    #[cfg(not(feature = "mpi"))]
-    fn mpi(_: &DistributedSection) -> Result<Engine, TrainError> {
-        unreachable!("only called in builds with the mpi feature")
     }
 
     /// This process's rank, 0..world.
     pub fn rank(&self) -> usize {
-        match &*self.0 {
-            Processes::Single => 0,
-            #[cfg(feature = "mpi")]
-            Processes::Mpi(mpi) => mpi.rank,
-        }
+        self.0.rank()
     }
 
     /// How many ranks the run has.
     pub fn world(&self) -> usize {
-        match &*self.0 {
-            Processes::Single => 1,
-            #[cfg(feature = "mpi")]
-            Processes::Mpi(mpi) => mpi.size,
-        }
+        self.0.world()
     }
 
     /// The rank among those on this machine: which of its GPUs to take.
     pub fn local_rank(&self) -> usize {
-        match &*self.0 {
-            Processes::Single => 0,
-            #[cfg(feature = "mpi")]
-            Processes::Mpi(mpi) => mpi.local_rank,
-        }
+        self.0.local_rank()
     }
 
     /// Whether this process writes the run's files and shows its progress (rank 0).
@@ -189,35 +231,13 @@ impl Engine {
         width: usize,
         device: &Device,
     ) -> Result<Option<Tensor<2>>, TrainError> {
-        match &*self.0 {
-            Processes::Single => Ok(local),
-            #[cfg(feature = "mpi")]
-            Processes::Mpi(mpi) => {
-                let values = local.as_ref().map(|t| host(t.clone())).unwrap_or_default();
-                let (before, after) = mpi.gather_around(&values)?;
-                let constant = |values: Vec<f32>| {
-                    let rows = values.len() / width;
-                    (rows > 0).then(|| {
-                        Tensor::<2>::from_data(TensorData::new(values, [rows, width]), device)
-                    })
-                };
-                let parts: Vec<Tensor<2>> = [constant(before), local, constant(after)]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                Ok((!parts.is_empty()).then(|| Tensor::cat(parts, 0)))
-            }
-        }
+        self.0.gather_rows(local, width, device)
     }
 
     /// Every rank's `rows` (vectors of one length), in rank order: how sharded evaluation
     /// puts its embeddings back together.
     pub fn gather_vectors(&self, rows: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, TrainError> {
-        match &*self.0 {
-            Processes::Single => Ok(rows),
-            #[cfg(feature = "mpi")]
-            Processes::Mpi(mpi) => mpi.gather_vectors(rows),
-        }
+        self.0.gather_vectors(rows)
     }
 
     /// Sum every parameter's gradient over the ranks, except the logit scale's (see the
@@ -227,72 +247,32 @@ impl Engine {
         model: &Clip,
         grads: &mut GradientsParams,
     ) -> Result<(), TrainError> {
-        match &*self.0 {
-            Processes::Single => Ok(()),
-            #[cfg(feature = "mpi")]
-            Processes::Mpi(mpi) => {
-                let skip = model.logit_scale.id;
-                let mut flat = FlatGradients {
-                    grads,
-                    skip,
-                    values: Vec::new(),
-                };
-                model.visit(&mut flat);
-                let summed = mpi.sum(flat.values);
-                let mut back = UnflattenGradients {
-                    grads,
-                    skip,
-                    values: &summed,
-                    at: 0,
-                };
-                model.visit(&mut back);
-                Ok(())
-            }
-        }
+        self.0.reduce_gradients(model, grads)
     }
 
     /// Rank 0's weights on every rank.
     pub fn broadcast_model(&self, model: Clip) -> Result<Clip, TrainError> {
-        match &*self.0 {
-            Processes::Single => Ok(model),
-            #[cfg(feature = "mpi")]
-            Processes::Mpi(mpi) => {
-                let values = mpi.broadcast(parameters(&model))?;
-                Ok(model.map(&mut SetParameters {
-                    values: &values,
-                    at: 0,
-                }))
-            }
-        }
+        self.0.broadcast_model(model)
     }
 
     /// Fail, naming the ranks, if any rank's weights differ from rank 0's.
     pub fn check_replicas(&self, model: &Clip, step: u64) -> Result<(), TrainError> {
-        match &*self.0 {
-            Processes::Single => Ok(()),
-            #[cfg(feature = "mpi")]
-            Processes::Mpi(mpi) => mpi.check_replicas(checksum(&parameters(model)), step),
-        }
+        self.0.check_replicas(model, step)
     }
 
     /// Time this process has spent in collectives (waiting for the others included).
     pub fn communication_time(&self) -> Duration {
-        match &*self.0 {
-            Processes::Single => Duration::ZERO,
-            #[cfg(feature = "mpi")]
-            Processes::Mpi(mpi) => mpi.spent.get(),
-        }
+        self.0.communication_time()
     }
 
     /// `result`, or, on an error in a run of several ranks, the error printed as this rank's
     /// and every rank ended: the others may be waiting for this one in a collective that will
     /// never complete. One process returns its error as usual.
     pub fn stop_all_on_error<T, E: std::fmt::Display>(&self, result: Result<T, E>) -> Result<T, E> {
-        match (&*self.0, result) {
-            #[cfg(feature = "mpi")]
-            (Processes::Mpi(mpi), Err(error)) if mpi.size > 1 => mpi.fail(&format!("{error:#}")),
-            (_, result) => result,
+        if let Err(error) = &result {
+            self.0.stop_all(&format!("{error:#}"));
         }
+        result
     }
 }
 
@@ -305,7 +285,6 @@ fn share(items: usize, rank: usize, world: usize) -> std::ops::Range<usize> {
 }
 
 /// The values of a tensor on the host, as f32.
-#[cfg(any(test, feature = "mpi"))]
 fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor
         .into_data()
@@ -314,9 +293,9 @@ fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
         .expect("float tensor")
 }
 
-/// Every parameter's values in visiting order, flattened.
-#[cfg(any(test, feature = "mpi"))]
-pub(crate) fn parameters(model: &Clip) -> Vec<f32> {
+/// Every parameter's values in visiting order, flattened: what the ranks broadcast and
+/// compare, and what tests compare between runs.
+pub fn parameters(model: &Clip) -> Vec<f32> {
     struct Flatten(Vec<f32>);
     impl ModuleVisitor for Flatten {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -326,88 +305,6 @@ pub(crate) fn parameters(model: &Clip) -> Vec<f32> {
     let mut flat = Flatten(Vec::new());
     model.visit(&mut flat);
     flat.0
-}
-
-#[cfg(any(test, feature = "mpi"))]
-/// A cheap order-sensitive checksum of the weights' bits (FNV-1a over 32-bit words).
-fn checksum(values: &[f32]) -> u64 {
-    values.iter().fold(0xcbf2_9ce4_8422_2325, |hash, value| {
-        (hash ^ u64::from(value.to_bits())).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// Parameters set from a flat buffer in visiting order (what [`parameters`] wrote).
-#[cfg(feature = "mpi")]
-struct SetParameters<'a> {
-    values: &'a [f32],
-    at: usize,
-}
-
-#[cfg(feature = "mpi")]
-impl ModuleMapper for SetParameters<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (values, at) = (self.values, &mut self.at);
-        param.map(|tensor| {
-            let shape = tensor.shape();
-            let n = shape.num_elements();
-            let data = TensorData::new(values[*at..*at + n].to_vec(), shape);
-            *at += n;
-            let require_grad = tensor.is_require_grad();
-            let fresh = Tensor::from_data(data, &tensor.device());
-            if require_grad {
-                fresh.require_grad()
-            } else {
-                fresh
-            }
-        })
-    }
-}
-
-/// Gradients (but `skip`'s) flattened in visiting order.
-#[cfg(feature = "mpi")]
-struct FlatGradients<'a> {
-    grads: &'a GradientsParams,
-    skip: ParamId,
-    values: Vec<f32>,
-}
-
-#[cfg(feature = "mpi")]
-impl ModuleVisitor for FlatGradients<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if param.id == self.skip {
-            return;
-        }
-        if let Some(grad) = self.grads.get::<D>(param.id) {
-            self.values.extend(host(grad));
-        }
-    }
-}
-
-/// Gradients replaced from a flat buffer laid out as [`FlatGradients`] wrote it.
-#[cfg(feature = "mpi")]
-struct UnflattenGradients<'a> {
-    grads: &'a mut GradientsParams,
-    skip: ParamId,
-    values: &'a [f32],
-    at: usize,
-}
-
-#[cfg(feature = "mpi")]
-impl ModuleVisitor for UnflattenGradients<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if param.id == self.skip {
-            return;
-        }
-        let Some(grad) = self.grads.remove::<D>(param.id) else {
-            return;
-        };
-        let shape = grad.shape();
-        let n = shape.num_elements();
-        let data = TensorData::new(self.values[self.at..self.at + n].to_vec(), shape);
-        self.at += n;
-        self.grads
-            .register(param.id, Tensor::<D>::from_data(data, &grad.device()));
-    }
 }
 
 pub(crate) fn distributed(message: String) -> TrainError {
@@ -498,15 +395,5 @@ mod tests {
             let sizes: Vec<usize> = parts.iter().map(|p| p.len()).collect();
             assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
         }
-    }
-
-    #[test]
-    fn the_checksum_sees_one_flipped_bit_and_the_order() {
-        let a = [1.0f32, 2.0, 3.0];
-        let mut b = a;
-        b[1] = f32::from_bits(b[1].to_bits() ^ 1);
-        assert_ne!(checksum(&a), checksum(&b));
-        assert_ne!(checksum(&a), checksum(&[2.0, 1.0, 3.0]));
-        assert_eq!(checksum(&a), checksum(&a.clone()));
     }
 }

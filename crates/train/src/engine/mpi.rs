@@ -18,7 +18,12 @@ use ::mpi::topology::SimpleCommunicator;
 use ::mpi::traits::*;
 use ::mpi::{Count, Tag, Threading};
 
-use super::distributed;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+use negclip_model::Clip;
+
+use super::{distributed, host, parameters, Processes};
 use crate::config::DistributedSection;
 use crate::error::TrainError;
 
@@ -26,7 +31,7 @@ use crate::error::TrainError;
 /// communicator.
 const ARRIVED: Tag = 0x6e63_0001;
 
-pub struct MpiEngine {
+pub(super) struct MpiEngine {
     world: SimpleCommunicator,
     pub rank: usize,
     pub size: usize,
@@ -62,7 +67,7 @@ impl MpiEngine {
 
     /// Every rank's `values` gathered in rank order, returned as the parts before and after
     /// this rank's own.
-    pub fn gather_around(&self, values: &[f32]) -> Result<(Vec<f32>, Vec<f32>), TrainError> {
+    fn gather_around(&self, values: &[f32]) -> Result<(Vec<f32>, Vec<f32>), TrainError> {
         self.timed(|| {
             let Gathered {
                 mut values,
@@ -76,7 +81,7 @@ impl MpiEngine {
     }
 
     /// Every rank's rows in rank order (each rank's rows of one length).
-    pub fn gather_vectors(&self, rows: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, TrainError> {
+    fn gather_rows_of_vectors(&self, rows: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, TrainError> {
         self.timed(|| {
             let what = "the gathering of evaluation embeddings";
             let row_counts = self.all_gather(&(rows.len() as Count), what);
@@ -132,7 +137,7 @@ impl MpiEngine {
 
     /// The element-wise sum over the ranks of `values`, as all-reduces of buckets of
     /// `distributed.bucket_mb`, all in flight at once.
-    pub fn sum(&self, values: Vec<f32>) -> Vec<f32> {
+    fn sum(&self, values: Vec<f32>) -> Vec<f32> {
         self.timed(|| {
             let mut summed = vec![0f32; values.len()];
             let bucket = self.bucket.max(1);
@@ -158,7 +163,7 @@ impl MpiEngine {
     }
 
     /// Rank 0's `values` on every rank; every rank must hold as many.
-    pub fn broadcast(&self, mut values: Vec<f32>) -> Result<Vec<f32>, TrainError> {
+    fn broadcast(&self, mut values: Vec<f32>) -> Result<Vec<f32>, TrainError> {
         self.timed(|| {
             let what = "the broadcast of rank 0's weights";
             let lengths = self.all_gather(&(values.len() as u64), what);
@@ -182,7 +187,7 @@ impl MpiEngine {
     }
 
     /// Fail, naming them, if any rank's weight checksum differs from rank 0's.
-    pub fn check_replicas(&self, checksum: u64, step: u64) -> Result<(), TrainError> {
+    fn compare_checksums(&self, checksum: u64, step: u64) -> Result<(), TrainError> {
         self.timed(|| {
             let all = self.all_gather(&checksum, "the comparison of weights");
             let differ: Vec<String> = (1..self.size)
@@ -307,7 +312,7 @@ impl MpiEngine {
 
     /// Print `message` as this rank's error, in one write so that the ranks' lines do not
     /// interleave, and end every rank.
-    pub fn fail(&self, message: &str) -> ! {
+    fn fail(&self, message: &str) -> ! {
         let line = format!(
             "negclip: rank {}: error: {message}; stopping every rank\n",
             self.rank
@@ -324,9 +329,182 @@ impl MpiEngine {
     }
 }
 
+impl Processes for MpiEngine {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn world(&self) -> usize {
+        self.size
+    }
+
+    fn local_rank(&self) -> usize {
+        self.local_rank
+    }
+
+    fn gather_rows(
+        &self,
+        local: Option<Tensor<2>>,
+        width: usize,
+        device: &Device,
+    ) -> Result<Option<Tensor<2>>, TrainError> {
+        let values = local.as_ref().map(|t| host(t.clone())).unwrap_or_default();
+        let (before, after) = self.gather_around(&values)?;
+        let constant = |values: Vec<f32>| {
+            let rows = values.len() / width;
+            (rows > 0)
+                .then(|| Tensor::<2>::from_data(TensorData::new(values, [rows, width]), device))
+        };
+        let parts: Vec<Tensor<2>> = [constant(before), local, constant(after)]
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok((!parts.is_empty()).then(|| Tensor::cat(parts, 0)))
+    }
+
+    fn gather_vectors(&self, rows: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, TrainError> {
+        self.gather_rows_of_vectors(rows)
+    }
+
+    fn reduce_gradients(
+        &self,
+        model: &Clip,
+        grads: &mut GradientsParams,
+    ) -> Result<(), TrainError> {
+        let skip = model.logit_scale.id;
+        let mut flat = FlatGradients {
+            grads,
+            skip,
+            values: Vec::new(),
+        };
+        model.visit(&mut flat);
+        let summed = self.sum(flat.values);
+        let mut back = UnflattenGradients {
+            grads,
+            skip,
+            values: &summed,
+            at: 0,
+        };
+        model.visit(&mut back);
+        Ok(())
+    }
+
+    fn broadcast_model(&self, model: Clip) -> Result<Clip, TrainError> {
+        let values = self.broadcast(parameters(&model))?;
+        Ok(model.map(&mut SetParameters {
+            values: &values,
+            at: 0,
+        }))
+    }
+
+    fn check_replicas(&self, model: &Clip, step: u64) -> Result<(), TrainError> {
+        self.compare_checksums(checksum(&parameters(model)), step)
+    }
+
+    fn communication_time(&self) -> Duration {
+        self.spent.get()
+    }
+
+    fn stop_all(&self, message: &str) {
+        if self.size > 1 {
+            self.fail(message)
+        }
+    }
+}
+
 /// Every rank's values end to end, with each rank's count and offset in them.
 struct Gathered {
     values: Vec<f32>,
     counts: Vec<usize>,
     offsets: Vec<usize>,
+}
+
+/// A cheap order-sensitive checksum of the weights' bits (FNV-1a over 32-bit words).
+fn checksum(values: &[f32]) -> u64 {
+    values.iter().fold(0xcbf2_9ce4_8422_2325, |hash, value| {
+        (hash ^ u64::from(value.to_bits())).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Parameters set from a flat buffer in visiting order (what [`parameters`] wrote).
+struct SetParameters<'a> {
+    values: &'a [f32],
+    at: usize,
+}
+
+impl ModuleMapper for SetParameters<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (values, at) = (self.values, &mut self.at);
+        param.map(|tensor| {
+            let shape = tensor.shape();
+            let n = shape.num_elements();
+            let data = TensorData::new(values[*at..*at + n].to_vec(), shape);
+            *at += n;
+            let require_grad = tensor.is_require_grad();
+            let fresh = Tensor::from_data(data, &tensor.device());
+            if require_grad {
+                fresh.require_grad()
+            } else {
+                fresh
+            }
+        })
+    }
+}
+
+/// Gradients (but `skip`'s) flattened in visiting order.
+struct FlatGradients<'a> {
+    grads: &'a GradientsParams,
+    skip: ParamId,
+    values: Vec<f32>,
+}
+
+impl ModuleVisitor for FlatGradients<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if param.id == self.skip {
+            return;
+        }
+        if let Some(grad) = self.grads.get::<D>(param.id) {
+            self.values.extend(host(grad));
+        }
+    }
+}
+
+/// Gradients replaced from a flat buffer laid out as [`FlatGradients`] wrote it.
+struct UnflattenGradients<'a> {
+    grads: &'a mut GradientsParams,
+    skip: ParamId,
+    values: &'a [f32],
+    at: usize,
+}
+
+impl ModuleVisitor for UnflattenGradients<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if param.id == self.skip {
+            return;
+        }
+        let Some(grad) = self.grads.remove::<D>(param.id) else {
+            return;
+        };
+        let shape = grad.shape();
+        let n = shape.num_elements();
+        let data = TensorData::new(self.values[self.at..self.at + n].to_vec(), shape);
+        self.at += n;
+        self.grads
+            .register(param.id, Tensor::<D>::from_data(data, &grad.device()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checksum_sees_one_flipped_bit_and_the_order() {
+        let a = [1.0f32, 2.0, 3.0];
+        let mut b = a;
+        b[1] = f32::from_bits(b[1].to_bits() ^ 1);
+        assert_ne!(checksum(&a), checksum(&b));
+        assert_ne!(checksum(&a), checksum(&[2.0, 1.0, 3.0]));
+        assert_eq!(checksum(&a), checksum(&a.clone()));
+    }
 }
