@@ -6,15 +6,15 @@ use std::num::NonZeroUsize;
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use negclip_model::{Clip, ClipConfig};
 use negclip_train::config::DistributedSection;
 use negclip_train::engine::Engine;
-use negclip_train::loss::negclip_loss;
-use negclip_train::optim::{clip_factor, global_norm, AdamW, AdamWSettings};
+use negclip_train::optim::{AdamW, AdamWSettings};
 use negclip_train::precision::Precision;
-use negclip_train::step::{negclip_step, random_tokens, UpdateSettings};
+use negclip_train::step::{
+    negclip_step, random_tokens, DeviceBatch, PhaseClock, StepSettings, UpdateSettings,
+};
 
 /// Micro-benchmarks.
 #[derive(clap::Args, Debug)]
@@ -163,11 +163,8 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
         negatives.narrow(0, start, slice),
     );
     // The trainer's optimiser settings (open_clip's defaults).
-    let mut optimizer = AdamW::new(AdamWSettings {
-        betas: [0.9, 0.98],
-        eps: 1e-6,
-        weight_decay: 0.2,
-    });
+    let mut optimizer = AdamW::new(AdamWSettings::default());
+    let mut settings = StepSettings::new(&config, update_settings(&args), &device, &engine);
 
     if !engine.is_writer() {
         let inputs = StepInputs {
@@ -175,7 +172,7 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
             positives,
             negatives,
         };
-        return follow_train_step(model, &mut optimizer, &args, &inputs, &engine);
+        return follow_train_step(model, &mut optimizer, &args, &inputs, &settings);
     }
     println!(
         "preset {} ({} parameters), batch {} ({} images, {} captions), {} warm-up + {} timed steps, device {}, {} CPU threads available{}",
@@ -203,16 +200,18 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
             .take()
             .expect("the model is put back after every step");
         let before = engine.communication_time();
+        let batch = DeviceBatch {
+            images: pixels.clone(),
+            positives: positives.clone(),
+            negatives: Some(negatives.clone()),
+        };
         let step = negclip_step(
             current,
             &mut optimizer,
-            pixels.clone(),
-            positives.clone(),
-            Some(negatives.clone()),
+            batch,
             args.lr,
-            &update_settings(&args),
+            &settings,
             scaler.as_mut(),
-            &engine,
         );
         let (next, stats) = engine.stop_all_on_error(step).expect(STEP_FAILS);
         communication.push((engine.communication_time() - before).as_secs_f64());
@@ -251,7 +250,8 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
             positives,
             negatives,
         };
-        time_phases(model, &mut optimizer, &inputs, &args, &device)?;
+        settings.phases = Some(PhaseClock::new(&device));
+        time_phases(model, &mut optimizer, &inputs, &args, &settings);
     }
     Ok(())
 }
@@ -270,7 +270,7 @@ fn follow_train_step(
     optimizer: &mut AdamW,
     args: &TrainStepArgs,
     inputs: &StepInputs,
-    engine: &Engine,
+    settings: &StepSettings,
 ) -> anyhow::Result<()> {
     let mut scaler = args.precision.scaler();
     let mut model = model;
@@ -278,15 +278,12 @@ fn follow_train_step(
         let step = negclip_step(
             model,
             optimizer,
-            inputs.pixels.clone(),
-            inputs.positives.clone(),
-            Some(inputs.negatives.clone()),
+            inputs.on_device(),
             args.lr,
-            &update_settings(args),
+            settings,
             scaler.as_mut(),
-            engine,
         );
-        (model, _) = engine.stop_all_on_error(step).expect(STEP_FAILS);
+        (model, _) = settings.engine.stop_all_on_error(step).expect(STEP_FAILS);
     }
     Ok(())
 }
@@ -311,77 +308,55 @@ struct StepInputs {
     negatives: Tensor<2, Int>,
 }
 
-/// Where the time of a step goes: its parts one at a time with a device sync after each, in
-/// one graph with the towers one after the other (`negclip_step` runs them side by side on
-/// the CPU), so the phases add up to more than a step.
+impl StepInputs {
+    /// The batch as the step takes it.
+    fn on_device(&self) -> DeviceBatch {
+        DeviceBatch {
+            images: self.pixels.clone(),
+            positives: self.positives.clone(),
+            negatives: Some(self.negatives.clone()),
+        }
+    }
+}
+
+/// Where the time of the trainer's step goes: `negclip_step` itself, with the device
+/// synchronised at the end of each phase (so these steps run a little slower than the timed
+/// ones above); the median of each phase.
 fn time_phases(
     mut model: Clip,
     optimizer: &mut AdamW,
     inputs: &StepInputs,
     args: &TrainStepArgs,
-    device: &Device,
-) -> anyhow::Result<()> {
-    let mut times: [Vec<f64>; 3] = Default::default();
-    let n = args.batch;
+    settings: &StepSettings,
+) {
+    let clock = settings.phases.as_ref().expect("a phase clock");
+    let mut scaler = args.precision.scaler();
+    let mut phases: Vec<(&'static str, Vec<f64>)> = Vec::new();
     for iter in 0..args.warmup + args.iters {
-        let mut lap = Lap::start(device);
-        let tokens = Tensor::cat(vec![inputs.positives.clone(), inputs.negatives.clone()], 0);
-        let image_emb = model.encode_image(inputs.pixels.clone());
-        let text_emb = model.encode_text(tokens);
-        let forward = lap.split()?;
-        let positives = text_emb.clone().slice(0..n);
-        let negatives = text_emb.slice(n..2 * n);
-        let out = negclip_loss(image_emb, positives, Some(negatives), model.logit_scale());
-        let mut grads = GradientsParams::from_grads(out.loss.backward(), &model);
-        let backward = lap.split()?;
-        let grad_scale = args
-            .grad_clip_norm
-            .map_or(1.0, |max| clip_factor(global_norm(&model, &mut grads), max));
-        model = optimizer
-            .step(args.lr, grad_scale, model, grads)
-            .clamp_logit_scale(0.0, 100f32.ln());
-        let optimise = lap.split()?;
-        if iter >= args.warmup {
-            for (list, t) in times.iter_mut().zip([forward, backward, optimise]) {
-                list.push(t);
+        clock.start();
+        let step = negclip_step(
+            model,
+            optimizer,
+            inputs.on_device(),
+            args.lr,
+            settings,
+            scaler.as_mut(),
+        );
+        (model, _) = settings.engine.stop_all_on_error(step).expect(STEP_FAILS);
+        let laps = clock.take();
+        if iter < args.warmup {
+            continue;
+        }
+        for (at, (name, seconds)) in laps.into_iter().enumerate() {
+            if phases.len() <= at {
+                phases.push((name, Vec::new()));
             }
+            phases[at].1.push(seconds);
         }
     }
-    let names = [
-        "forward (both towers)",
-        "loss + backward",
-        "clip + AdamW + clamp",
-    ];
-    for (name, mut list) in names.into_iter().zip(times) {
+    for (name, mut list) in phases {
         list.sort_by(f64::total_cmp);
         println!("  {name}: {:.1} ms (median)", list[list.len() / 2] * 1e3);
-    }
-    Ok(())
-}
-
-/// A stopwatch that waits for the device before each reading.
-struct Lap<'a> {
-    device: &'a Device,
-    last: Instant,
-}
-
-impl<'a> Lap<'a> {
-    fn start(device: &'a Device) -> Self {
-        Lap {
-            device,
-            last: Instant::now(),
-        }
-    }
-
-    /// Seconds since the previous reading, once the device has finished its queued work.
-    fn split(&mut self) -> anyhow::Result<f64> {
-        self.device
-            .sync()
-            .map_err(|e| anyhow::anyhow!("device sync failed: {e:?}"))?;
-        let now = Instant::now();
-        let seconds = now.duration_since(self.last).as_secs_f64();
-        self.last = now;
-        Ok(seconds)
     }
 }
 

@@ -15,6 +15,7 @@ use negclip_data::training::SourceConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use crate::optim::AdamWSettings;
 use crate::precision::Precision;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -255,15 +256,15 @@ pub struct OptimSection {
 }
 
 fn default_betas() -> [f64; 2] {
-    [0.9, 0.98]
+    AdamWSettings::default().betas
 }
 
 fn default_eps() -> f64 {
-    1e-6
+    AdamWSettings::default().eps
 }
 
 fn default_weight_decay() -> f64 {
-    0.2
+    AdamWSettings::default().weight_decay
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -27,6 +27,18 @@ pub struct AdamWSettings {
     pub weight_decay: f64,
 }
 
+/// open_clip's AdamW settings, which NegCLIP trains with: betas (0.9, 0.98), eps 1e-6,
+/// weight decay 0.2 (on matrices). The run file's `[optim]` defaults.
+impl Default for AdamWSettings {
+    fn default() -> Self {
+        AdamWSettings {
+            betas: [0.9, 0.98],
+            eps: 1e-6,
+            weight_decay: 0.2,
+        }
+    }
+}
+
 /// First and second moments of one parameter, flattened.
 #[derive(Debug, Clone)]
 enum Moments {
@@ -436,11 +448,7 @@ mod tests {
     }
 
     fn settings() -> AdamWSettings {
-        AdamWSettings {
-            betas: [0.9, 0.98],
-            eps: 1e-6,
-            weight_decay: 0.2,
-        }
+        AdamWSettings::default()
     }
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {

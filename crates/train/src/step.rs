@@ -32,7 +32,9 @@
 //! embeddings, and the gradients are summed over the ranks before the update (`engine.rs`
 //! derives why that is the single-process update).
 
+use std::cell::{Cell, RefCell};
 use std::num::NonZeroUsize;
+use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
@@ -86,6 +88,66 @@ pub struct StepSettings {
     pub device: Device,
     /// The ranks the step is shared with.
     pub engine: Engine,
+    /// Time each phase of every step (`negclip bench train-step --phases`); `None` in
+    /// training.
+    pub phases: Option<PhaseClock>,
+}
+
+/// A batch on the model's (autodiff) device: N images, their N captions, and M hard captions
+/// (`None`: the plain CLIP loss).
+pub struct DeviceBatch {
+    /// N×3×S×S.
+    pub images: Tensor<4>,
+    /// N×L token ids.
+    pub positives: Tensor<2, Int>,
+    /// M×L token ids.
+    pub negatives: Option<Tensor<2, Int>>,
+}
+
+/// Where the time of a step goes: each reading waits for the device to finish its queued
+/// work, so a timed step runs a little slower than an untimed one.
+pub struct PhaseClock {
+    device: Device,
+    last: Cell<Instant>,
+    laps: RefCell<Vec<(&'static str, f64)>>,
+}
+
+impl PhaseClock {
+    pub fn new(device: &Device) -> PhaseClock {
+        PhaseClock {
+            device: device.clone(),
+            last: Cell::new(Instant::now()),
+            laps: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Start timing a step.
+    pub fn start(&self) {
+        // A failed sync only makes the reading early; the step itself reports device errors.
+        self.device.sync().ok();
+        self.last.set(Instant::now());
+    }
+
+    /// The end of `phase`: seconds since the previous reading.
+    fn lap(&self, phase: &'static str) {
+        self.device.sync().ok();
+        let now = Instant::now();
+        let seconds = now.duration_since(self.last.get()).as_secs_f64();
+        self.last.set(now);
+        self.laps.borrow_mut().push((phase, seconds));
+    }
+
+    /// The phases timed since the last call, in order.
+    pub fn take(&self) -> Vec<(&'static str, f64)> {
+        self.laps.take()
+    }
+}
+
+/// Mark the end of `phase` when the step is timed.
+fn lap(clock: Option<&PhaseClock>, phase: &'static str) {
+    if let Some(clock) = clock {
+        clock.lap(phase);
+    }
 }
 
 impl StepSettings {
@@ -101,6 +163,7 @@ impl StepSettings {
             context_length: clip.text.context_length,
             device: device.clone(),
             engine: engine.clone(),
+            phases: None,
         }
     }
 }
@@ -126,54 +189,49 @@ pub fn train_step(
         let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
         Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, l]), device)
     };
-    let positives = tokens(batch.positives, n);
-    let negatives = (m > 0).then(|| tokens(batch.negatives, m));
-    negclip_step(
-        model,
-        optimizer,
+    let batch = DeviceBatch {
         images,
-        positives,
-        negatives,
-        lr,
-        &settings.update,
-        scaler,
-        &settings.engine,
-    )
+        positives: tokens(batch.positives, n),
+        negatives: (m > 0).then(|| tokens(batch.negatives, m)),
+    };
+    negclip_step(model, optimizer, batch, lr, settings, scaler)
 }
 
-/// One optimisation step on a NegCLIP batch already on the model's (autodiff) device.
-/// `images` N×3×S×S, `positives` N×L token ids, `negatives` M×L (`None`: plain CLIP loss);
-/// `scaler` for f16; `engine`: the ranks whose batches make the global batch with this one.
-/// Public so that `negclip bench train-step` times exactly this.
-#[allow(clippy::too_many_arguments)]
+/// One optimisation step on a NegCLIP batch already on the model's (autodiff) device;
+/// `scaler` for f16. Public so that `negclip bench train-step` times exactly this.
 pub fn negclip_step(
     model: Clip,
     optimizer: &mut AdamW,
-    images: Tensor<4>,
-    positives: Tensor<2, Int>,
-    negatives: Option<Tensor<2, Int>>,
+    batch: DeviceBatch,
     lr: f64,
-    update: &UpdateSettings,
+    settings: &StepSettings,
     scaler: Option<&mut LossScaler>,
-    engine: &Engine,
 ) -> Result<(Clip, StepStats), TrainError> {
-    let n = positives.dims()[0];
-    let tokens = match negatives {
-        Some(negatives) => Tensor::cat(vec![positives, negatives], 0),
-        None => positives,
+    let (update, engine, clock) = (&settings.update, &settings.engine, settings.phases.as_ref());
+    let n = batch.positives.dims()[0];
+    let tokens = match batch.negatives {
+        Some(negatives) => Tensor::cat(vec![batch.positives, negatives], 0),
+        None => batch.positives,
     };
     let towers = update.precision.towers(&model);
-    let images = update.precision.input(images);
+    let images = update.precision.input(batch.images);
     let loss_scale = scaler.as_ref().map(|s| s.scale);
-
+    let pass = Pass {
+        model: &model,
+        towers: &towers,
+        loss_scale,
+        engine,
+        clock,
+    };
     let (mut grads, out) = match update.accum_steps.get() {
-        1 => tower_gradients(&model, &towers, images, tokens, n, loss_scale, engine)?,
-        k => accumulated_gradients(&model, &towers, images, tokens, [n, k], loss_scale, engine)?,
+        1 => tower_gradients(&pass, images, tokens, n)?,
+        k => accumulated_gradients(&pass, images, tokens, [n, k])?,
     };
     // In fp32 the towers are the model's own weights: dropped now, the weights have one
     // owner again, and the CPU's AdamW updates them without copying them first.
     drop(towers);
     engine.reduce_gradients(&model, &mut grads)?;
+    lap(clock, "gradient sum over the ranks");
     let mut stats = StepStats {
         loss: out.loss.loss.into_scalar::<f64>(),
         image_to_text: out.loss.image_to_text.into_scalar::<f64>(),
@@ -205,9 +263,23 @@ pub fn negclip_step(
         _ => 1.0,
     };
     let model = optimizer.step(lr, grad_scale, model, grads);
+    // CLIP's clamp of the learned temperature: exp(logit_scale) at most 100.
     let model = model.clamp_logit_scale(0.0, 100f32.ln());
     stats.logit_scale = model.logit_scale().into_scalar::<f64>();
+    lap(clock, "clip + AdamW + clamp");
     Ok((model, stats))
+}
+
+/// What the gradient computations of one step share.
+struct Pass<'a> {
+    /// The model's parameters, which the gradients are for.
+    model: &'a Clip,
+    /// The towers that run: the model's weights, maybe cast (`precision.rs`).
+    towers: &'a Clip,
+    /// f16's loss scale.
+    loss_scale: Option<f64>,
+    engine: &'a Engine,
+    clock: Option<&'a PhaseClock>,
 }
 
 /// The loss of the global batch and its size: images (with their positive captions) and
@@ -248,23 +320,22 @@ fn batch_loss(
 /// tower (the model's weights, maybe cast) over the whole batch, the towers in graphs of
 /// their own (the module documentation says why); `n` images.
 fn tower_gradients(
-    model: &Clip,
-    towers: &Clip,
+    pass: &Pass,
     images: Tensor<4>,
     tokens: Tensor<2, Int>,
     n: usize,
-    loss_scale: Option<f64>,
-    engine: &Engine,
 ) -> Result<(GradientsParams, GlobalLoss), TrainError> {
+    let (model, towers) = (pass.model, pass.towers);
     let side_by_side = crate::device::is_cpu(&images.device());
     let (image_emb, text_emb) = both(
         side_by_side,
         || towers.encode_image(images),
         || towers.encode_text(tokens),
     );
+    lap(pass.clock, "forward (both towers)");
     let (image_leaf, text_leaf) = (image_emb.clone().detach(), text_emb.clone().detach());
     let (mut total, [image_grad, text_grad], out) =
-        loss_gradients(model, [image_leaf, text_leaf], n, loss_scale, engine)?;
+        loss_gradients(pass, [image_leaf, text_leaf], n)?;
     let (image_part, text_part) = both(
         side_by_side,
         || pulled_gradients(model, image_emb, image_grad),
@@ -272,6 +343,7 @@ fn tower_gradients(
     );
     total.accumulate(model, image_part);
     total.accumulate(model, text_part);
+    lap(pass.clock, "backward (both towers)");
     Ok((total.grads(), out))
 }
 
@@ -279,15 +351,14 @@ fn tower_gradients(
 /// of a graph of their own, its gradient with respect to each, and the logit scale's
 /// gradient (the only parameter in that graph) in a sum the towers' shares are added to.
 fn loss_gradients(
-    model: &Clip,
+    pass: &Pass,
     [image_emb, text_emb]: [Tensor<2>; 2],
     n: usize,
-    loss_scale: Option<f64>,
-    engine: &Engine,
 ) -> Result<(GradientsAccumulator<Clip>, [Tensor<2>; 2], GlobalLoss), TrainError> {
+    let model = pass.model;
     let (image_leaf, text_leaf) = (image_emb.require_grad(), text_emb.require_grad());
-    let out = batch_loss(model, image_leaf.clone(), text_leaf.clone(), n, engine)?;
-    let loss_grads = (out.loss.loss.clone() * loss_scale.unwrap_or(1.0)).backward();
+    let out = batch_loss(model, image_leaf.clone(), text_leaf.clone(), n, pass.engine)?;
+    let loss_grads = (out.loss.loss.clone() * pass.loss_scale.unwrap_or(1.0)).backward();
     let image_grad = image_leaf
         .grad(&loss_grads)
         .expect("image embeddings are leaves");
@@ -296,6 +367,7 @@ fn loss_gradients(
         .expect("text embeddings are leaves");
     let mut total = GradientsAccumulator::new();
     total.accumulate(model, GradientsParams::from_grads(loss_grads, model));
+    lap(pass.clock, "loss + its backward (all ranks' embeddings)");
     Ok((total, [image_grad, text_grad], out))
 }
 
@@ -336,14 +408,12 @@ fn both<A: Send, B: Send>(
 /// model's weights, maybe cast) run as `k` micro-batches (the module documentation gives the
 /// three stages); `n` images.
 fn accumulated_gradients(
-    model: &Clip,
-    towers: &Clip,
+    pass: &Pass,
     images: Tensor<4>,
     tokens: Tensor<2, Int>,
     [n, k]: [usize; 2],
-    loss_scale: Option<f64>,
-    engine: &Engine,
 ) -> Result<(GradientsParams, GlobalLoss), TrainError> {
+    let (model, towers) = (pass.model, pass.towers);
     let side_by_side = crate::device::is_cpu(&images.device());
     let image_parts = images.chunk(k, 0);
     let token_parts = tokens.chunk(k, 0);
@@ -359,10 +429,10 @@ fn accumulated_gradients(
         .iter()
         .map(|p| frozen.encode_text(p.clone().inner()));
     let text_emb = Tensor::from_inner(Tensor::cat(text_rows.collect(), 0));
+    lap(pass.clock, "forward (both towers)");
 
     // 2. The whole batch's loss on them: its gradient with respect to each embedding.
-    let (mut total, [image_grad, text_grad], out) =
-        loss_gradients(model, [image_emb, text_emb], n, loss_scale, engine)?;
+    let (mut total, [image_grad, text_grad], out) = loss_gradients(pass, [image_emb, text_emb], n)?;
 
     // 3. Each micro-batch again, with a graph, pulled by its cached gradient; the two
     //    towers side by side on the CPU, as in `tower_gradients`.
@@ -379,6 +449,7 @@ fn accumulated_gradients(
     let (image_part, text_part) = both(side_by_side, image_pulls, text_pulls);
     total.accumulate(model, image_part);
     total.accumulate(model, text_part);
+    lap(pass.clock, "forward again + backward (both towers)");
     Ok((total.grads(), out))
 }
 
@@ -424,6 +495,8 @@ mod tests {
     /// captions, 6 hard captions) on a device, the same on every device and in every test.
     struct Trial {
         model: Option<Clip>,
+        config: ClipConfig,
+        device: Device,
         optimizer: AdamW,
         images: Tensor<4>,
         positives: Tensor<2, Int>,
@@ -440,30 +513,27 @@ mod tests {
                 .collect();
             Trial {
                 model: Some(model),
-                optimizer: AdamW::new(AdamWSettings {
-                    betas: [0.9, 0.98],
-                    eps: 1e-6,
-                    weight_decay: 0.2,
-                }),
+                optimizer: AdamW::new(AdamWSettings::default()),
                 images: Tensor::from_data(TensorData::new(pixels, [12, 3, s, s]), device),
                 positives: random_tokens(&config, 12, 1, device),
                 negatives: random_tokens(&config, 6, 2, device),
+                config,
+                device: device.clone(),
             }
         }
 
         fn step(&mut self, update: &UpdateSettings, scaler: Option<&mut LossScaler>) -> StepStats {
-            let (model, stats) = negclip_step(
-                self.model.take().expect("a model"),
-                &mut self.optimizer,
-                self.images.clone(),
-                self.positives.clone(),
-                Some(self.negatives.clone()),
-                1e-3,
-                update,
-                scaler,
-                &Engine::single(),
-            )
-            .expect("one process");
+            let settings =
+                StepSettings::new(&self.config, *update, &self.device, &Engine::single());
+            let batch = DeviceBatch {
+                images: self.images.clone(),
+                positives: self.positives.clone(),
+                negatives: Some(self.negatives.clone()),
+            };
+            let model = self.model.take().expect("a model");
+            let (model, stats) =
+                negclip_step(model, &mut self.optimizer, batch, 1e-3, &settings, scaler)
+                    .expect("one process");
             self.model = Some(model);
             stats
         }
@@ -514,16 +584,15 @@ mod tests {
         let tokens = Tensor::cat(vec![trial.positives.clone(), trial.negatives.clone()], 0);
         let engine = Engine::single();
 
-        let (split, split_loss) = tower_gradients(
+        let pass = Pass {
             model,
-            model,
-            trial.images.clone(),
-            tokens.clone(),
-            12,
-            None,
-            &engine,
-        )
-        .unwrap();
+            towers: model,
+            loss_scale: None,
+            engine: &engine,
+            clock: None,
+        };
+        let (split, split_loss) =
+            tower_gradients(&pass, trial.images.clone(), tokens.clone(), 12).unwrap();
         let image_emb = model.encode_image(trial.images.clone());
         let text_emb = model.encode_text(tokens);
         let one = batch_loss(model, image_emb, text_emb, 12, &engine).unwrap();
