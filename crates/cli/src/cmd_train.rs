@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use burn::tensor::Device;
+use negclip_train::checkpoint::{self, Saved};
 use negclip_train::engine::Engine;
 use negclip_train::loss::LossPrecision;
 use negclip_train::report::{epoch_label, Metrics, ResultsTable};
 use negclip_train::trainer::{TrainOptions, Trainer};
-use negclip_train::{checkpoint, device, RunConfig};
+use negclip_train::{device, RunConfig};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -34,8 +35,12 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let (config, resume) = match &args.resume {
-        Some(dir) => (resumed_config(dir, &args)?, true),
+    // A resumed run reads its newest checkpoint once, here, and takes its config from it.
+    let (config, resumed) = match &args.resume {
+        Some(dir) => {
+            let saved = resumed_checkpoint(dir, &args)?;
+            (saved.state.config.clone(), Some((saved, dir.clone())))
+        }
         None => {
             let path = args
                 .config
@@ -45,12 +50,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             if let Some(output) = &args.output {
                 config.output_dir = output.clone();
             }
-            (config, false)
+            (config, None)
         }
     };
     let engine = Engine::from_environment(&config.distributed)?;
     let device = device::select_for_rank(&args.device, engine.local_rank())?;
-    let output = config.output_dir.clone();
+    let output = match &resumed {
+        Some((_, dir)) => dir.clone(),
+        None => config.output_dir.clone(),
+    };
     if engine.world() > 1 {
         // One write, so that the ranks' lines do not interleave in the launcher's output.
         let line = format!(
@@ -62,17 +70,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
         let _ = std::io::stderr().write_all(line.as_bytes());
     }
-    let banner = banner(&args, &config, resume, &device, &engine);
+    let banner = banner(&args, &config, &output, resumed.is_some(), &device, &engine);
     let options = TrainOptions {
         device,
-        resume,
         show_progress: !args.quiet,
         engine: engine.clone(),
     };
     let context = || format!("training run in {}", output.display());
     // Every rank opens the run, so that a check that fails on one stops them all; the run is
     // announced once all the checks have passed.
-    let trainer = engine.stop_all_on_error(Trainer::new(config, options).with_context(context))?;
+    let opened = match resumed {
+        Some((saved, dir)) => Trainer::resume(saved, &dir, options),
+        None => Trainer::new(config, options),
+    };
+    let trainer = engine.stop_all_on_error(opened.with_context(context))?;
     if !engine.is_writer() {
         // Ranks above 0 train silently beside rank 0, which reports.
         engine.stop_all_on_error(trainer.run().with_context(context))?;
@@ -110,6 +121,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 fn banner(
     args: &TrainArgs,
     config: &RunConfig,
+    output: &std::path::Path,
     resume: bool,
     device: &Device,
     engine: &Engine,
@@ -119,7 +131,7 @@ fn banner(
         args.config
             .as_ref()
             .map_or("(resumed)".to_string(), |p| p.display().to_string()),
-        config.output_dir.display(),
+        output.display(),
         if resume { " (resuming)" } else { "" },
         args.device,
         config.optim.precision.name(),
@@ -132,17 +144,16 @@ fn banner(
     )
 }
 
-/// The config a run was started with, from its newest checkpoint.
-fn resumed_config(dir: &std::path::Path, args: &TrainArgs) -> anyhow::Result<RunConfig> {
+/// The newest checkpoint of the run in `dir`. A resumed run keeps the config it was started
+/// with (docs/config.md, "Resuming"): only `--device` (and `--quiet`) apply.
+fn resumed_checkpoint(dir: &std::path::Path, args: &TrainArgs) -> anyhow::Result<Saved> {
     if args.output.is_some() {
         bail!("--output cannot be combined with --resume: the run continues in its own folder");
     }
-    let latest = checkpoint::latest(dir)?
-        .with_context(|| format!("{} holds no checkpoint to resume from", dir.display()))?;
-    let mut config = checkpoint::load(&latest)?.state.config;
-    config.output_dir = dir.to_path_buf();
+    let saved = checkpoint::load_latest(dir)
+        .with_context(|| format!("resuming the run in {}", dir.display()))?;
     if args.config.is_some() || !args.overrides.is_empty() {
         eprintln!("note: resuming uses the run's own config; --config and --set are ignored");
     }
-    Ok(config)
+    Ok(saved)
 }

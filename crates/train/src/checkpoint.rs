@@ -75,6 +75,8 @@ pub struct Saved {
     pub state: TrainerState,
     pub optimizer: NamedTensors,
     pub neighbours: Vec<Vec<usize>>,
+    /// The checkpoint's folder.
+    pub dir: PathBuf,
     /// Path of the checkpoint's model file.
     pub model_path: PathBuf,
 }
@@ -128,6 +130,15 @@ pub fn latest(output: &Path) -> Result<Option<PathBuf>, TrainError> {
     Ok(Some(checkpoints_dir(output).join(name.trim())))
 }
 
+/// Read a run's newest checkpoint, to continue it.
+pub fn load_latest(output: &Path) -> Result<Saved, TrainError> {
+    let dir = latest(output)?.ok_or_else(|| TrainError::Checkpoint {
+        path: checkpoints_dir(output),
+        message: "no checkpoint to resume from".into(),
+    })?;
+    load(&dir)
+}
+
 /// Read a checkpoint folder written by [`save`].
 pub fn load(dir: &Path) -> Result<Saved, TrainError> {
     let state_path = dir.join(STATE_FILE);
@@ -149,6 +160,7 @@ pub fn load(dir: &Path) -> Result<Saved, TrainError> {
         state,
         optimizer,
         neighbours,
+        dir: dir.to_path_buf(),
         model_path: dir.join(MODEL_FILE),
     })
 }

@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use negclip_model::checkpoint::{self as model_checkpoint, Naming};
 use negclip_model::{Clip, ClipConfig};
 
-use crate::checkpoint::{self, TrainerState, MODEL_FILE};
+use crate::checkpoint::{self, Saved, TrainerState, MODEL_FILE};
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::evaluate::SuiteResult;
@@ -33,28 +33,20 @@ pub struct Run {
 }
 
 impl Run {
-    /// Start a fresh run in `config.output_dir`, or (`resume`) pick up its newest checkpoint;
-    /// `writer`: this process writes the run's files (rank 0).
-    pub fn open(
+    /// Start a fresh run in `config.output_dir`, which must hold none; `writer`: this
+    /// process writes the run's files (rank 0).
+    pub fn start(
         config: RunConfig,
-        resume: bool,
         writer: bool,
         device: &Device,
     ) -> Result<(Run, Clip), TrainError> {
-        let output = config.output_dir.clone();
-        let existing = checkpoint::latest(&output)?;
-        match (resume, existing) {
-            (true, Some(dir)) => Run::resume(&dir, output, writer, device),
-            (true, None) => Err(TrainError::Checkpoint {
-                path: checkpoint::checkpoints_dir(&output),
-                message: "no checkpoint to resume from".into(),
-            }),
-            (false, Some(dir)) => Err(TrainError::Checkpoint {
+        if let Some(dir) = checkpoint::latest(&config.output_dir)? {
+            return Err(TrainError::Checkpoint {
                 path: dir,
                 message: "this output folder already holds a run: continue it with --resume, or choose another --output".into(),
-            }),
-            (false, None) => Run::fresh(config, writer, device),
+            });
         }
+        Run::fresh(config, writer, device)
     }
 
     fn fresh(config: RunConfig, writer: bool, device: &Device) -> Result<(Run, Clip), TrainError> {
@@ -91,13 +83,15 @@ impl Run {
         Ok((run, model))
     }
 
-    fn resume(
-        dir: &Path,
+    /// Continue the run in `output` from its newest checkpoint, `saved` (read once, by
+    /// [`checkpoint::load_latest`]).
+    pub fn resume(
+        saved: Saved,
         output: PathBuf,
         writer: bool,
         device: &Device,
     ) -> Result<(Run, Clip), TrainError> {
-        let saved = checkpoint::load(dir)?;
+        let dir = saved.dir.clone();
         let loaded = load_model(&saved.model_path, device)?;
         let mut state = saved.state;
         // The output folder may have moved; everything else comes from the checkpoint.
@@ -105,7 +99,7 @@ impl Run {
         let settings = adamw_settings(&state.config);
         let optimizer = AdamW::restore(settings, state.optimizer_steps(), &saved.optimizer, device)
             .map_err(|message| TrainError::Checkpoint {
-                path: dir.to_path_buf(),
+                path: dir.clone(),
                 message,
             })?;
         tracing::info!(checkpoint = %dir.display(), step = state.step, "resuming");

@@ -18,6 +18,7 @@ use negclip_data::training::{ExampleRef, HardImages, TrainingSource};
 use negclip_model::{Clip, ClipConfig};
 
 use crate::batches::{BatchPlan, BatchStream, HardImageLists, NegativePolicy, Slice, Workers};
+use crate::checkpoint::Saved;
 use crate::config::{LossKind, NegativesSection, RunConfig};
 use crate::engine::Engine;
 use crate::error::TrainError;
@@ -32,8 +33,6 @@ use crate::suites::{build_suites, SuiteOptions};
 /// How to run, beyond the config file.
 pub struct TrainOptions {
     pub device: Device,
-    /// Continue from the newest checkpoint in the output folder.
-    pub resume: bool,
     pub show_progress: bool,
     /// The processes the run is spread over ([`Engine::single`]: this one).
     pub engine: Engine,
@@ -61,10 +60,35 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Open the run the config says, or continue one (`options.resume`, with the config the
-    /// run was started with). The checks come first, so that a run that cannot start leaves
-    /// no output folder behind.
+    /// Open a fresh run of `config`. The checks come first, so that a run that cannot start
+    /// leaves no output folder behind.
     pub fn new(config: RunConfig, options: TrainOptions) -> Result<Trainer, TrainError> {
+        Trainer::open(config, options, |config, writer, device| {
+            Run::start(config, writer, device)
+        })
+    }
+
+    /// Continue a run from its newest checkpoint, `saved` ([`checkpoint::load_latest`], read
+    /// once), in `output`. The checkpoint's config drives the whole run.
+    pub fn resume(
+        saved: Saved,
+        output: &Path,
+        options: TrainOptions,
+    ) -> Result<Trainer, TrainError> {
+        let mut config = saved.state.config.clone();
+        config.output_dir = output.to_path_buf();
+        Trainer::open(config, options, |config, writer, device| {
+            Run::resume(saved, config.output_dir, writer, device)
+        })
+    }
+
+    /// Check `config` against the data, the ranks, the suites and the device, then open the
+    /// run (`open_run`) with it.
+    fn open(
+        config: RunConfig,
+        options: TrainOptions,
+        open_run: impl FnOnce(RunConfig, bool, &Device) -> Result<(Run, Clip), TrainError>,
+    ) -> Result<Trainer, TrainError> {
         let device = options.device.autodiff(); // parameters live on the autodiff device
         let engine = options.engine;
         let source = open_source(&config, &engine)?;
@@ -72,7 +96,7 @@ impl Trainer {
         let eval = Evaluation::new(&config, show_progress, &engine)?;
         eval.check_best_suite(&config)?;
         config.optim.precision.check(&device)?;
-        let (run, model) = Run::open(config, options.resume, engine.is_writer(), &device)?;
+        let (run, model) = open_run(config, engine.is_writer(), &device)?;
         let model = engine.broadcast_model(model)?;
         let plan = Arc::new(batch_plan(
             &run.state.config,
