@@ -11,7 +11,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use negclip_data::negatives::{self, NegativeKind, PosTagger};
+use negclip_data::negatives::{self, Draw, NegativeKind, PosTagger};
 use negclip_data::preprocess::{normalize_into, random_resized_crop, resize_center_crop};
 use negclip_data::seed;
 use negclip_data::tokenizer::ClipTokenizer;
@@ -21,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::config::{Draw, RewriteNegatives};
+use crate::config::RewriteNegatives;
 use crate::error::TrainError;
 
 /// How hard captions are found for a positive.
@@ -290,40 +290,13 @@ impl BatchPlan {
                 let round = if *fresh { epoch } else { 0 };
                 let mut rng =
                     ChaCha8Rng::seed_from_u64(seed::for_sample(self.seed, round, sample, NEGATIVE));
-                let drawn = match draw {
-                    Draw::ByRewrite => {
-                        negatives::generate(caption, *tagger, kinds, *per_caption, &mut rng)
-                    }
-                    Draw::ByKind => one_per_kind(caption, *tagger, kinds, *per_caption, &mut rng),
-                };
-                drawn.into_iter().map(|n| n.text).collect()
+                draw.negatives(caption, *tagger, kinds, *per_caption, &mut rng)
+                    .into_iter()
+                    .map(|n| n.text)
+                    .collect()
             }
         }
     }
-}
-
-/// Up to `per_caption` rewrites of `caption` of distinct kinds, every kind that rewrote it
-/// equally likely ([`Draw::ByKind`]).
-fn one_per_kind(
-    caption: &str,
-    tagger: &dyn PosTagger,
-    kinds: &[NegativeKind],
-    per_caption: usize,
-    rng: &mut ChaCha8Rng,
-) -> Vec<negatives::Negative> {
-    // `generate` keeps one rewrite of each kind, drawn uniformly among that kind's, before a
-    // second of any; the kinds come in an order that favours those with more rewrites, so
-    // the draw among them is made here.
-    let mut firsts = negatives::generate(caption, tagger, kinds, kinds.len(), rng);
-    let mut seen = Vec::with_capacity(kinds.len());
-    firsts.retain(|n| {
-        let new = !seen.contains(&n.kind);
-        seen.push(n.kind);
-        new
-    });
-    firsts.shuffle(rng);
-    firsts.truncate(per_caption);
-    firsts
 }
 
 /// Batches of one epoch from `start` on, built ahead on a background thread (each batch's
@@ -477,41 +450,5 @@ mod tests {
             assert_eq!(anchor_captions, expected.positives, "{of} slices");
             assert_eq!(sorted_rows(&negatives), sorted_rows(&expected.negatives));
         }
-    }
-
-    #[test]
-    fn by_kind_draws_every_kind_alike_and_by_rewrite_does_not() {
-        let caption = "there is a green circle above a purple square";
-        let kinds = [
-            NegativeKind::SwapAttribute,
-            NegativeKind::SwapRelation,
-            NegativeKind::ShuffleOrder,
-        ];
-        let draws = 3000;
-        let share_of_relation = |draw: &dyn Fn(&mut ChaCha8Rng) -> Vec<negatives::Negative>| {
-            let relation = (0..draws)
-                .flat_map(|i| draw(&mut ChaCha8Rng::seed_from_u64(i)))
-                .filter(|n| n.kind == NegativeKind::SwapRelation)
-                .count();
-            relation as f64 / draws as f64
-        };
-        let by_kind =
-            share_of_relation(&|rng| one_per_kind(caption, shipped_tagger(), &kinds, 1, rng));
-        let by_rewrite = share_of_relation(&|rng| {
-            negatives::generate(caption, shipped_tagger(), &kinds, 1, rng)
-        });
-        // One rewrite of each kind but four of shuffle-order: 1/3 against about 1/6.
-        assert!((by_kind - 1.0 / 3.0).abs() < 0.03, "{by_kind}");
-        assert!(by_rewrite < 0.25, "{by_rewrite}");
-
-        let two = one_per_kind(
-            caption,
-            shipped_tagger(),
-            &kinds,
-            2,
-            &mut ChaCha8Rng::seed_from_u64(1),
-        );
-        assert_eq!(two.len(), 2);
-        assert_ne!(two[0].kind, two[1].kind);
     }
 }

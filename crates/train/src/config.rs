@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use negclip_data::benchmarks::classification::ClassificationSpec;
 use negclip_data::benchmarks::DataPaths;
-use negclip_data::negatives::NegativeKind;
+use negclip_data::negatives::{Draw, NegativeKind};
 use negclip_data::training::SourceConfig;
 use serde::{Deserialize, Serialize};
 
@@ -165,19 +165,6 @@ pub struct RewriteNegatives {
     /// How the kept hard captions are drawn from a caption's rewrites.
     #[serde(default)]
     pub draw: Draw,
-}
-
-/// How a caption's hard captions are drawn from its rewrites (`negatives.draw`).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Draw {
-    /// Every rewrite equally likely (NegCLIP). A kind with more rewrites is drawn more
-    /// often: `shuffle-order` proposes four where `swap-relation` proposes one.
-    #[default]
-    ByRewrite,
-    /// Every kind that rewrote the caption equally likely, then one of its rewrites; at
-    /// most one hard caption per kind.
-    ByKind,
 }
 
 /// `[negatives]` with `source = "table"`.

@@ -10,7 +10,7 @@ use std::cell::{OnceCell, RefCell};
 
 use super::chunks::{chunk_into, Chunks};
 use super::tags::{tags_into, Tags};
-use super::Word;
+use super::word::Word;
 use crate::tagger::recycle;
 
 /// A tagged caption with its tokens and, on first use, its chunks.

@@ -11,16 +11,17 @@ use std::ops::Range;
 
 use rand_chacha::ChaCha8Rng;
 
-use super::select::{normalise_into, separates};
+use super::compare::{normalise_into, separates};
+use super::kind::NegativeKind;
 use super::swap::{
     capitalise, is_capitalised_word, lowercase_first, pick_distinct_pair, starts_upper,
 };
-use super::{Negative, NegativeKind};
+use super::word::Negative;
 
 /// The token list a candidate's indices point into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// The tagged words ([`Analysis::tokens`](super::Analysis)).
+    /// The tagged words ([`Analysis::tokens`](super::analysis::Analysis)).
     Words,
     /// The word tokens of the order perturbations (the same list for the
     /// shipped tagger, whose tokens are its word tokens).
@@ -346,7 +347,7 @@ impl Written<'_> {
 }
 
 /// Numbers the words of one caption's normalised texts
-/// ([`normalise_for_comparison`](super::normalise_for_comparison)): two texts made of the caption's tokens
+/// ([`normalise_for_comparison`](super::compare::normalise_for_comparison)): two texts made of the caption's tokens
 /// normalise alike exactly when their sequences of word ids are equal, so
 /// candidates are compared without writing their texts. Each token is
 /// normalised once; a text normalises as its tokens do one by one (joined by
@@ -590,7 +591,7 @@ fn ascii_word_print(token: &str) -> Option<u64> {
     (!token.is_empty()).then_some(print.0)
 }
 
-/// The words of an ASCII `text` as `select::ascii_words` splits them, each with its
+/// The words of an ASCII `text` as `compare::ascii_words` splits them, each with its
 /// [`Fingerprint`], in one pass over the bytes.
 fn ascii_words_printed(text: &str) -> impl Iterator<Item = (&str, u64)> {
     let bytes = text.as_bytes();
@@ -615,7 +616,7 @@ fn ascii_words_printed(text: &str) -> impl Iterator<Item = (&str, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::negatives::normalise_for_comparison;
+    use crate::negatives::compare::normalise_for_comparison;
 
     fn normalised_text(candidates: &Candidates, i: usize) -> String {
         normalise_for_comparison(&candidates.negative(i).text)
@@ -806,7 +807,7 @@ mod tests {
                 ("run", print("run"))
             ]
         );
-        let plain: Vec<_> = super::super::select::ascii_words(" A\tDog,,run. ").collect();
+        let plain: Vec<_> = crate::negatives::compare::ascii_words(" A\tDog,,run. ").collect();
         assert_eq!(words.iter().map(|w| w.0).collect::<Vec<_>>(), plain);
         assert_eq!(ascii_words_printed(". , ").count(), 0);
     }

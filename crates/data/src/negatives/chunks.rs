@@ -9,7 +9,7 @@
 use std::ops::Range;
 
 use super::tags::{tags_of, Tags};
-use super::Word;
+use super::word::Word;
 
 /// A noun phrase: its tokens, where its adjectives are, and its head nouns.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,8 +21,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::candidates::{Candidates, Source};
+use super::kind::NegativeKind;
 use super::tags::{tags_of, Tags};
-use super::{NegativeKind, PosTagger, Word};
+use super::word::{shipped_tagger, PosTagger, Word};
 
 /// Which of the four perturbations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,6 +106,16 @@ pub fn order_perturbations(
             text,
         }
     })
+}
+
+/// ARO's four order perturbations of `caption` by the shipped tagger, as texts: the
+/// perturbation every order suite (COCO-Order, Flickr30k-Order, Synth-Order) uses unless a
+/// test supplies its own.
+pub fn default_order_perturbations(caption: &str, rng: &mut ChaCha8Rng) -> Vec<String> {
+    order_perturbations(caption, shipped_tagger(), rng)
+        .into_iter()
+        .map(|p| p.text)
+        .collect()
 }
 
 /// The four perturbed captions before cleaning, tokens joined by spaces.

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::analysis::Analysis;
 use super::candidates::Candidates;
-use super::NegativeKind;
+use super::kind::NegativeKind;
 
 /// At most one negative: two noun phrases with different adjectives, chosen at
 /// random, exchange their adjective runs.
@@ -26,7 +26,7 @@ pub fn rewrite(caption: &Analysis, rng: &mut ChaCha8Rng, out: &mut Candidates) {
 mod tests {
     use super::*;
     use crate::negatives::test_support::tagged;
-    use crate::negatives::Negative;
+    use crate::negatives::word::Negative;
     use rand::SeedableRng;
 
     fn rewrite(caption: &Analysis, rng: &mut ChaCha8Rng) -> Vec<Negative> {

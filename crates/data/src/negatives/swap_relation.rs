@@ -9,8 +9,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::analysis::Analysis;
 use super::candidates::Candidates;
+use super::kind::NegativeKind;
 use super::swap::same_words;
-use super::NegativeKind;
 
 /// At most one negative: a random relation whose two arguments differ, with
 /// the arguments exchanged.

@@ -5,7 +5,7 @@
 
 use std::ops::BitOr;
 
-use super::Word;
+use super::word::Word;
 
 /// The tags of a word that the rewriters test, one bit each; a tag they never
 /// test sets no bit.

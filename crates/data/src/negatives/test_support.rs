@@ -2,7 +2,7 @@
 //!
 //! Test code only: the shipped tagger lives in `crate::tagger`.
 
-use crate::negatives::{PosTagger, Word};
+use super::word::{PosTagger, Word};
 use crate::tagger::TaggedWord;
 
 /// Builds tagged words from `"a/DT/DET red/JJ/ADJ car/NN/NOUN"`.

@@ -14,9 +14,9 @@ use rand_chacha::ChaCha8Rng;
 use super::analysis::Analysis;
 use super::candidates::Candidates;
 use super::chunks::NounPhrase;
+use super::kind::NegativeKind;
 use super::tags::{tags_of, Tags};
-use super::NegativeKind;
-use super::Word;
+use super::word::Word;
 
 /// Each word with one of the tags `wanted`, as a one-word unit.
 fn single_tokens(tags: &[Tags], wanted: Tags) -> impl Iterator<Item = Range<usize>> + '_ {
