@@ -13,9 +13,8 @@ use negclip_train::device;
 use negclip_train::engine::Engine;
 use negclip_train::evaluate::{evaluate_model, EvalOptions, SuiteResult};
 use negclip_train::plot::{write_comparison_plot, write_reliability_plots};
-use negclip_train::report::{Metrics, ResultsTable};
+use negclip_train::report::{CheckpointResults, EvalFile, Metrics, ResultsTable};
 use negclip_train::suites::{build_suites, SuiteOptions};
-use serde_json::json;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -134,13 +133,19 @@ fn evaluate(args: EvalArgs, engine: &Engine) -> anyhow::Result<()> {
     let table = ResultsTable::new(&columns, Metrics::All).markdown();
     println!("{table}");
     if let Some(out) = &args.output {
-        let value = json!({
-            "suites": args.suite,
-            "items": args.items,
-            "seed": args.seed,
-            "checkpoints": columns.iter().map(|(name, results)| json!({"checkpoint": name, "results": results})).collect::<Vec<_>>(),
-        });
-        write_atomic(out, serde_json::to_string_pretty(&value)?.as_bytes())
+        let file = EvalFile {
+            suites: args.suite.clone(),
+            items: args.items,
+            seed: args.seed,
+            checkpoints: columns
+                .iter()
+                .map(|(checkpoint, results)| CheckpointResults {
+                    checkpoint: checkpoint.clone(),
+                    results: results.clone(),
+                })
+                .collect(),
+        };
+        write_atomic(out, file.to_json().as_bytes())
             .with_context(|| format!("writing {}", out.display()))?;
         let md = out.with_extension("md");
         write_atomic(&md, table.as_bytes()).with_context(|| format!("writing {}", md.display()))?;

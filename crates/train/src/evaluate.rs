@@ -14,10 +14,13 @@ use negclip_data::suite::{ChoiceSuite, ClassificationSuite, ImageSource, Retriev
 use negclip_data::tokenizer::{ClipTokenizer, EOT};
 use negclip_model::{Clip, ClipConfig};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 use crate::error::TrainError;
+
+mod results;
+
+pub use results::{add_seed_means, Evaluations, Report, SuiteResult};
 
 /// Anything that maps images and captions to L2-normalised embeddings.
 ///
@@ -113,47 +116,6 @@ fn rows(t: Tensor<2>) -> Vec<Vec<f32>> {
         .expect("embeddings are float");
     values.chunks(d).map(<[f32]>::to_vec).collect()
 }
-
-/// One suite's results: a flat map of named numbers (`accuracy`, `macro_accuracy`,
-/// `i2t_r1`, …) and the full report as JSON.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SuiteResult {
-    pub suite: String,
-    pub metrics: BTreeMap<String, f64>,
-    pub report: serde_json::Value,
-}
-
-/// Append, for each suite evaluated under several seeds (`coco-order@seed1` …), one result
-/// `coco-order` with the mean and sample standard deviation of their accuracies: the
-/// reference averaged five random runs of the order perturbations.
-pub fn add_seed_means(mut results: Vec<SuiteResult>) -> Vec<SuiteResult> {
-    let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for result in &results {
-        if let (Some((base, _)), Some(accuracy)) = (
-            result.suite.split_once("@seed"),
-            result.metrics.get("accuracy"),
-        ) {
-            groups.entry(base.to_string()).or_default().push(*accuracy);
-        }
-    }
-    for (suite, accuracies) in groups {
-        let summary = negclip_data::metrics::mean_std(&accuracies);
-        let metrics = BTreeMap::from([
-            ("accuracy".to_string(), summary.mean),
-            ("accuracy_std".to_string(), summary.std),
-            ("seeds".to_string(), accuracies.len() as f64),
-        ]);
-        results.push(SuiteResult {
-            suite,
-            report: serde_json::to_value(&metrics).expect("numbers serialise"),
-            metrics,
-        });
-    }
-    results
-}
-
-/// Evaluations of a run in order: (epoch, results), epoch `None` before the first step.
-pub type Evaluations = Vec<(Option<usize>, Vec<SuiteResult>)>;
 
 /// Encoding settings shared by every suite of an evaluation.
 pub struct EvalOptions {
@@ -255,7 +217,7 @@ fn evaluate_choice(
     Ok(SuiteResult {
         suite: suite.name.clone(),
         metrics,
-        report: serde_json::to_value(&report).expect("reports serialise"),
+        report: Report::Choice(report),
     })
 }
 
@@ -294,7 +256,7 @@ fn evaluate_retrieval(
     Ok(SuiteResult {
         suite: suite.name.clone(),
         metrics,
-        report: value,
+        report: Report::Retrieval(report),
     })
 }
 
@@ -384,7 +346,7 @@ fn evaluate_classification(
     Ok(SuiteResult {
         suite: suite.name.clone(),
         metrics: classification_metrics(&report),
-        report: serde_json::to_value(&report).expect("reports serialise"),
+        report: Report::Classification(report),
     })
 }
 

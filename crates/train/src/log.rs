@@ -1,17 +1,128 @@
-//! `metrics.jsonl`: one JSON record a line — training records every N steps, evaluation
+//! `metrics.jsonl`: one JSON [`Record`] a line — training records every N steps, evaluation
 //! records before the first step and after each evaluated epoch. Resuming drops the records
 //! written after the checkpoint, so the file reads as if the run had never stopped.
+//!
+//! The file's layout is these types: a record is an object tagged by `"kind"` (`"train"`
+//! or `"eval"`), its keys in alphabetical order at every level (written through a
+//! `serde_json::Value`, whose maps sort their keys; files written before the types existed
+//! have the same order). A number that is not finite is written as `null` and read back as
+//! NaN. Reading is lenient where older files differ: fields added since (`images`,
+//! `loss_scale`, `skipped`) read as their default, a report this version does not know
+//! stays as written ([`crate::evaluate::Report::Other`]), and an unreadable line (a torn
+//! last line) is skipped with a warning.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::TrainError;
 use crate::evaluate::{Evaluations, SuiteResult};
 use crate::io::write_file;
 use crate::step::StepStats;
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Record {
+    Train(TrainRecord),
+    Eval(EvalRecord),
+}
+
+impl Record {
+    /// The optimisation steps done when the record was written.
+    pub fn step(&self) -> u64 {
+        match self {
+            Record::Train(record) => record.step,
+            Record::Eval(record) => record.step,
+        }
+    }
+
+    /// One line of the file, without its newline.
+    pub fn to_line(&self) -> String {
+        // Through a Value: its maps sort the keys, the order the file has always had.
+        serde_json::to_value(self)
+            .expect("records serialise")
+            .to_string()
+    }
+}
+
+/// A training step: its loss, the update and the batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainRecord {
+    /// Steps done, this one included.
+    pub step: u64,
+    /// 0-based epoch of the step.
+    pub epoch: usize,
+    #[serde(deserialize_with = "number_or_null")]
+    pub loss: f64,
+    /// The image-to-text and text-to-image halves of the loss.
+    #[serde(deserialize_with = "number_or_null")]
+    pub loss_i2t: f64,
+    #[serde(deserialize_with = "number_or_null")]
+    pub loss_t2i: f64,
+    #[serde(deserialize_with = "number_or_null")]
+    pub lr: f64,
+    /// `exp` of the model's logit scale after the step.
+    #[serde(deserialize_with = "number_or_null")]
+    pub logit_scale: f64,
+    /// The global gradient norm before clipping (`None` where it was not computed).
+    pub grad_norm: Option<f64>,
+    /// f16 only: the loss scale after the step.
+    #[serde(default)]
+    pub loss_scale: Option<f64>,
+    /// f16 only: whether the step's gradients overflowed and the update was skipped.
+    #[serde(default)]
+    pub skipped: bool,
+    /// Images in the batch: anchors plus hard-negative images.
+    #[serde(default)]
+    pub images: usize,
+    /// Hard-negative captions in the batch.
+    pub hard_captions: usize,
+    #[serde(deserialize_with = "number_or_null")]
+    pub samples_per_sec: f64,
+}
+
+impl TrainRecord {
+    pub fn new(
+        step: u64,
+        epoch: usize,
+        lr: f64,
+        samples_per_sec: f64,
+        stats: &StepStats,
+    ) -> TrainRecord {
+        TrainRecord {
+            step,
+            epoch,
+            loss: stats.loss,
+            loss_i2t: stats.image_to_text,
+            loss_t2i: stats.text_to_image,
+            lr,
+            logit_scale: stats.logit_scale,
+            grad_norm: stats.grad_norm,
+            loss_scale: stats.loss_scale,
+            skipped: stats.skipped,
+            images: stats.images,
+            hard_captions: stats.negatives,
+            samples_per_sec,
+        }
+    }
+}
+
+/// An evaluation: every suite's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    pub step: u64,
+    /// The epoch just finished; `None` (`null`) for the evaluation before the first step.
+    pub epoch: Option<usize>,
+    pub suites: Vec<SuiteResult>,
+}
+
+/// serde: a number, or `null` where a NaN or an infinity was written.
+fn number_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+}
 
 pub struct MetricsLog {
     path: PathBuf,
@@ -30,14 +141,9 @@ impl MetricsLog {
         let log = MetricsLog {
             path: output.join("metrics.jsonl"),
         };
-        let kept: Vec<Value> = log
-            .records()?
-            .into_iter()
-            .filter(|r| r["step"].as_u64().is_some_and(|s| s <= step))
-            .collect();
         let mut text = String::new();
-        for record in kept {
-            text.push_str(&record.to_string());
+        for record in log.records()?.iter().filter(|r| r.step() <= step) {
+            text.push_str(&record.to_line());
             text.push('\n');
         }
         write_file(&log.path, text.as_bytes())?;
@@ -45,7 +151,7 @@ impl MetricsLog {
     }
 
     /// Every record so far.
-    pub fn records(&self) -> Result<Vec<Value>, TrainError> {
+    pub fn records(&self) -> Result<Vec<Record>, TrainError> {
         if !self.path.exists() {
             return Ok(Vec::new());
         }
@@ -59,7 +165,7 @@ impl MetricsLog {
             // A run killed mid-write leaves a torn last line: skip it, the checkpoint
             // decides what is kept anyway.
             match serde_json::from_str(&line) {
-                Ok(value) => out.push(value),
+                Ok(record) => out.push(record),
                 Err(e) => tracing::warn!(
                     "{}:{}: skipping unreadable record: {e}",
                     self.path.display(),
@@ -75,11 +181,9 @@ impl MetricsLog {
         Ok(self
             .records()?
             .into_iter()
-            .filter(|r| r["kind"] == "eval")
-            .map(|r| {
-                let epoch = r["epoch"].as_u64().map(|e| e as usize);
-                let results = serde_json::from_value(r["suites"].clone()).unwrap_or_default();
-                (epoch, results)
+            .filter_map(|record| match record {
+                Record::Eval(eval) => Some((eval.epoch, eval.suites)),
+                Record::Train(_) => None,
             })
             .collect())
     }
@@ -92,22 +196,13 @@ impl MetricsLog {
         samples_per_sec: f64,
         stats: &StepStats,
     ) -> Result<(), TrainError> {
-        self.append(json!({
-            "kind": "train",
-            "step": step,
-            "epoch": epoch,
-            "loss": stats.loss,
-            "loss_i2t": stats.image_to_text,
-            "loss_t2i": stats.text_to_image,
-            "lr": lr,
-            "logit_scale": stats.logit_scale,
-            "grad_norm": stats.grad_norm,
-            "loss_scale": stats.loss_scale,
-            "skipped": stats.skipped,
-            "images": stats.images,
-            "hard_captions": stats.negatives,
-            "samples_per_sec": samples_per_sec,
-        }))
+        self.append(&Record::Train(TrainRecord::new(
+            step,
+            epoch,
+            lr,
+            samples_per_sec,
+            stats,
+        )))
     }
 
     pub fn eval(
@@ -116,21 +211,20 @@ impl MetricsLog {
         epoch: Option<usize>,
         results: &[SuiteResult],
     ) -> Result<(), TrainError> {
-        self.append(json!({
-            "kind": "eval",
-            "step": step,
-            "epoch": epoch,
-            "suites": results,
+        self.append(&Record::Eval(EvalRecord {
+            step,
+            epoch,
+            suites: results.to_vec(),
         }))
     }
 
-    fn append(&self, record: Value) -> Result<(), TrainError> {
+    fn append(&self, record: &Record) -> Result<(), TrainError> {
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.path)
             .map_err(|source| self.io(source))?;
-        writeln!(file, "{record}").map_err(|source| self.io(source))
+        writeln!(file, "{}", record.to_line()).map_err(|source| self.io(source))
     }
 
     fn io(&self, source: std::io::Error) -> TrainError {
@@ -138,5 +232,122 @@ impl MetricsLog {
             path: self.path.clone(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluate::Report;
+
+    fn train_record() -> TrainRecord {
+        TrainRecord {
+            step: 1,
+            epoch: 0,
+            loss: 1.6947746276855469,
+            loss_i2t: 2.0581679344177246,
+            loss_t2i: 1.3313814401626587,
+            lr: 4e-5,
+            logit_scale: 3.0466387271881104,
+            grad_norm: Some(5.849866149710533),
+            loss_scale: None,
+            skipped: false,
+            images: 64,
+            hard_captions: 64,
+            samples_per_sec: 166.88725337062706,
+        }
+    }
+
+    #[test]
+    fn a_training_record_is_written_as_the_file_always_had_it() {
+        // Keys in alphabetical order, `kind` among them, numbers as serde_json writes them.
+        let line = Record::Train(train_record()).to_line();
+        assert_eq!(
+            line,
+            r#"{"epoch":0,"grad_norm":5.849866149710533,"hard_captions":64,"images":64,"kind":"train","logit_scale":3.0466387271881104,"loss":1.6947746276855469,"loss_i2t":2.0581679344177246,"loss_scale":null,"loss_t2i":1.3313814401626587,"lr":0.00004,"samples_per_sec":166.88725337062706,"skipped":false,"step":1}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Record>(&line).unwrap(),
+            Record::Train(train_record())
+        );
+    }
+
+    #[test]
+    fn every_kind_of_report_reads_back_as_itself_and_writes_the_same_line() {
+        let suites = [
+            r#"{"metrics":{"accuracy":0.5},"report":{"accuracy":0.5,"correct":1,"items":[true,false],"macro_accuracy":null,"macro_with_min_filter":null,"macro_without_min_filter":null,"per_group":{"a":{"accuracy":0.5,"correct":1,"total":2}},"predictions":[0,1],"suite":"choice"},"suite":"choice"}"#,
+            r#"{"metrics":{"text_to_image/1":0.25},"report":{"image_to_text":{"1":0.5,"10":1.0,"5":0.75},"suite":"retrieval","text_to_image":{"1":0.25,"10":1.0,"5":0.5}},"suite":"retrieval"}"#,
+            r#"{"metrics":{"ece":0.125,"top1":1.0},"report":{"calibration":{"bins":[{"accuracy":null,"confidence":null,"count":0,"lower":0.0,"upper":0.5},{"accuracy":1.0,"confidence":0.75,"count":2,"lower":0.5,"upper":1.0}],"ece":0.125,"ece_after_scaling":0.0625,"ece_before_scaling":0.125,"eval_items":1,"fit_items":1,"logit_scale":100.0,"temperature":1.5},"compositions":null,"mean_per_class_recall":1.0,"ood":null,"predictions":[0,1],"suite":"classify","top1":1.0,"top5":1.0,"top5_k":2},"suite":"classify"}"#,
+            r#"{"metrics":{"accuracy":0.5,"accuracy_std":0.0,"seeds":1.0},"report":{"accuracy":0.5,"accuracy_std":0.0,"seeds":1.0},"suite":"order"}"#,
+            r#"{"metrics":{},"report":null,"suite":"none"}"#,
+            r#"{"metrics":{"x":null},"report":{"from":"a newer version"},"suite":"other"}"#,
+        ];
+        let line = format!(
+            r#"{{"epoch":null,"kind":"eval","step":0,"suites":[{}]}}"#,
+            suites.join(",")
+        );
+        let Record::Eval(eval) = serde_json::from_str::<Record>(&line).unwrap() else {
+            panic!("an evaluation record");
+        };
+        let kinds: Vec<&str> = eval
+            .suites
+            .iter()
+            .map(|result| match &result.report {
+                Report::Choice(_) => "choice",
+                Report::Retrieval(_) => "retrieval",
+                Report::Classification(_) => "classify",
+                Report::SeedMean(_) => "order",
+                Report::None => "none",
+                Report::Other(_) => "other",
+            })
+            .collect();
+        let names: Vec<&str> = eval.suites.iter().map(|r| r.suite.as_str()).collect();
+        assert_eq!(kinds, names);
+        let calibration = eval.suites[2].report.calibration().unwrap();
+        assert_eq!(calibration.ece, 0.125);
+        assert_eq!(calibration.bins[1].confidence, Some(0.75));
+        assert!(eval.suites[5].metrics["x"].is_nan());
+        assert_eq!(Record::Eval(eval).to_line(), line);
+    }
+
+    #[test]
+    fn a_loss_that_is_not_a_number_is_kept_as_null() {
+        let record = Record::Train(TrainRecord {
+            loss: f64::NAN,
+            ..train_record()
+        });
+        let line = record.to_line();
+        assert!(line.contains(r#""loss":null"#), "{line}");
+        let Record::Train(back) = serde_json::from_str::<Record>(&line).unwrap() else {
+            panic!("a training record");
+        };
+        assert!(back.loss.is_nan());
+        assert_eq!(Record::Train(back).to_line(), line);
+    }
+
+    #[test]
+    fn resuming_keeps_the_records_up_to_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = MetricsLog::create(dir.path()).unwrap();
+        log.eval(0, None, &[]).unwrap();
+        for step in 1..=3 {
+            log.append(&Record::Train(TrainRecord {
+                step,
+                ..train_record()
+            }))
+            .unwrap();
+        }
+        // A record written before `images`, `loss_scale` and `skipped` existed, and a torn
+        // last line.
+        let old = r#"{"epoch":0,"grad_norm":null,"hard_captions":64,"kind":"train","logit_scale":3.0,"loss":1.5,"loss_i2t":2.0,"loss_t2i":1.0,"lr":0.00004,"samples_per_sec":100.0,"step":2}"#;
+        let path = dir.path().join("metrics.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        std::fs::write(&path, format!("{text}{old}\n{{\"kind\":\"tr")).unwrap();
+        let log = MetricsLog::resume(dir.path(), 2).unwrap();
+        let kept = std::fs::read_to_string(&path).unwrap();
+        let old_now = r#"{"epoch":0,"grad_norm":null,"hard_captions":64,"images":0,"kind":"train","logit_scale":3.0,"loss":1.5,"loss_i2t":2.0,"loss_scale":null,"loss_t2i":1.0,"lr":0.00004,"samples_per_sec":100.0,"skipped":false,"step":2}"#;
+        assert_eq!(kept, [lines[0], lines[1], lines[2], old_now, ""].join("\n"));
+        assert_eq!(log.evaluations().unwrap(), vec![(None, Vec::new())]);
     }
 }

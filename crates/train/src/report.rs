@@ -1,10 +1,11 @@
 //! What a person sees: the training progress bar and results tables. One table type renders
 //! every comparison (evaluations of a run by epoch, checkpoints side by side) for the console
-//! and as Markdown.
+//! and as Markdown; [`EvalFile`] is `negclip eval`'s results as JSON.
 
 use std::collections::BTreeMap;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
 
 use crate::evaluate::SuiteResult;
 use crate::step::StepStats;
@@ -114,6 +115,33 @@ fn number(value: Option<f64>) -> String {
     value.map_or("–".to_string(), |v| format!("{v:.4}"))
 }
 
+/// `negclip eval --output FILE`: what was evaluated and every checkpoint's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalFile {
+    /// The suites asked for (`--suite`).
+    pub suites: Vec<String>,
+    /// Items per suite (0 = all) and the seed of the subsample.
+    pub items: usize,
+    pub seed: u64,
+    pub checkpoints: Vec<CheckpointResults>,
+}
+
+/// One checkpoint's results in an [`EvalFile`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointResults {
+    pub checkpoint: String,
+    pub results: Vec<SuiteResult>,
+}
+
+impl EvalFile {
+    /// Indented JSON, keys in alphabetical order at every level (through a
+    /// `serde_json::Value`, whose maps sort their keys), as the file has always been written.
+    pub fn to_json(&self) -> String {
+        let value = serde_json::to_value(self).expect("results serialise");
+        serde_json::to_string_pretty(&value).expect("values serialise")
+    }
+}
+
 /// The column name of an evaluation of a run: `start`, `epoch 4`, ….
 pub fn epoch_label(epoch: Option<usize>) -> String {
     epoch.map_or("start".to_string(), |e| format!("epoch {e}"))
@@ -203,7 +231,7 @@ mod tests {
         SuiteResult {
             suite: suite.into(),
             metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            report: serde_json::Value::Null,
+            report: crate::evaluate::Report::None,
         }
     }
 

@@ -19,7 +19,7 @@ use negclip_data::synth::WorldConfig;
 use negclip_data::tokenizer::ClipTokenizer;
 use negclip_model::checkpoint;
 use negclip_train::evaluate::{
-    choice_scores, evaluate_suite, retrieval_similarity, EvalOptions, ModelEmbedder,
+    choice_scores, evaluate_suite, retrieval_similarity, EvalOptions, ModelEmbedder, Report,
 };
 use negclip_train::suites::{build_suites, SuiteOptions};
 use serde_json::Value;
@@ -130,8 +130,10 @@ fn evaluation_matches_the_python_reference_on_a_tiny_clip() {
                 let scores = choice_scores(&embedder, &tokenizer, choice, &options).unwrap();
                 let diff = max_abs_diff(&name, &scores, &want["scores"]);
                 max_diff.insert(name.clone(), diff);
-                let ours: Vec<bool> =
-                    serde_json::from_value(result.report["items"].clone()).unwrap();
+                let Report::Choice(report) = &result.report else {
+                    panic!("{name}: a choice suite reports {:?}", result.report);
+                };
+                let ours = &report.items;
                 let theirs: Vec<bool> = serde_json::from_value(want["items"].clone()).unwrap();
                 for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
                     assert_eq!(

@@ -5,7 +5,7 @@
 //! accuracy. The definitions are numpy's and scikit-learn's; `scripts/classification_reference.py`
 //! computes every number from the same cosines, and a test holds the two to 1e-6.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{first_argmax, ratio, MetricsError};
 use crate::suite::{ClassificationSuite, Compositions};
@@ -20,7 +20,7 @@ const BETA_RANGE: (f64, f64) = (1e-3, 1e3);
 const TARGET_TPR: f64 = 0.95;
 
 /// Everything measured on a classification suite.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassificationReport {
     pub suite: String,
     /// Per-image predicted class (first maximum of the cosines).
@@ -37,7 +37,7 @@ pub struct ClassificationReport {
 }
 
 /// One bin of a reliability diagram.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReliabilityBin {
     /// Confidences `c` with `lower < c <= upper` fall in the bin.
     pub lower: f64,
@@ -49,7 +49,7 @@ pub struct ReliabilityBin {
 }
 
 /// Calibration of the softmax over `logit_scale × cosine`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
     pub logit_scale: f64,
     /// Expected calibration error over all images, with the model's logit scale.
@@ -68,7 +68,7 @@ pub struct Calibration {
 
 /// Accuracy of the parts of composition classes ("red circle": attribute "red", object
 /// "circle"), from the same predictions as `top1`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompositionAccuracy {
     pub attribute_accuracy: f64,
     pub object_accuracy: f64,
@@ -80,7 +80,7 @@ pub struct CompositionAccuracy {
 }
 
 /// How well one score separates the suite's images (positive) from the OOD images.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     /// Area under the ROC curve (ties count one half), as scikit-learn's `roc_auc_score`.
     pub auroc: f64,
@@ -89,7 +89,7 @@ pub struct Detection {
 }
 
 /// Out-of-distribution detection by two scores, higher meaning more in-distribution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OodReport {
     pub in_items: usize,
     pub ood_items: usize,

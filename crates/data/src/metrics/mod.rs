@@ -11,7 +11,7 @@ pub mod classification;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::suite::{Averaging, ChoiceSuite, Decision, RetrievalSuite};
@@ -42,7 +42,7 @@ pub enum MetricsError {
 }
 
 /// Correct / total / accuracy of one group.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupAccuracy {
     pub correct: usize,
     pub total: usize,
@@ -50,7 +50,7 @@ pub struct GroupAccuracy {
 }
 
 /// One macro average: the mean accuracy over the groups it keeps.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MacroAverage {
     /// `None` when no group survives the filters.
     pub accuracy: Option<f64>,
@@ -58,7 +58,7 @@ pub struct MacroAverage {
 }
 
 /// The result of scoring a choice suite.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChoiceReport {
     pub suite: String,
     /// Per-item correctness, in item order.
@@ -215,7 +215,7 @@ fn ratio(n: usize, d: usize) -> f64 {
 }
 
 /// Recall@k both ways; keys are k.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetrievalReport {
     pub suite: String,
     /// Text retrieval (CLIP_benchmark's `text_retrieval_recall@k`): per image,

@@ -179,12 +179,15 @@ fn draw_bars(area: &Area, bars: &Bars) -> Drawn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluate::Report;
     use crate::plot::pixels::{count, inked};
-    use serde_json::json;
 
     fn result(name: &str, metric: &str, value: f64) -> SuiteResult {
-        serde_json::from_value(json!({"suite": name, "metrics": {metric: value}, "report": null}))
-            .unwrap()
+        SuiteResult {
+            suite: name.to_string(),
+            metrics: [(metric.to_string(), value)].into(),
+            report: Report::None,
+        }
     }
 
     #[test]

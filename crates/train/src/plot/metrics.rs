@@ -6,7 +6,6 @@ use std::path::Path;
 
 use image::RgbImage;
 use plotters::prelude::*;
-use serde_json::Value;
 
 use super::layout::{
     bottom, chart_builder, decimals, draw_empty, draw_legend, grid, grid_columns, legend_height,
@@ -17,7 +16,7 @@ use super::{
     X_LABELS,
 };
 use crate::error::TrainError;
-use crate::evaluate::SuiteResult;
+use crate::log::Record;
 
 /// Height of the loss chart (without its legend).
 const LOSS_CHART: u32 = 400;
@@ -38,18 +37,20 @@ pub fn family(suite: &str) -> &str {
 }
 
 /// Draw `metrics.png` from a run's `metrics.jsonl` records.
-pub fn write_plot(path: &Path, records: &[Value]) -> Result<(), TrainError> {
+pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), TrainError> {
     let loss = train_loss(records);
     let families = families(records);
     write_image(path, || metrics_image(&loss, &families))
 }
 
 /// (step, loss) of every training record.
-fn train_loss(records: &[Value]) -> Vec<(f64, f64)> {
+fn train_loss(records: &[Record]) -> Vec<(f64, f64)> {
     records
         .iter()
-        .filter(|r| r["kind"] == "train")
-        .filter_map(|r| Some((r["step"].as_f64()?, r["loss"].as_f64()?)))
+        .filter_map(|record| match record {
+            Record::Train(train) => Some((train.step as f64, train.loss)),
+            Record::Eval(_) => None,
+        })
         .filter(|(_, loss)| loss.is_finite())
         .collect()
 }
@@ -112,14 +113,15 @@ fn is_seed(suite: &str) -> bool {
 }
 
 /// The families of the evaluation records, in the order their suites first appear.
-fn families(records: &[Value]) -> Vec<Family> {
+fn families(records: &[Record]) -> Vec<Family> {
     let mut families: Vec<Family> = Vec::new();
-    for record in records.iter().filter(|r| r["kind"] == "eval") {
-        let epoch = record["epoch"].as_f64().unwrap_or(0.0);
-        let results: Vec<SuiteResult> =
-            serde_json::from_value(record["suites"].clone()).unwrap_or_default();
-        for result in results {
-            let Some((metric, value)) = crate::suites::primary(&result) else {
+    for record in records {
+        let Record::Eval(eval) = record else {
+            continue;
+        };
+        let epoch = eval.epoch.map_or(0.0, |e| e as f64);
+        for result in &eval.suites {
+            let Some((metric, value)) = crate::suites::primary(result) else {
                 continue;
             };
             if !value.is_finite() {
@@ -366,30 +368,56 @@ fn draw_family(chart_area: &Area, legend_area: &Area, family: &Family) -> Drawn 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluate::{Report, SuiteResult};
+    use crate::log::{EvalRecord, TrainRecord};
     use crate::plot::pixels::{count, inked, tinted};
-    use serde_json::json;
 
-    fn suite(name: &str, metric: &str, value: f64) -> Value {
-        json!({"suite": name, "metrics": {metric: value}, "report": null})
+    fn suite(name: &str, metric: &str, value: f64) -> SuiteResult {
+        SuiteResult {
+            suite: name.to_string(),
+            metrics: [(metric.to_string(), value)].into(),
+            report: Report::None,
+        }
     }
 
-    fn run_records() -> Vec<Value> {
-        let mut records = vec![json!({"kind": "eval", "step": 0, "epoch": null, "suites": [
-            suite("Synth-Relation", "macro_accuracy", 0.5),
-            suite("Synth-Relation-heldout", "macro_accuracy", 0.48),
-            suite("coco-order@seed1", "accuracy", 0.3)]})];
+    fn eval(step: u64, epoch: Option<usize>, values: [f64; 3]) -> Record {
+        Record::Eval(EvalRecord {
+            step,
+            epoch,
+            suites: vec![
+                suite("Synth-Relation", "macro_accuracy", values[0]),
+                suite("Synth-Relation-heldout", "macro_accuracy", values[1]),
+                suite("coco-order@seed1", "accuracy", values[2]),
+            ],
+        })
+    }
+
+    fn train(step: u64, loss: f64) -> Record {
+        Record::Train(TrainRecord {
+            step,
+            epoch: 0,
+            loss,
+            loss_i2t: loss,
+            loss_t2i: loss,
+            lr: 1e-3,
+            logit_scale: 100.0,
+            grad_norm: None,
+            loss_scale: None,
+            skipped: false,
+            images: 32,
+            hard_captions: 32,
+            samples_per_sec: 100.0,
+        })
+    }
+
+    fn run_records() -> Vec<Record> {
+        let mut records = vec![eval(0, None, [0.5, 0.48, 0.3])];
         for step in 1..=40 {
             let loss = 3.0 / (1.0 + step as f64 / 10.0) + 0.2 * ((step * 7 % 5) as f64 - 2.0);
-            records.push(json!({"kind": "train", "step": step * 10, "loss": loss}));
+            records.push(train(step * 10, loss));
         }
-        records.push(json!({"kind": "eval", "step": 200, "epoch": 1, "suites": [
-            suite("Synth-Relation", "macro_accuracy", 0.7),
-            suite("Synth-Relation-heldout", "macro_accuracy", 0.6),
-            suite("coco-order@seed1", "accuracy", 0.45)]}));
-        records.push(json!({"kind": "eval", "step": 400, "epoch": 2, "suites": [
-            suite("Synth-Relation", "macro_accuracy", 0.9),
-            suite("Synth-Relation-heldout", "macro_accuracy", 0.65),
-            suite("coco-order@seed1", "accuracy", 0.5)]}));
+        records.push(eval(200, Some(1), [0.7, 0.6, 0.45]));
+        records.push(eval(400, Some(2), [0.9, 0.65, 0.5]));
         records
     }
 

@@ -6,7 +6,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
-use negclip_data::metrics::classification::ReliabilityBin;
+use negclip_data::metrics::classification::Calibration;
 use plotters::prelude::*;
 
 use super::layout::{
@@ -34,20 +34,17 @@ pub fn write_reliability_plots(
     let Some((_, first)) = columns.first() else {
         return Ok(written);
     };
-    for suite in first
-        .iter()
-        .filter(|r| r.report.get("calibration").is_some())
-    {
+    for suite in first.iter().filter(|r| r.report.calibration().is_some()) {
+        // A column whose ECE is not a number (written as `null`) has no curve.
         let curves: Vec<Curve> = columns
             .iter()
             .filter_map(|(label, results)| {
                 let result = results.iter().find(|r| r.suite == suite.suite)?;
-                let calibration = result.report.get("calibration")?;
-                Some(Curve {
-                    label: label.clone(),
-                    ece: calibration.get("ece")?.as_f64()?,
-                    bins: serde_json::from_value(calibration.get("bins")?.clone()).ok()?,
-                })
+                let calibration = result.report.calibration()?;
+                calibration
+                    .ece
+                    .is_finite()
+                    .then_some(Curve { label, calibration })
             })
             .collect();
         let name: String = suite
@@ -69,16 +66,15 @@ pub fn write_reliability_plots(
 }
 
 /// One curve of a reliability diagram.
-struct Curve {
-    label: String,
-    ece: f64,
-    bins: Vec<ReliabilityBin>,
+struct Curve<'a> {
+    label: &'a str,
+    calibration: &'a Calibration,
 }
 
 fn reliability_image(suite: &str, curves: &[Curve]) -> Result<RgbImage, Box<dyn Error>> {
     let labels: Vec<String> = curves
         .iter()
-        .map(|c| format!("{} (ECE {:.4})", c.label, c.ece))
+        .map(|c| format!("{} (ECE {:.4})", c.label, c.calibration.ece))
         .chain(std::iter::once("perfect calibration".to_string()))
         .collect();
     let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
@@ -122,6 +118,7 @@ fn reliability_image(suite: &str, curves: &[Curve]) -> Result<RgbImage, Box<dyn 
         for (i, (curve, label)) in curves.iter().zip(&labels).enumerate() {
             let colour = PALETTE[i % PALETTE.len()];
             let points: Vec<(f64, f64)> = curve
+                .calibration
                 .bins
                 .iter()
                 .filter_map(|b| Some((b.confidence?, b.accuracy?)))
