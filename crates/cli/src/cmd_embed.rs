@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use negclip_data::suite::ImageSource;
 use negclip_data::tokenizer::ClipTokenizer;
-use negclip_model::checkpoint;
+use negclip_model::weights;
 use negclip_train::device;
 use negclip_train::evaluate::{load_pixels, Embedder, ModelEmbedder};
 use rayon::prelude::*;
@@ -38,7 +38,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         bail!("nothing to embed: give --images and/or --texts");
     }
     let device = device::select(&args.device)?;
-    let loaded = checkpoint::load(&args.checkpoint, &device)
+    let loaded = weights::load(&args.checkpoint, &device)
         .with_context(|| format!("loading {}", args.checkpoint.display()))?;
     let embedder = ModelEmbedder::new(&loaded.model, &loaded.config, &device)?;
     let image_paths = expand_images(&args.images)?;

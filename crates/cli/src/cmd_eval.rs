@@ -7,7 +7,7 @@ use negclip_data::atomic::write_atomic;
 use negclip_data::benchmarks::classification::ClassificationSpec;
 use negclip_data::benchmarks::DataPaths;
 use negclip_data::synth::WorldConfig;
-use negclip_model::checkpoint;
+use negclip_model::weights;
 use negclip_train::config::DistributedSection;
 use negclip_train::device;
 use negclip_train::engine::Engine;
@@ -115,8 +115,8 @@ fn evaluate(args: EvalArgs, engine: &Engine) -> anyhow::Result<()> {
     };
     let mut columns: Vec<(String, Vec<SuiteResult>)> = Vec::new();
     for path in &args.checkpoints {
-        let loaded = checkpoint::load(path, &device)
-            .with_context(|| format!("loading {}", path.display()))?;
+        let loaded =
+            weights::load(path, &device).with_context(|| format!("loading {}", path.display()))?;
         let results = evaluate_model(
             &loaded.model,
             &loaded.config,

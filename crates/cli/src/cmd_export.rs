@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::tensor::Device;
-use negclip_model::checkpoint::{self, Naming};
+use negclip_model::weights::{self, Naming};
 
 /// Export a checkpoint for HuggingFace transformers or open_clip.
 #[derive(clap::Args, Debug)]
@@ -29,9 +29,9 @@ fn parse_naming(s: &str) -> Result<Naming, String> {
 
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let device = Device::flex();
-    let loaded = checkpoint::load(&args.checkpoint, &device)
+    let loaded = weights::load(&args.checkpoint, &device)
         .with_context(|| format!("loading {}", args.checkpoint.display()))?;
-    checkpoint::export(&loaded.model, &loaded.config, args.to, &args.output)
+    weights::export(&loaded.model, &loaded.config, args.to, &args.output)
         .with_context(|| format!("exporting to {}", args.output.display()))?;
     println!(
         "exported {} ({}, {} parameters) to {} as {:?}",

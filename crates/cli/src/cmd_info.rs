@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::tensor::Device;
-use negclip_model::checkpoint;
+use negclip_model::weights;
 
 /// Show a checkpoint's format, configuration and parameter count.
 #[derive(clap::Args, Debug)]
@@ -15,7 +15,7 @@ pub struct InfoArgs {
 
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     let device = Device::flex();
-    let loaded = checkpoint::load(&args.checkpoint, &device)
+    let loaded = weights::load(&args.checkpoint, &device)
         .with_context(|| format!("loading {}", args.checkpoint.display()))?;
     let model = &loaded.model;
     let vision = burn::module::Module::num_params(&model.visual);

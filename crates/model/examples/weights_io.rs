@@ -9,7 +9,7 @@
 //! so that load from another process on the machine falls on all of them alike; the medians
 //! are printed:
 //!
-//! - `hand/open_clip`: `checkpoint::save(.., Naming::OpenClip, ..)` and `checkpoint::load`.
+//! - `hand/open_clip`: `weights::save(.., Naming::OpenClip, ..)` and `weights::load`.
 //! - `hand/hf`: the same with HuggingFace names (q/k/v split on save, fused on load).
 //! - `store/burn`: `model.save_into` / `model.load_from` a `SafetensorsStore` with Burn's own
 //!   names and no adapter: the least burn-store can do.
@@ -38,7 +38,7 @@ use burn_store::{
     bridge, BurnToPyTorchAdapter, KeyRemapper, ModuleAdapter, ModuleContext, ModuleSnapshot,
     PyTorchToBurnAdapter, SafetensorsStore,
 };
-use negclip_model::checkpoint::{self, Naming};
+use negclip_model::weights::{self, Naming};
 use negclip_model::{Clip, ClipConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +79,8 @@ impl Way {
 
     fn save(self, model: &Clip, config: &ClipConfig, path: &Path) -> Result<(), String> {
         match self {
-            Way::HandOpenClip => checkpoint::save(model, config, Naming::OpenClip, path),
-            Way::HandHf => checkpoint::save(model, config, Naming::HuggingFace, path),
+            Way::HandOpenClip => weights::save(model, config, Naming::OpenClip, path),
+            Way::HandHf => weights::save(model, config, Naming::HuggingFace, path),
             Way::StoreBurn | Way::StoreOpenClip => return store_save(self, model, config, path),
         }
         .map_err(|e| e.to_string())
@@ -88,7 +88,7 @@ impl Way {
 
     fn load(self, path: &Path, device: &Device) -> Result<Clip, String> {
         match self {
-            Way::HandOpenClip | Way::HandHf => checkpoint::load(path, device)
+            Way::HandOpenClip | Way::HandHf => weights::load(path, device)
                 .map(|loaded| loaded.model)
                 .map_err(|e| e.to_string()),
             Way::StoreBurn | Way::StoreOpenClip => store_load(self, path, device),
@@ -292,7 +292,7 @@ fn probe_hf(
 // ---------------------------------------------------------------- measuring
 
 fn same(a: &Clip, b: &Clip) -> bool {
-    checkpoint::state_dict(a, Naming::OpenClip) == checkpoint::state_dict(b, Naming::OpenClip)
+    weights::state_dict(a, Naming::OpenClip) == weights::state_dict(b, Naming::OpenClip)
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -374,7 +374,7 @@ fn bench(preset: &str, pairs: usize, dir: &Path, device: &Device) {
     let mut state_dict_times = Vec::new();
     for _ in 0..pairs {
         let start = Instant::now();
-        drop(checkpoint::state_dict(&original, Naming::OpenClip));
+        drop(weights::state_dict(&original, Naming::OpenClip));
         state_dict_times.push(start.elapsed().as_secs_f64());
         for (i, way) in WAYS.into_iter().enumerate() {
             let path = way.file(dir, preset);

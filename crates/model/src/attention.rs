@@ -7,9 +7,9 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Device, Tensor};
 
-use crate::cpu_attention::self_attention;
 use crate::is_cpu;
-use crate::linear::linear;
+use crate::ops::cpu_attention::self_attention;
+use crate::ops::linear::linear;
 
 /// Self-attention over `[batch, tokens, width]`.
 #[derive(Module, Debug)]

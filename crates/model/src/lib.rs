@@ -3,26 +3,24 @@
 //!
 //! The module layout mirrors open_clip's `transformer.py`: [`attention`] and [`transformer`]
 //! hold the pre-LN residual block both towers stack, [`vision`] the ViT image tower, [`text`]
-//! the causal text tower, [`clip`] the two together with the learned temperature.
+//! the causal text tower, [`clip`] the two together with the learned temperature. [`ops`]
+//! holds the operations of our own they run on the CPU, and [`weights`] reads and writes the
+//! model's weights (OpenAI, open_clip and HuggingFace formats).
 
 pub mod attention;
-pub mod checkpoint;
 pub mod clip;
 pub mod config;
-pub mod cpu_attention;
-pub mod embedding;
 pub mod error;
-pub mod linear;
-mod matrix;
+pub mod ops;
 pub mod presets;
-pub mod quick_gelu;
 pub mod text;
 pub mod transformer;
 pub mod vision;
+pub mod weights;
 
 pub use clip::{l2_normalize, Clip};
 pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
 pub use error::ModelError;
-pub use matrix::is_cpu;
+pub use ops::is_cpu;
 pub use text::TextOutput;
 pub use vision::VisionOutput;

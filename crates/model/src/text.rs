@@ -6,7 +6,7 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Int, Tensor};
 
-use crate::embedding::embed;
+use crate::ops::embedding::embed;
 use crate::transformer::{Transformer, TransformerShape};
 use crate::ClipConfig;
 

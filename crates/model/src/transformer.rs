@@ -7,8 +7,8 @@ use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
 use crate::attention::SelfAttention;
-use crate::linear::linear;
-use crate::quick_gelu::quick_gelu;
+use crate::ops::linear::linear;
+use crate::ops::quick_gelu::quick_gelu;
 use crate::Activation;
 
 /// Shapes shared by every block of one tower.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use negclip_model::checkpoint::{self, CheckpointFormat, ConfigSource, LoadedClip};
+use negclip_model::weights::{self, CheckpointFormat, ConfigSource, LoadedClip};
 use negclip_model::{Activation, Clip};
 use safetensors::{Dtype, SafeTensors};
 
@@ -134,7 +134,7 @@ fn load(path: &Path) -> LoadedClip {
 }
 
 fn load_on(path: &Path, device: &Device) -> LoadedClip {
-    checkpoint::load(path, device).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    weights::load(path, device).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The GPU test set (`.ci/run`, `--features negclip-cli/wgpu`): both towers, layer by layer,

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use negclip_model::checkpoint::{self as model_checkpoint, Naming};
+use negclip_model::weights::{self, Naming};
 use negclip_model::{Clip, ClipConfig};
 
 use crate::checkpoint::{self, Saved, TrainerState, MODEL_FILE};
@@ -193,12 +193,7 @@ fn adamw_settings(config: &RunConfig) -> AdamWSettings {
 
 /// Save `model` as HuggingFace-named safetensors (what every `negclip` command reads).
 pub fn save_model(model: &Clip, config: &ClipConfig, path: &Path) -> Result<(), TrainError> {
-    Ok(model_checkpoint::save(
-        model,
-        config,
-        Naming::HuggingFace,
-        path,
-    )?)
+    Ok(weights::save(model, config, Naming::HuggingFace, path)?)
 }
 
 /// The model a fresh run starts from: a checkpoint, or a preset initialised from the seed.
@@ -216,8 +211,8 @@ fn initial_model(config: &RunConfig, device: &Device) -> Result<(Clip, ClipConfi
     Ok((clip_config.init(device), clip_config))
 }
 
-fn load_model(path: &Path, device: &Device) -> Result<model_checkpoint::LoadedClip, TrainError> {
-    model_checkpoint::load(path, device).map_err(|source| TrainError::LoadModel {
+fn load_model(path: &Path, device: &Device) -> Result<weights::LoadedClip, TrainError> {
+    weights::load(path, device).map_err(|source| TrainError::LoadModel {
         path: path.to_path_buf(),
         source,
     })

@@ -487,7 +487,7 @@ mod tests {
     fn start_model(device: &Device) -> (ClipConfig, Clip) {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../models/synthetic-tiny-clip.safetensors");
-        let loaded = negclip_model::checkpoint::load(&path, device).expect("the shipped model");
+        let loaded = negclip_model::weights::load(&path, device).expect("the shipped model");
         (loaded.config, loaded.model)
     }
 

@@ -17,7 +17,7 @@ use negclip_data::benchmarks::DataPaths;
 use negclip_data::suite::Suite;
 use negclip_data::synth::WorldConfig;
 use negclip_data::tokenizer::ClipTokenizer;
-use negclip_model::checkpoint;
+use negclip_model::weights;
 use negclip_train::evaluate::{
     choice_scores, evaluate_suite, retrieval_similarity, EvalOptions, ModelEmbedder, Report,
 };
@@ -108,7 +108,7 @@ fn order_options_are_the_ones_the_reference_scored() {
 #[test]
 fn evaluation_matches_the_python_reference_on_a_tiny_clip() {
     let device = Device::flex();
-    let loaded = checkpoint::load(&repo("tests/fixtures/model/open_clip_full_vocab"), &device)
+    let loaded = weights::load(&repo("tests/fixtures/model/open_clip_full_vocab"), &device)
         .expect("the full-vocabulary fixture model loads");
     let embedder = ModelEmbedder::new(&loaded.model, &loaded.config, &device)
         .expect("the fixture reads CLIP's tokens");

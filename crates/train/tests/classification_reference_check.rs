@@ -26,7 +26,7 @@ use negclip_data::metrics::classification::{
 };
 use negclip_data::suite::{ClassificationSuite, Compositions, ImageSource, Suite};
 use negclip_data::tokenizer::ClipTokenizer;
-use negclip_model::checkpoint;
+use negclip_model::weights;
 use negclip_train::evaluate::{classification_cosines, EvalOptions, ModelEmbedder};
 use serde_json::Value;
 
@@ -204,7 +204,7 @@ fn end_to_end(fixture: &str, model: &str) -> (Vec<(String, f64)>, Value, Classif
     assert_eq!(suite.templates, strings(&reference["templates"]));
     let device = Device::flex();
     let loaded =
-        checkpoint::load(&repo(model), &device).unwrap_or_else(|e| panic!("{model} loads: {e}"));
+        weights::load(&repo(model), &device).unwrap_or_else(|e| panic!("{model} loads: {e}"));
     let embedder = ModelEmbedder::new(&loaded.model, &loaded.config, &device).unwrap();
     let options = EvalOptions {
         batch_size: 16,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use negclip_model::checkpoint::{self, CheckpointFormat, ConfigSource, Naming};
+use negclip_model::weights::{self, CheckpointFormat, ConfigSource, Naming};
 use negclip_model::ClipConfig;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -38,8 +38,8 @@ impl Drop for Scratch {
 fn export_then_import_is_exact_in_both_namings() {
     let device = Device::flex();
     for source in ["hf_quickgelu", "open_clip_gelu/epoch_1.pt"] {
-        let original = checkpoint::load(&fixture(source), &device).unwrap();
-        let weights = checkpoint::state_dict(&original.model, Naming::OpenClip);
+        let original = weights::load(&fixture(source), &device).unwrap();
+        let tensors = weights::state_dict(&original.model, Naming::OpenClip);
         for (naming, format, config_file) in [
             (
                 Naming::HuggingFace,
@@ -54,14 +54,14 @@ fn export_then_import_is_exact_in_both_namings() {
         ] {
             let scratch = Scratch::new(&format!("export-{naming:?}"));
             let dir = scratch.0.join("out");
-            checkpoint::export(&original.model, &original.config, naming, &dir).unwrap();
+            weights::export(&original.model, &original.config, naming, &dir).unwrap();
             assert!(dir.join(config_file).is_file());
-            let again = checkpoint::load(&dir, &device).unwrap();
+            let again = weights::load(&dir, &device).unwrap();
             assert_eq!(again.format, format, "{source} as {naming:?}");
             assert_eq!(again.config, original.config, "{source} as {naming:?}");
             assert_eq!(
-                checkpoint::state_dict(&again.model, Naming::OpenClip),
-                weights,
+                weights::state_dict(&again.model, Naming::OpenClip),
+                tensors,
                 "{source} as {naming:?}"
             );
         }
@@ -71,18 +71,18 @@ fn export_then_import_is_exact_in_both_namings() {
 #[test]
 fn a_single_saved_file_carries_its_config() {
     let device = Device::flex();
-    let original = checkpoint::load(&fixture("open_clip_gelu/epoch_1.pt"), &device).unwrap();
+    let original = weights::load(&fixture("open_clip_gelu/epoch_1.pt"), &device).unwrap();
     let scratch = Scratch::new("single");
     for naming in [Naming::HuggingFace, Naming::OpenClip] {
         let path = scratch.0.join(format!("{naming:?}.safetensors"));
-        checkpoint::save(&original.model, &original.config, naming, &path).unwrap();
-        let again = checkpoint::load(&path, &device).unwrap();
+        weights::save(&original.model, &original.config, naming, &path).unwrap();
+        let again = weights::load(&path, &device).unwrap();
         assert_eq!(again.config_source, ConfigSource::Metadata);
         // GELU and 2 heads of 16 channels: nothing inference could guess.
         assert_eq!(again.config, original.config);
         assert_eq!(
-            checkpoint::state_dict(&again.model, naming),
-            checkpoint::state_dict(&original.model, naming)
+            weights::state_dict(&again.model, naming),
+            weights::state_dict(&original.model, naming)
         );
     }
     let leftovers: Vec<_> = std::fs::read_dir(&scratch.0)
@@ -100,10 +100,10 @@ fn saving_into_a_directory_exports() {
     device.seed(5);
     let model = config.init(&device);
     let scratch = Scratch::new("save-dir");
-    checkpoint::save(&model, &config, Naming::HuggingFace, &scratch.0).unwrap();
+    weights::save(&model, &config, Naming::HuggingFace, &scratch.0).unwrap();
     assert!(scratch.0.join("model.safetensors").is_file());
     assert!(scratch.0.join("config.json").is_file());
-    let again = checkpoint::load(&scratch.0, &device).unwrap();
+    let again = weights::load(&scratch.0, &device).unwrap();
     assert!(matches!(again.config_source, ConfigSource::HfConfigJson(_)));
     assert_eq!(again.config, config);
 }
@@ -150,7 +150,7 @@ fn broken_checkpoints_name_the_tensor() {
     rewrite(&source, &path, |t| {
         t.remove("transformer.resblocks.2.mlp.c_proj.bias");
     });
-    let err = checkpoint::load(&path, &device).unwrap_err().to_string();
+    let err = weights::load(&path, &device).unwrap_err().to_string();
     assert!(
         err.contains("transformer.resblocks.2.mlp.c_proj.bias") && err.contains("[32]"),
         "{err}"
@@ -159,7 +159,7 @@ fn broken_checkpoints_name_the_tensor() {
     rewrite(&source, &path, |t| {
         t.insert("visual.proj".into(), (vec![24, 32], vec![0; 24 * 32 * 4]));
     });
-    let err = checkpoint::load(&path, &device).unwrap_err().to_string();
+    let err = weights::load(&path, &device).unwrap_err().to_string();
     assert!(
         err.contains("visual.proj") && err.contains("[24, 32]") && err.contains("[32, 24]"),
         "{err}"
@@ -171,7 +171,7 @@ fn broken_checkpoints_name_the_tensor() {
             (vec![32], vec![0; 128]),
         );
     });
-    let err = checkpoint::load(&path, &device).unwrap_err().to_string();
+    let err = weights::load(&path, &device).unwrap_err().to_string();
     assert!(
         err.contains("visual.transformer.resblocks.7.ln_1.weight"),
         "{err}"
@@ -181,7 +181,7 @@ fn broken_checkpoints_name_the_tensor() {
         t.clear();
         t.insert("encoder.weight".into(), (vec![1], vec![0; 4]));
     });
-    let err = checkpoint::load(&path, &device).unwrap_err().to_string();
+    let err = weights::load(&path, &device).unwrap_err().to_string();
     assert!(
         err.contains("cannot tell the checkpoint format") && err.contains("encoder.weight"),
         "{err}"
@@ -195,7 +195,7 @@ fn hf_checkpoint_without_config_is_inferred() {
     let scratch = Scratch::new("inferred");
     let path = scratch.0.join("weights.safetensors");
     rewrite(&fixture("hf_quickgelu/model.safetensors"), &path, |_| {});
-    let loaded = checkpoint::load(&path, &device).unwrap();
+    let loaded = weights::load(&path, &device).unwrap();
     assert_eq!(loaded.config_source, ConfigSource::Inferred);
     assert_eq!(loaded.format, CheckpointFormat::HuggingFace);
     let (v, t) = (&loaded.config.vision, &loaded.config.text);

@@ -1,6 +1,8 @@
-//! Reading and writing CLIP checkpoints: HuggingFace `CLIPModel` and open_clip / OpenAI state
-//! dicts, as safetensors or PyTorch pickles, including training checkpoints that wrap the
-//! weights in `state_dict` with DistributedDataParallel's `module.` prefix (the NegCLIP release).
+//! The model's weights in and out: reading and writing CLIP checkpoints as HuggingFace
+//! `CLIPModel` and open_clip / OpenAI state dicts, in safetensors or PyTorch pickles, including
+//! training checkpoints that wrap the weights in `state_dict` with DistributedDataParallel's
+//! `module.` prefix (the NegCLIP release). A training run's own state (optimiser, step, mined
+//! lists) is `negclip_train::checkpoint`'s.
 
 mod config_files;
 mod naming;

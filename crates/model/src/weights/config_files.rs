@@ -290,7 +290,7 @@ fn count_blocks(map: &TensorMap, prefix: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::params::to_state_dict;
+    use crate::weights::params::to_state_dict;
     use burn::tensor::Device;
 
     #[test]

@@ -22,7 +22,7 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, Tensor
 use burn::nn::Linear;
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 
-use crate::matrix::{multiply_into, product, Matrix};
+use super::matrix::{multiply_into, product, Matrix};
 
 /// `layer(x)` for `x` of any rank whose last axis is the layer's input, through the backend's
 /// own linear operation where it has one. Layers without a bias (the towers' projections,

@@ -25,7 +25,7 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use crate::matrix::{multiply_into, Matrix};
+use super::matrix::{multiply_into, Matrix};
 
 /// The attention of `qkv` `[batch, tokens, 3 · width]` (q, k and v side by side, each split
 /// into `heads` heads) → `[batch, tokens, width]`, the heads' outputs side by side; every
