@@ -86,7 +86,7 @@ fn vg_relation_fixture_loads_with_crops_inside_the_images() {
         else {
             panic!("VG images carry a crop: {image:?}");
         };
-        let (w, h) = image::image_dimensions(path).unwrap();
+        let (w, h) = negclip_data::decode::load_image(path).unwrap().dimensions();
         assert!(
             c.x + c.w <= w && c.y + c.h <= h,
             "{path:?} {c:?} in {w}x{h}"
