@@ -86,20 +86,14 @@ from torchvision.datasets.folder import pil_loader
 from torchvision.transforms import Compose, InterpolationMode, RandomResizedCrop
 from torchvision.transforms import functional as TF
 
+# The same test pattern as the eval-transform fixture (gradients, noise, a hard edge).
+from make_preprocess_fixtures import smooth_rgb
+
 OUT = Path(__file__).resolve().parent.parent / "tests/fixtures/pixels"
 S = 32
 # P images with a tRNS alpha table make Pillow warn on convert("RGB"); the reference
 # loaders see the same warning and ignore it.
 warnings.filterwarnings("ignore", message="Palette images with Transparency")
-
-
-def smooth_rgb(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
-    """Gradients plus noise plus a hard edge (as scripts/make_preprocess_fixtures.py)."""
-    y, x = np.mgrid[0:h, 0:w]
-    base = np.stack([255 * x / max(w - 1, 1), 255 * y / max(h - 1, 1), 128 + 100 * np.sin(x / 3.0 + y / 5.0)], -1)
-    base[h // 3 : h // 2, w // 4 : w // 2] = [250, 10, 20]
-    noisy = base + rng.normal(0, 25, base.shape)
-    return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 def png_bytes(pixels: np.ndarray, color_type: int) -> bytes:
