@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod negatives;
 pub mod picture;
 pub mod preprocess;
+mod resample;
 pub mod seed;
 pub mod suite;
 pub mod synth;

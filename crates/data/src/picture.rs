@@ -19,7 +19,7 @@
 
 use image::{GrayAlphaImage, GrayImage, ImageBuffer, Luma, Pixel, RgbImage, RgbaImage};
 
-use crate::preprocess::{resize_i16, resize_nearest, resize_pixels, resize_premultiplied};
+use crate::resample::{resize_i16, resize_nearest, resize_pixels, resize_premultiplied};
 
 /// 16-bit grey pixels, Pillow's `I;16`.
 pub type Gray16Image = ImageBuffer<Luma<u16>, Vec<u16>>;
