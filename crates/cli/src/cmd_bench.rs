@@ -11,9 +11,9 @@ use negclip_model::{Clip, ClipConfig};
 use negclip_train::config::DistributedSection;
 use negclip_train::engine::Engine;
 use negclip_train::optim::{AdamW, AdamWSettings};
-use negclip_train::precision::Precision;
+use negclip_train::precision::{LossScaler, Precision};
 use negclip_train::step::{
-    negclip_step, random_tokens, DeviceBatch, PhaseClock, StepSettings, UpdateSettings,
+    negclip_step, random_tokens, DeviceBatch, PhaseClock, StepSettings, StepStats, UpdateSettings,
 };
 
 /// Micro-benchmarks.
@@ -162,16 +162,16 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
         positives.narrow(0, start, slice),
         negatives.narrow(0, start, slice),
     );
+    let inputs = StepInputs {
+        pixels,
+        positives,
+        negatives,
+    };
     // The trainer's optimiser settings (open_clip's defaults).
     let mut optimizer = AdamW::new(AdamWSettings::default());
     let mut settings = StepSettings::new(&config, update_settings(&args), &device, &engine);
 
     if !engine.is_writer() {
-        let inputs = StepInputs {
-            pixels,
-            positives,
-            negatives,
-        };
         return follow_train_step(model, &mut optimizer, &args, &inputs, &settings);
     }
     println!(
@@ -200,20 +200,14 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
             .take()
             .expect("the model is put back after every step");
         let before = engine.communication_time();
-        let batch = DeviceBatch {
-            images: pixels.clone(),
-            positives: positives.clone(),
-            negatives: Some(negatives.clone()),
-        };
-        let step = negclip_step(
+        let (next, stats) = bench_step(
             current,
             &mut optimizer,
-            batch,
-            args.lr,
+            &inputs,
             &settings,
+            &args,
             scaler.as_mut(),
         );
-        let (next, stats) = engine.stop_all_on_error(step).expect(STEP_FAILS);
         communication.push((engine.communication_time() - before).as_secs_f64());
         losses.push(stats.loss);
         model = Some(next);
@@ -245,11 +239,6 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
     );
     if args.phases {
         let model = model.take().expect("the model is back after the last step");
-        let inputs = StepInputs {
-            pixels,
-            positives,
-            negatives,
-        };
         settings.phases = Some(PhaseClock::new(&device));
         time_phases(model, &mut optimizer, &inputs, &args, &settings);
     }
@@ -275,17 +264,29 @@ fn follow_train_step(
     let mut scaler = args.precision.scaler();
     let mut model = model;
     for _ in 0..args.warmup + args.iters {
-        let step = negclip_step(
-            model,
-            optimizer,
-            inputs.on_device(),
-            args.lr,
-            settings,
-            scaler.as_mut(),
-        );
-        (model, _) = settings.engine.stop_all_on_error(step).expect(STEP_FAILS);
+        (model, _) = bench_step(model, optimizer, inputs, settings, args, scaler.as_mut());
     }
     Ok(())
+}
+
+/// The trainer's step on the bench's fixed batch.
+fn bench_step(
+    model: Clip,
+    optimizer: &mut AdamW,
+    inputs: &StepInputs,
+    settings: &StepSettings,
+    args: &TrainStepArgs,
+    scaler: Option<&mut LossScaler>,
+) -> (Clip, StepStats) {
+    let step = negclip_step(
+        model,
+        optimizer,
+        inputs.on_device(),
+        args.lr,
+        settings,
+        scaler,
+    );
+    settings.engine.stop_all_on_error(step).expect(STEP_FAILS)
 }
 
 /// A step fails only in a collective, and a collective only with other ranks, which
@@ -334,15 +335,7 @@ fn time_phases(
     let mut phases: Vec<(&'static str, Vec<f64>)> = Vec::new();
     for iter in 0..args.warmup + args.iters {
         clock.start();
-        let step = negclip_step(
-            model,
-            optimizer,
-            inputs.on_device(),
-            args.lr,
-            settings,
-            scaler.as_mut(),
-        );
-        (model, _) = settings.engine.stop_all_on_error(step).expect(STEP_FAILS);
+        (model, _) = bench_step(model, optimizer, inputs, settings, args, scaler.as_mut());
         let laps = clock.take();
         if iter < args.warmup {
             continue;
