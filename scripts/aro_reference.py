@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Reference metric computation for ARO, SugarCrepe and retrieval, written from
-the definitions in ../shared/aro-sample/METRICS.md, independently of the Rust code.
+"""Reference metric computation for ARO, SugarCrepe and retrieval, written from the
+ARO, SugarCrepe and CLIP_benchmark code's scoring rules ("Rules" below), independently
+of the Rust code.
 
 It reads the raw benchmark files of a data root (the same files the Rust loaders
 read) and a scores file, and writes the expected per-item decisions and metrics:
