@@ -236,3 +236,48 @@ fn a_best_metric_that_names_nothing_is_an_error_listing_the_valid_names() {
     );
     assert!(dir.path().join("c/best.safetensors").exists());
 }
+
+#[test]
+fn keep_last_leaves_the_newest_step_checkpoints_and_every_epoch_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let output = dir.path().join("run");
+    // 32 samples of 16: two steps an epoch, a checkpoint after every step.
+    let status = negclip(&["train", "--quiet", "--config"])
+        .arg(&config)
+        .args([
+            "--set",
+            "data.samples_per_epoch=32",
+            "--set",
+            "optim.epochs=3",
+        ])
+        .args([
+            "--set",
+            "checkpoint.every_steps=1",
+            "--set",
+            "checkpoint.keep_last=1",
+        ])
+        .arg("--output")
+        .arg(&output)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut left: Vec<String> = std::fs::read_dir(output.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "epoch-001",
+            "epoch-002",
+            "epoch-003",
+            "latest",
+            "step-0000005"
+        ],
+        "step checkpoints 1 and 3 deleted, the newest (5) kept"
+    );
+}

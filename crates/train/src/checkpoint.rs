@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use negclip_data::atomic::sync_dir;
@@ -81,17 +82,29 @@ pub struct Saved {
     pub model_path: PathBuf,
 }
 
-/// Write a checkpoint named `name`; `write_model` writes the model file at the path given.
+/// Write a checkpoint named `name`; `write_model` writes the model file at the path given,
+/// about `model_bytes` long. The free space is checked first: a full disk stops the run with
+/// the newest complete checkpoint intact, rather than in the middle of a write.
 pub fn save(
     output: &Path,
     name: &str,
     state: &TrainerState,
     optimizer: &NamedTensors,
     neighbours: &[Vec<usize>],
+    model_bytes: u64,
     write_model: impl FnOnce(&Path) -> Result<(), TrainError>,
 ) -> Result<PathBuf, TrainError> {
     let root = checkpoints_dir(output);
     create_dir(&root)?;
+    let optimizer_bytes = serialize_tensors(optimizer, &root)?;
+    let neighbours_json = serde_json::to_vec(neighbours).expect("lists serialise");
+    let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
+    let needed = model_bytes
+        + [&optimizer_bytes, &neighbours_json, &state_json]
+            .iter()
+            .map(|b| b.len() as u64)
+            .sum::<u64>();
+    check_free_space(&root, needed)?;
     let final_dir = root.join(name);
     let temp = root.join(format!(".{name}.tmp"));
     if temp.exists() {
@@ -100,15 +113,8 @@ pub fn save(
     create_dir(&temp)?;
 
     write_model(&temp.join(MODEL_FILE))?;
-    write_file(
-        &temp.join(OPTIMIZER_FILE),
-        &serialize_tensors(optimizer, &temp)?,
-    )?;
-    write_file(
-        &temp.join(NEIGHBOURS_FILE),
-        &serde_json::to_vec(neighbours).expect("lists serialise"),
-    )?;
-    let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
+    write_file(&temp.join(OPTIMIZER_FILE), &optimizer_bytes)?;
+    write_file(&temp.join(NEIGHBOURS_FILE), &neighbours_json)?;
     write_file(&temp.join(STATE_FILE), &state_json)?;
 
     if final_dir.exists() {
@@ -118,6 +124,57 @@ pub fn save(
     sync_dir(&root).map_err(io(&root))?;
     write_file(&root.join(LATEST), name.as_bytes())?;
     Ok(final_dir)
+}
+
+/// Refuse to start a write of `needed` bytes into `dir` when the file system has less free.
+/// Where the free space cannot be read, the write goes ahead (and a failure mid-write still
+/// leaves the previous checkpoint current).
+fn check_free_space(dir: &Path, needed: u64) -> Result<(), TrainError> {
+    match fs4::available_space(dir) {
+        Ok(free) if free < needed => Err(TrainError::DiskFull {
+            dir: dir.to_path_buf(),
+            needed,
+            free,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Keep the newest `keep_last` step checkpoints (with the epoch-end ones counted among them
+/// unless `keep_epoch_ends`) and delete the older ones; called once the newest checkpoint is
+/// complete. The newest checkpoint of all and `best` (the best epoch's) are never deleted.
+/// Returns what was deleted.
+pub fn prune(
+    output: &Path,
+    keep_last: NonZeroUsize,
+    keep_epoch_ends: bool,
+    best: Option<&str>,
+) -> Result<Vec<PathBuf>, TrainError> {
+    let root = checkpoints_dir(output);
+    let newest = latest(output)?;
+    let mut counted = Vec::new();
+    for entry in fs::read_dir(&root).map_err(io(&root))? {
+        let path = entry.map_err(io(&root))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = name.unwrap_or_default();
+        let periodic =
+            name.starts_with("step-") || (!keep_epoch_ends && name.starts_with("epoch-"));
+        if periodic && path.is_dir() {
+            counted.push((load_state(&path)?.step, name, path));
+        }
+    }
+    counted.sort_by_key(|c| std::cmp::Reverse(c.0));
+    let deleted: Vec<PathBuf> = counted
+        .into_iter()
+        .skip(keep_last.get())
+        .filter(|(_, name, path)| Some(name.as_str()) != best && Some(path) != newest.as_ref())
+        .map(|(_, _, path)| path)
+        .collect();
+    for path in &deleted {
+        fs::remove_dir_all(path).map_err(io(path))?;
+    }
+    sync_dir(&root).map_err(io(&root))?;
+    Ok(deleted)
 }
 
 /// The newest checkpoint of a run, if any.
@@ -139,14 +196,19 @@ pub fn load_latest(output: &Path) -> Result<Saved, TrainError> {
     load(&dir)
 }
 
-/// Read a checkpoint folder written by [`save`].
-pub fn load(dir: &Path) -> Result<Saved, TrainError> {
+/// A checkpoint's trainer state (`trainer.json`).
+fn load_state(dir: &Path) -> Result<TrainerState, TrainError> {
     let state_path = dir.join(STATE_FILE);
     let text = fs::read_to_string(&state_path).map_err(io(&state_path))?;
-    let state: TrainerState = serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
-        path: state_path.clone(),
+    serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+        path: state_path,
         message: e.to_string(),
-    })?;
+    })
+}
+
+/// Read a checkpoint folder written by [`save`].
+pub fn load(dir: &Path) -> Result<Saved, TrainError> {
+    let state = load_state(dir)?;
     let optimizer_path = dir.join(OPTIMIZER_FILE);
     let bytes = fs::read(&optimizer_path).map_err(io(&optimizer_path))?;
     let optimizer = deserialize_tensors(&bytes, &optimizer_path)?;
@@ -260,6 +322,7 @@ mod tests {
             &state(),
             &moments,
             &neighbours,
+            0,
             |p| fs::write(p, b"model").map_err(io(p)),
         )
         .unwrap();
@@ -281,11 +344,11 @@ mod tests {
     fn failed_model_write_leaves_the_previous_checkpoint_current() {
         let dir = tempfile::tempdir().unwrap();
         let empty = BTreeMap::new();
-        save(dir.path(), "step-1", &state(), &empty, &[], |p| {
+        save(dir.path(), "step-1", &state(), &empty, &[], 0, |p| {
             fs::write(p, b"one").map_err(io(p))
         })
         .unwrap();
-        let failed = save(dir.path(), "step-2", &state(), &empty, &[], |p| {
+        let failed = save(dir.path(), "step-2", &state(), &empty, &[], 0, |p| {
             Err(TrainError::Checkpoint {
                 path: p.to_path_buf(),
                 message: "disk full".into(),
@@ -301,12 +364,76 @@ mod tests {
     fn corrupt_state_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let empty = BTreeMap::new();
-        let path = save(dir.path(), "s", &state(), &empty, &[], |p| {
+        let path = save(dir.path(), "s", &state(), &empty, &[], 0, |p| {
             fs::write(p, b"m").map_err(io(p))
         })
         .unwrap();
         fs::write(path.join(STATE_FILE), b"{not json").unwrap();
         let err = load(&path).err().unwrap().to_string();
         assert!(err.contains("trainer.json"), "{err}");
+    }
+
+    fn save_at(dir: &Path, name: &str, step: u64) {
+        let mut at = state();
+        at.step = step;
+        let empty = BTreeMap::new();
+        save(dir, name, &at, &empty, &[], 0, |p| {
+            fs::write(p, b"m").map_err(io(p))
+        })
+        .unwrap();
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(checkpoints_dir(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != LATEST)
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn keep_last_deletes_the_older_step_checkpoints_but_the_newest_best_and_epoch_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, step) in [
+            ("step-2", 2),
+            ("step-4", 4),
+            ("epoch-001", 5),
+            ("step-7", 7),
+        ] {
+            save_at(dir.path(), name, step);
+        }
+        save_at(dir.path(), "step-9", 9);
+        let two = NonZeroUsize::new(2).unwrap();
+        let deleted = prune(dir.path(), two, true, None).unwrap();
+        assert_eq!(deleted.len(), 2, "{deleted:?}");
+        assert_eq!(names(dir.path()), ["epoch-001", "step-7", "step-9"]);
+        // Epoch ends counted too, the best kept whatever its age.
+        let one = NonZeroUsize::new(1).unwrap();
+        prune(dir.path(), one, false, Some("epoch-001")).unwrap();
+        assert_eq!(names(dir.path()), ["epoch-001", "step-9"]);
+        prune(dir.path(), one, false, None).unwrap();
+        assert_eq!(names(dir.path()), ["step-9"]);
+        assert!(load(&latest(dir.path()).unwrap().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn a_checkpoint_larger_than_the_free_space_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        save_at(dir.path(), "step-1", 1);
+        let empty = BTreeMap::new();
+        let huge = u64::MAX / 2;
+        let refused = save(dir.path(), "step-2", &state(), &empty, &[], huge, |_| {
+            panic!("nothing is written")
+        });
+        let error = refused.expect_err("refused").to_string();
+        let root = checkpoints_dir(dir.path());
+        assert!(
+            error.contains(&root.display().to_string()) && error.contains("bytes"),
+            "{error}"
+        );
+        assert_eq!(names(dir.path()), ["step-1"], "no partial checkpoint");
+        assert!(latest(dir.path()).unwrap().unwrap().ends_with("step-1"));
     }
 }

@@ -57,4 +57,15 @@ pub enum TrainError {
     Distributed { message: String },
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
+    /// Checked before a checkpoint is written, so that a full disk never tears one.
+    #[error(
+        "not enough disk space for a checkpoint in {}: it needs about {needed} bytes and \
+         {free} are free (free some space, or set [checkpoint] keep_last)",
+        dir.display()
+    )]
+    DiskFull {
+        dir: PathBuf,
+        needed: u64,
+        free: u64,
+    },
 }

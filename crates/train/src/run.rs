@@ -123,15 +123,22 @@ impl Run {
         if self.log.is_none() {
             return Ok(None);
         }
-        checkpoint::save(
+        let model_bytes = 4 * model.num_params() as u64;
+        let dir = checkpoint::save(
             &self.output,
             name,
             &self.state,
             &self.optimizer.state(),
             &self.mined,
+            model_bytes,
             |path| save_model(model, &self.clip_config, path),
-        )
-        .map(Some)
+        )?;
+        let retention = &self.state.config.checkpoint;
+        if let Some(keep_last) = retention.keep_last {
+            let best = self.state.best.as_ref().map(|(_, name)| name.as_str());
+            checkpoint::prune(&self.output, keep_last, retention.keep_epoch_ends, best)?;
+        }
+        Ok(Some(dir))
     }
 
     /// The value of the configured best metric among `results` (`None` without one); an

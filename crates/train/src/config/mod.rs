@@ -354,12 +354,30 @@ impl Default for EvalSection {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointSection {
     /// Also checkpoint every this many steps inside an epoch (0 = only at epoch ends).
     #[serde(default)]
     pub every_steps: usize,
+    /// Keep only the newest this many step checkpoints (`step-*`): older ones are deleted
+    /// once a newer checkpoint is complete. Unset: keep every checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<NonZeroUsize>,
+    /// With `keep_last`, keep every epoch-end checkpoint (`epoch-*`) too; `false` counts them
+    /// with the step checkpoints.
+    #[serde(default = "yes")]
+    pub keep_epoch_ends: bool,
+}
+
+impl Default for CheckpointSection {
+    fn default() -> Self {
+        CheckpointSection {
+            every_steps: 0,
+            keep_last: None,
+            keep_epoch_ends: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
