@@ -11,9 +11,10 @@ use negclip_model::{Clip, ClipConfig};
 use negclip_train::config::DistributedSection;
 use negclip_train::engine::Engine;
 use negclip_train::optim::{AdamW, AdamWSettings};
+use negclip_train::phases::PhaseClock;
 use negclip_train::precision::{LossScaler, Precision};
 use negclip_train::step::{
-    negclip_step, random_tokens, DeviceBatch, PhaseClock, StepSettings, StepStats, UpdateSettings,
+    negclip_step, random_tokens, DeviceBatch, StepSettings, StepStats, UpdateSettings,
 };
 
 /// Micro-benchmarks.

@@ -20,6 +20,7 @@ pub mod log;
 pub mod loss;
 pub mod mining;
 pub mod optim;
+pub mod phases;
 pub mod plot;
 pub mod precision;
 pub mod report;

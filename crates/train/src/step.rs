@@ -32,9 +32,7 @@
 //! embeddings, and the gradients are summed over the ranks before the update (`engine.rs`
 //! derives why that is the single-process update).
 
-use std::cell::{Cell, RefCell};
 use std::num::NonZeroUsize;
-use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
@@ -48,6 +46,7 @@ use crate::engine::Engine;
 use crate::error::TrainError;
 use crate::loss::{negclip_loss, LossOutput};
 use crate::optim::{clip_factor, global_norm, scale_gradients, AdamW};
+use crate::phases::{lap, PhaseClock};
 use crate::precision::{LossScaler, Precision, ScaleChange};
 
 /// Numbers of one step for the log.
@@ -102,52 +101,6 @@ pub struct DeviceBatch {
     pub positives: Tensor<2, Int>,
     /// M×L token ids.
     pub negatives: Option<Tensor<2, Int>>,
-}
-
-/// Where the time of a step goes: each reading waits for the device to finish its queued
-/// work, so a timed step runs a little slower than an untimed one.
-pub struct PhaseClock {
-    device: Device,
-    last: Cell<Instant>,
-    laps: RefCell<Vec<(&'static str, f64)>>,
-}
-
-impl PhaseClock {
-    pub fn new(device: &Device) -> PhaseClock {
-        PhaseClock {
-            device: device.clone(),
-            last: Cell::new(Instant::now()),
-            laps: RefCell::new(Vec::new()),
-        }
-    }
-
-    /// Start timing a step.
-    pub fn start(&self) {
-        // A failed sync only makes the reading early; the step itself reports device errors.
-        self.device.sync().ok();
-        self.last.set(Instant::now());
-    }
-
-    /// The end of `phase`: seconds since the previous reading.
-    fn lap(&self, phase: &'static str) {
-        self.device.sync().ok();
-        let now = Instant::now();
-        let seconds = now.duration_since(self.last.get()).as_secs_f64();
-        self.last.set(now);
-        self.laps.borrow_mut().push((phase, seconds));
-    }
-
-    /// The phases timed since the last call, in order.
-    pub fn take(&self) -> Vec<(&'static str, f64)> {
-        self.laps.take()
-    }
-}
-
-/// Mark the end of `phase` when the step is timed.
-fn lap(clock: Option<&PhaseClock>, phase: &'static str) {
-    if let Some(clock) = clock {
-        clock.lap(phase);
-    }
 }
 
 impl StepSettings {
