@@ -70,6 +70,37 @@ const ENTRIES: &[Entry] = &[
         defaults: &["sugarcrepe", "sugarcrepe/data"],
     },
     Entry {
+        key: "valse",
+        what: "VALSE's eleven piece files (its repository keeps them in `data/`)",
+        defaults: &["valse", "valse/data"],
+    },
+    Entry {
+        key: "valse-images-visual7w",
+        what: "Visual7W images (VALSE existence, counting)",
+        defaults: &["valse/images/visual7w", "visual7w/images"],
+    },
+    Entry {
+        key: "valse-images-coco2017",
+        what: "COCO 2017 val images (VALSE plurals, relations)",
+        defaults: &["valse/images/coco2017", "coco/val2017"],
+    },
+    Entry {
+        key: "valse-images-swig",
+        what: "SWiG images (VALSE action replacement, actant swap)",
+        defaults: &["valse/images/swig", "swig/images_512"],
+    },
+    Entry {
+        key: "valse-images-visdial",
+        what: "VisDial v1.0 images (VALSE coreference): COCO 2014 and VisualDialog_val2018, \
+               directly or in train2014/, val2014/, VisualDialog_val2018/",
+        defaults: &["valse/images/visdial", "visdial"],
+    },
+    Entry {
+        key: "valse-images-foilit",
+        what: "COCO 2014 val images (VALSE foil-it)",
+        defaults: &["valse/images/foilit", "coco/val2014"],
+    },
+    Entry {
         key: "imagenet",
         what: "ImageNet val as class folders (WordNet ids)",
         defaults: &["imagenet/val"],

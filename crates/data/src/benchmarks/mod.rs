@@ -1,5 +1,5 @@
-//! Loaders for the real benchmark files (ARO, SugarCrepe, Karpathy retrieval, zero-shot
-//! classification folders).
+//! Loaders for the real benchmark files (ARO, SugarCrepe, VALSE, Karpathy retrieval,
+//! zero-shot classification folders).
 //!
 //! Each loader reads the files in their original schema and produces the shared
 //! suite types of [`crate::suite`]. Where the files are: [`layout`] (a data root in the
@@ -9,9 +9,11 @@ pub mod classification;
 pub mod images;
 pub mod karpathy;
 pub mod layout;
+pub mod names;
 pub mod order;
 pub mod retrieval;
 pub mod sugarcrepe;
+pub mod valse;
 pub mod vg;
 
 use std::path::{Path, PathBuf};
@@ -32,12 +34,13 @@ pub type Perturber = dyn Fn(&str, &mut ChaCha8Rng) -> Vec<String> + Send + Sync;
 pub const DEFAULT_ORDER_SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
 
 /// Every suite name [`load_suite`] accepts, group aliases last.
-pub const SUITE_NAMES: [&str; 15] = [
+pub const SUITE_NAMES: [&str; 16] = [
     "vg-relation",
     "vg-attribution",
     "coco-order",
     "flickr30k-order",
     "sugarcrepe",
+    "valse",
     "coco-retrieval",
     "coco-val-retrieval",
     "flickr30k-retrieval",
@@ -144,14 +147,19 @@ pub struct LoadedSuite {
     pub report: LoadReport,
 }
 
-/// Loads the named suite (or group alias) from the data layout `paths`.
-/// Returns one entry per produced suite: SugarCrepe gives seven, an order set one
-/// per seed, `aro` the four ARO suites, `retrieval` both retrieval suites.
+/// Loads the named suite (or group alias, or one member such as `valse/existence`, in any
+/// spelling of [`names`]) from the data layout `paths`.
+/// Returns one entry per produced suite: SugarCrepe gives seven, VALSE eleven, an order set
+/// one per seed, `aro` the four ARO suites, `retrieval` both retrieval suites.
 pub fn load_suite(
     name: &str,
     paths: &DataPaths,
     options: &LoadOptions,
 ) -> Result<Vec<LoadedSuite>, BenchmarkError> {
+    let name = names::canonical(name);
+    if let Some((family, member)) = names::member(name) {
+        return load_member(family, member, paths, options).map(|suite| vec![suite]);
+    }
     match name {
         "vg-relation" => Ok(vec![vg::load_vg(
             vg::VgKind::Relation,
@@ -178,6 +186,7 @@ pub fn load_suite(
             &paths.get("coco-val2017")?,
             options,
         ),
+        "valse" => valse::load_valse(paths, options),
         "coco-retrieval" | "flickr30k-retrieval" | "coco-val-retrieval" => {
             let split = if name == "coco-val-retrieval" {
                 "val"
@@ -213,8 +222,30 @@ pub fn load_suite(
         "retrieval" => load_all(&["coco-retrieval", "flickr30k-retrieval"], paths, options),
         _ => Err(BenchmarkError::UnknownSuite {
             name: name.into(),
-            known: SUITE_NAMES.join(", "),
+            known: names::known_names(),
         }),
+    }
+}
+
+/// One member of a family ([`names::member`]).
+fn load_member(
+    family: &str,
+    member: &str,
+    paths: &DataPaths,
+    options: &LoadOptions,
+) -> Result<LoadedSuite, BenchmarkError> {
+    match family {
+        "sugarcrepe" => {
+            let file = format!("{member}.json");
+            sugarcrepe::load_sugarcrepe_subset(
+                member,
+                &paths.folder_with("sugarcrepe", &file)?.join(&file),
+                &paths.get("coco-val2017")?,
+                options,
+            )
+        }
+        "valse" => valse::load_valse_piece(member, paths, options),
+        _ => unreachable!("names::member knows only the families above"),
     }
 }
 
