@@ -1,6 +1,7 @@
 //! The evaluation interface shared by every benchmark: synthetic suites, ARO,
-//! SugarCrepe, retrieval and zero-shot classification all become one of the suite kinds below, and the
-//! trainer scores them the same way (encode each image once, each text once).
+//! SugarCrepe, Winoground, retrieval and zero-shot classification all become one of the suite
+//! kinds below, and the trainer scores them the same way (encode each image once, each text
+//! once).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -130,12 +131,101 @@ impl Compositions {
     }
 }
 
+/// One tag of a group item, for per-tag breakdowns: Winoground's `collapsed_tag` "Relation"
+/// is `Tag { axis: "collapsed_tag", value: "Relation" }`; an item may carry several values of
+/// one axis (Winoground's space-separated `secondary_tag`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Tag {
+    pub axis: String,
+    pub value: String,
+}
+
+/// One item of a group suite: several images, several captions, and which caption is true
+/// of which image (Winoground: two images, two captions, caption `k` true of image `k`).
+///
+/// The item is scored by comparing similarities under the truth relation
+/// ([`crate::metrics::group`]): its *text* test asks, for every image with both true and
+/// false captions, that each true caption score strictly above each false one; its *image*
+/// test asks, for every caption with both true and false images, that each true image score
+/// strictly above each false one; the *group* test asks both. With one image it is a
+/// multiple-choice item with one or more true captions (only a text test).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupItem {
+    /// The item's name in its source file (Winoground's `id`, a JSONL line number).
+    pub id: String,
+    /// Indices into [`GroupSuite::images`]; items may share images.
+    pub images: Vec<usize>,
+    pub captions: Vec<String>,
+    /// `truth[i]`: the indices into [`Self::captions`] of the captions true of image
+    /// `images[i]`; every other caption is false of it.
+    pub truth: Vec<Vec<usize>>,
+    pub tags: Vec<Tag>,
+}
+
+impl GroupItem {
+    /// Whether caption `caption` is true of the item's image `image` (both local indices).
+    pub fn is_true(&self, image: usize, caption: usize) -> bool {
+        self.truth[image].contains(&caption)
+    }
+
+    /// Checks the item's shape against a suite of `suite_images` images: the error says
+    /// what is wrong, for the loader to name the file and line.
+    pub fn check(&self, suite_images: usize) -> Result<(), String> {
+        if self.images.is_empty() || self.captions.is_empty() {
+            return Err("an item needs at least one image and one caption".into());
+        }
+        if let Some(&bad) = self.images.iter().find(|&&i| i >= suite_images) {
+            return Err(format!(
+                "image index {bad} out of range ({suite_images} images)"
+            ));
+        }
+        if self.truth.len() != self.images.len() {
+            return Err(format!(
+                "the truth lists {} images, the item has {}",
+                self.truth.len(),
+                self.images.len()
+            ));
+        }
+        let n = self.captions.len();
+        if let Some(&bad) = self.truth.iter().flatten().find(|&&c| c >= n) {
+            return Err(format!("caption index {bad} out of range ({n} captions)"));
+        }
+        let text_test = (0..self.images.len()).any(|i| {
+            let trues = (0..n).filter(|&c| self.is_true(i, c)).count();
+            trues > 0 && trues < n
+        });
+        let image_test = (0..n).any(|c| {
+            let trues = (0..self.images.len())
+                .filter(|&i| self.is_true(i, c))
+                .count();
+            trues > 0 && trues < self.images.len()
+        });
+        if !text_test && !image_test {
+            return Err(
+                "nothing to compare: no image has both a true and a false caption, \
+                 and no caption both a true and a false image"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A suite of group items (Winoground, Synth-Winoground, the generic JSONL format).
+#[derive(Debug, Clone)]
+pub struct GroupSuite {
+    pub name: String,
+    pub images: Vec<ImageSource>,
+    pub items: Vec<GroupItem>,
+}
+
 /// Any evaluation suite.
 #[derive(Debug, Clone)]
 pub enum Suite {
     Choice(ChoiceSuite),
     Retrieval(RetrievalSuite),
     Classification(ClassificationSuite),
+    Group(GroupSuite),
 }
 
 impl Suite {
@@ -145,6 +235,7 @@ impl Suite {
             Suite::Choice(suite) => &suite.name,
             Suite::Retrieval(suite) => &suite.name,
             Suite::Classification(suite) => &suite.name,
+            Suite::Group(suite) => &suite.name,
         }
     }
 }

@@ -18,8 +18,10 @@ use rayon::prelude::*;
 use crate::engine::Engine;
 use crate::error::TrainError;
 
+mod group;
 mod results;
 
+pub use group::{group_metrics, group_similarities};
 pub use results::{add_seed_means, Evaluations, Report, SuiteResult};
 
 /// Anything that maps images and captions to L2-normalised embeddings.
@@ -157,6 +159,7 @@ pub fn evaluate_suite(
         Suite::Classification(classification) => {
             evaluate_classification(embedder, tokenizer, classification, options)
         }
+        Suite::Group(group) => group::evaluate_group(embedder, tokenizer, group, options),
     }
 }
 

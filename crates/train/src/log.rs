@@ -296,6 +296,7 @@ mod tests {
                 Report::Choice(_) => "choice",
                 Report::Retrieval(_) => "retrieval",
                 Report::Classification(_) => "classify",
+                Report::Group(_) => "group",
                 Report::SeedMean(_) => "order",
                 Report::None => "none",
                 Report::Other(_) => "other",

@@ -129,11 +129,12 @@ fn reported(loaded: Vec<LoadedSuite>) -> Vec<Suite> {
 
 /// The headline number of a result: macro accuracy where the suite has one, else accuracy;
 /// for classification the OOD AUROC (MSP) when the suite has OOD images, else top-1; for
-/// retrieval text-to-image R@1.
+/// retrieval text-to-image R@1; for group suites (Winoground) the group score.
 pub fn primary(result: &SuiteResult) -> Option<(String, f64)> {
     [
         "macro_accuracy",
         "accuracy",
+        "group_score",
         "msp_auroc",
         "top1",
         "text_to_image/1",

@@ -165,8 +165,8 @@ fn evaluation_matches_the_python_reference_on_a_tiny_clip() {
                     );
                 }
             }
-            Suite::Classification(_) => {
-                unreachable!("the ARO fixtures hold no classification suite")
+            Suite::Classification(_) | Suite::Group(_) => {
+                unreachable!("the ARO fixtures hold no classification or group suite")
             }
             Suite::Retrieval(retrieval) => {
                 let want = &expected["retrieval"][&name];

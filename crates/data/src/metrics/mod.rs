@@ -6,8 +6,10 @@
 //! - Retrieval: recall@k as CLIP_benchmark defines it (image→text per image, hit
 //!   if any of its captions is in the top k; text→image per caption).
 //! - Zero-shot classification, calibration and OOD detection: [`classification`].
+//! - Group suites (Winoground's text, image and group scores): [`group`].
 
 pub mod classification;
+pub mod group;
 
 use std::collections::BTreeMap;
 

@@ -350,6 +350,10 @@ mod tests {
                     assert_eq!(c.name, *name);
                     assert!(c.images.len() >= 12 && c.labels.len() == c.images.len());
                 }
+                Suite::Group(g) => {
+                    assert_eq!(g.name, *name);
+                    assert_eq!(g.items.len(), 12);
+                }
             }
         }
         assert!(build_suite(

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use negclip_data::metrics::classification::{Calibration, ClassificationReport};
+use negclip_data::metrics::group::GroupReport;
 use negclip_data::metrics::{ChoiceReport, RetrievalReport};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -28,6 +29,7 @@ pub enum Report {
     Choice(ChoiceReport),
     Retrieval(RetrievalReport),
     Classification(ClassificationReport),
+    Group(GroupReport),
     /// The mean over an order suite's seeds ([`add_seed_means`]): its numbers.
     SeedMean(BTreeMap<String, f64>),
     /// No report (`null`): results made by hand, in tests.
@@ -63,6 +65,8 @@ impl<'de> Deserialize<'de> for Report {
             Report::Retrieval(report)
         } else if let Ok(report) = ClassificationReport::deserialize(&value) {
             Report::Classification(report)
+        } else if let Ok(report) = GroupReport::deserialize(&value) {
+            Report::Group(report)
         } else if let Ok(numbers) = numbers_or_null(&value) {
             Report::SeedMean(numbers)
         } else {
