@@ -45,6 +45,14 @@ pub enum ModelError {
     #[error("{}: cannot tell the checkpoint format from its keys (first keys: {})", path.display(), sample.join(", "))]
     UnknownFormat { path: PathBuf, sample: Vec<String> },
 
+    /// Two checkpoints to interpolate do not share an architecture.
+    #[error("cannot interpolate {} and {}: not the same architecture: {difference}", base.display(), finetuned.display())]
+    ArchitectureMismatch {
+        base: PathBuf,
+        finetuned: PathBuf,
+        difference: String,
+    },
+
     /// A configuration file (`config.json`, metadata) could not be parsed.
     #[error("{}: bad configuration: {message}", path.display())]
     BadConfig { path: PathBuf, message: String },

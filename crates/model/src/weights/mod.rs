@@ -5,6 +5,7 @@
 //! lists) is `negclip_train::checkpoint`'s.
 
 mod config_files;
+pub mod interpolate;
 mod naming;
 mod params;
 mod tensors;
