@@ -121,6 +121,49 @@ pub fn eot_positions(tokens: Tensor<2, Int>) -> Tensor<1, Int> {
     rank.argmax(1).reshape([batch])
 }
 
+/// Token ids of `rows` texts, each `length` long, cut to the shortest length that still holds
+/// every row's end-of-text token (its first highest id, as [`eot_positions`] finds it).
+///
+/// The tower is causal and reads each row at that token, so no later position can change
+/// an embedding or a gradient: cutting them is exact (a test checks it) and saves the
+/// attention and MLP work on padding. CLIP pads every caption to 77 tokens; ARO and COCO
+/// captions are 10–30. Returns the ids and the new length.
+pub fn trim_to_longest_text(ids: &[u32], rows: usize, length: usize) -> (Vec<u32>, usize) {
+    assert_eq!(
+        ids.len(),
+        rows * length,
+        "ids are not {rows} rows of {length}"
+    );
+    if rows == 0 {
+        return (Vec::new(), length);
+    }
+    let needed = ids
+        .chunks(length)
+        .map(|row| first_highest(row) + 1)
+        .max()
+        .unwrap_or(length);
+    if needed == length {
+        return (ids.to_vec(), length);
+    }
+    let trimmed = ids
+        .chunks(length)
+        .flat_map(|row| &row[..needed])
+        .copied()
+        .collect();
+    (trimmed, needed)
+}
+
+/// Index of the first occurrence of the row's highest id.
+fn first_highest(row: &[u32]) -> usize {
+    let mut best = 0;
+    for (i, &id) in row.iter().enumerate() {
+        if id > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
 /// Picks `x[b, index[b], :]` for every row `b`.
 fn gather_rows(x: Tensor<3>, index: Tensor<1, Int>) -> Tensor<2> {
     let [batch, length, width] = x.dims();
@@ -135,7 +178,98 @@ fn gather_rows(x: Tensor<3>, index: Tensor<1, Int>) -> Tensor<2> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::TensorData;
+    use burn::module::ModuleVisitor;
+    use burn::optim::GradientsParams;
+    use burn::tensor::{Distribution, TensorData};
+
+    #[test]
+    fn trimming_keeps_every_row_up_to_the_longest_end_of_text() {
+        // Rows end at 2, 4 and 1; the last is padded with end-of-text ids (the first counts).
+        let ids = [
+            5, 7, 9, 0, 0, 0, //
+            5, 1, 2, 3, 9, 0, //
+            5, 9, 9, 9, 9, 9,
+        ];
+        let (trimmed, length) = trim_to_longest_text(&ids, 3, 6);
+        assert_eq!(length, 5);
+        assert_eq!(trimmed, vec![5, 7, 9, 0, 0, 5, 1, 2, 3, 9, 5, 9, 9, 9, 9]);
+        // A row that needs the whole context keeps it.
+        let (full, length) = trim_to_longest_text(&[1, 2, 3], 1, 3);
+        assert_eq!((full, length), (vec![1, 2, 3], 3));
+    }
+
+    /// Token rows of CLIP's shape: start, words, end-of-text at `ends[i]`, zeros after.
+    fn padded_rows(ends: &[usize], length: usize, vocab: u32) -> Vec<u32> {
+        let eot = vocab - 1;
+        let mut ids = Vec::new();
+        for (row, &end) in ends.iter().enumerate() {
+            for position in 0..length {
+                ids.push(match position {
+                    0 => eot - 1,
+                    p if p < end => (row * 31 + p * 17) as u32 % (eot - 2),
+                    p if p == end => eot,
+                    _ => 0,
+                });
+            }
+        }
+        ids
+    }
+
+    /// Every parameter gradient of a module, in visiting order.
+    struct Collect<'a> {
+        grads: &'a GradientsParams,
+        found: Vec<TensorData>,
+    }
+
+    impl ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let grad = self
+                .grads
+                .get::<D>(param.id)
+                .expect("every parameter has a gradient");
+            self.found.push(grad.into_data());
+        }
+    }
+
+    /// The trimmed batch gives the untrimmed batch's embeddings, bit for bit, and the same
+    /// gradient for every parameter of the tower.
+    #[test]
+    fn trimming_changes_no_embedding_and_no_gradient() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let config = ClipConfig::preset("tiny").unwrap();
+        let tower = TextTransformer::new(&config, &device);
+        let (rows, length) = (6, config.text.context_length);
+        let vocab = config.text.vocab_size as u32;
+        let ids = padded_rows(&[3, 7, 2, 5, 7, 4], length, vocab);
+        let (trimmed, short) = trim_to_longest_text(&ids, rows, length);
+        assert_eq!(short, 8);
+        let weights = Tensor::<2>::random(
+            [rows, config.embed_dim],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let run = |ids: Vec<u32>, length: usize| {
+            let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
+            let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, length]), &device);
+            let embeds = tower.forward(tokens);
+            let grads = (embeds.clone() * weights.clone()).sum().backward();
+            let grads = GradientsParams::from_grads(grads, &tower);
+            let mut collect = Collect {
+                grads: &grads,
+                found: Vec::new(),
+            };
+            tower.visit(&mut collect);
+            (embeds.into_data(), collect.found)
+        };
+        let (full_embeds, full_grads) = run(ids, length);
+        let (short_embeds, short_grads) = run(trimmed, short);
+        assert_eq!(short_embeds, full_embeds);
+        assert_eq!(short_grads.len(), full_grads.len());
+        for (short, full) in short_grads.iter().zip(&full_grads) {
+            assert_eq!(short, full);
+        }
+    }
 
     #[test]
     fn eot_is_the_first_highest_id() {

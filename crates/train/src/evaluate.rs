@@ -12,6 +12,7 @@ use negclip_data::metrics::{score_choice, score_retrieval, MetricsError};
 use negclip_data::preprocess::{crop, preprocess_rgb};
 use negclip_data::suite::{ChoiceSuite, ClassificationSuite, ImageSource, RetrievalSuite, Suite};
 use negclip_data::tokenizer::{ClipTokenizer, EOT};
+use negclip_model::text::trim_to_longest_text;
 use negclip_model::{Clip, ClipConfig};
 use rayon::prelude::*;
 
@@ -100,11 +101,9 @@ impl Embedder for ModelEmbedder<'_> {
     }
 
     fn embed_texts(&self, tokens: Vec<u32>, n: usize) -> Vec<Vec<f32>> {
+        let (tokens, length) = trim_to_longest_text(&tokens, n, self.context_length);
         let ids: Vec<i64> = tokens.into_iter().map(i64::from).collect();
-        let x = Tensor::<2, Int>::from_data(
-            TensorData::new(ids, [n, self.context_length]),
-            self.device,
-        );
+        let x = Tensor::<2, Int>::from_data(TensorData::new(ids, [n, length]), self.device);
         rows(negclip_model::l2_normalize(self.model.encode_text(x)))
     }
 }

@@ -37,6 +37,7 @@ use std::num::NonZeroUsize;
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use negclip_model::text::trim_to_longest_text;
 use negclip_model::{Clip, ClipConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -138,14 +139,19 @@ pub fn train_step(
     let n = batch.n_images;
     let m = batch.n_negatives;
     let images = Tensor::<4>::from_data(TensorData::new(batch.pixels, [n, 3, s, s]), device);
-    let tokens = |ids: Vec<u32>, rows: usize| {
-        let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
+    // Positives and negatives are encoded as one batch: cut both to its longest text.
+    let mut ids = batch.positives;
+    ids.extend(batch.negatives);
+    let (ids, l) = trim_to_longest_text(&ids, n + m, l);
+    let (positives, negatives) = ids.split_at(n * l);
+    let tokens = |ids: &[u32], rows: usize| {
+        let ids: Vec<i64> = ids.iter().map(|&id| i64::from(id)).collect();
         Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, l]), device)
     };
     let batch = DeviceBatch {
         images,
-        positives: tokens(batch.positives, n),
-        negatives: (m > 0).then(|| tokens(batch.negatives, m)),
+        positives: tokens(positives, n),
+        negatives: (m > 0).then(|| tokens(negatives, m)),
     };
     negclip_step(model, optimizer, batch, lr, settings, scaler)
 }
