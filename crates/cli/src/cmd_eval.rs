@@ -14,6 +14,7 @@ use negclip_train::engine::Engine;
 use negclip_train::evaluate::{evaluate_model, EvalOptions, SuiteResult};
 use negclip_train::plot::{write_comparison_plot, write_reliability_plots};
 use negclip_train::report::{CheckpointResults, EvalFile, Metrics, ResultsTable};
+use negclip_train::sampling::{DEFAULT_EVAL_ITEMS, DEFAULT_EVAL_SEED};
 use negclip_train::suites::{build_suites, SuiteOptions};
 
 #[derive(clap::Args)]
@@ -38,11 +39,13 @@ pub struct EvalArgs {
     classification: Vec<String>,
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
-    /// Items per suite, a seeded subsample (0 = all).
-    #[arg(long, default_value_t = 0)]
+    /// Items per suite, a seeded subsample (0 = all); the default is a run's `[eval] items`
+    /// default.
+    #[arg(long, default_value_t = DEFAULT_EVAL_ITEMS)]
     items: usize,
-    /// Seed of subsamples and order perturbations.
-    #[arg(long, default_value_t = 1)]
+    /// Seed of subsamples and calibration splits; the default is a run's `[eval] seed`
+    /// default.
+    #[arg(long, default_value_t = DEFAULT_EVAL_SEED)]
     seed: u64,
     /// Skip items whose image file is missing (they are counted) instead of failing.
     #[arg(long)]
@@ -130,7 +133,9 @@ fn evaluate(args: EvalArgs, engine: &Engine) -> anyhow::Result<()> {
     if !engine.is_writer() {
         return Ok(());
     }
-    let table = ResultsTable::new(&columns, Metrics::All).markdown();
+    let table = ResultsTable::new(&columns, Metrics::All)
+        .with_sampling(options.sampling())
+        .markdown();
     println!("{table}");
     if let Some(out) = &args.output {
         let file = EvalFile {

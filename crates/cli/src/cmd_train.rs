@@ -9,6 +9,7 @@ use negclip_train::checkpoint::{self, Saved};
 use negclip_train::engine::Engine;
 use negclip_train::loss::LossPrecision;
 use negclip_train::report::{epoch_label, Metrics, ResultsTable};
+use negclip_train::sampling::Sampling;
 use negclip_train::trainer::{TrainOptions, Trainer};
 use negclip_train::{device, RunConfig};
 
@@ -76,6 +77,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         show_progress: !args.quiet,
         engine: engine.clone(),
     };
+    let sampling = Sampling {
+        seed: config.eval.seed,
+        items: config.eval.items,
+    };
     let context = || format!("training run in {}", output.display());
     // Every rank opens the run, so that a check that fails on one stops them all; the run is
     // announced once all the checks have passed.
@@ -99,7 +104,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .collect();
     println!(
         "\n{}",
-        ResultsTable::new(&columns, Metrics::Headline).console()
+        ResultsTable::new(&columns, Metrics::Headline)
+            .with_sampling(sampling)
+            .console()
     );
     println!("final model:   {}", outcome.final_model.display());
     println!(

@@ -25,6 +25,7 @@ pub mod plot;
 pub mod precision;
 pub mod report;
 pub mod run;
+pub mod sampling;
 pub mod schedule;
 pub mod step;
 pub mod suites;

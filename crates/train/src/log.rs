@@ -20,6 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::error::TrainError;
 use crate::evaluate::{Evaluations, SuiteResult};
 use crate::io::write_file;
+use crate::sampling::Sampling;
 use crate::step::StepStats;
 
 /// One line of `metrics.jsonl`.
@@ -116,6 +117,10 @@ pub struct EvalRecord {
     pub step: u64,
     /// The epoch just finished; `None` (`null`) for the evaluation before the first step.
     pub epoch: Option<usize>,
+    /// The seed and item count the suites were scored with (absent in records written
+    /// before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Sampling>,
     pub suites: Vec<SuiteResult>,
 }
 
@@ -209,11 +214,13 @@ impl MetricsLog {
         &self,
         step: u64,
         epoch: Option<usize>,
+        sampling: Sampling,
         results: &[SuiteResult],
     ) -> Result<(), TrainError> {
         self.append(&Record::Eval(EvalRecord {
             step,
             epoch,
+            sampling: Some(sampling),
             suites: results.to_vec(),
         }))
     }
@@ -330,7 +337,7 @@ mod tests {
     fn resuming_keeps_the_records_up_to_the_step() {
         let dir = tempfile::tempdir().unwrap();
         let log = MetricsLog::create(dir.path()).unwrap();
-        log.eval(0, None, &[]).unwrap();
+        log.eval(0, None, Sampling::default(), &[]).unwrap();
         for step in 1..=3 {
             log.append(&Record::Train(TrainRecord {
                 step,

@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::evaluate::SuiteResult;
+use crate::sampling::Sampling;
 use crate::step::StepStats;
 use crate::suites::primary;
 
@@ -24,6 +25,8 @@ pub enum Metrics {
 pub struct ResultsTable {
     columns: Vec<String>,
     rows: Vec<(String, String, Vec<Option<f64>>)>,
+    /// The seed and item count the results were scored with, stated under the table.
+    sampling: Option<Sampling>,
 }
 
 impl ResultsTable {
@@ -46,7 +49,20 @@ impl ResultsTable {
         ResultsTable {
             columns: columns.iter().map(|(name, _)| name.clone()).collect(),
             rows,
+            sampling: None,
         }
+    }
+
+    /// The same table, stating under it the seed and item count its results used.
+    pub fn with_sampling(mut self, sampling: Sampling) -> ResultsTable {
+        self.sampling = Some(sampling);
+        self
+    }
+
+    /// The line under the table, with its newline; empty without a sampling.
+    fn footer(&self) -> String {
+        self.sampling
+            .map_or(String::new(), |sampling| format!("{sampling}\n"))
     }
 
     /// Aligned plain text: `suite (metric) | col | col`.
@@ -70,6 +86,7 @@ impl ResultsTable {
             }
             out.push('\n');
         }
+        out.push_str(&self.footer());
         out
     }
 
@@ -88,6 +105,11 @@ impl ResultsTable {
                 out.push_str(&format!(" {} |", number(*value)));
             }
             out.push('\n');
+        }
+        if self.sampling.is_some() {
+            // A blank line ends the Markdown table before the note.
+            out.push('\n');
+            out.push_str(&self.footer());
         }
         out
     }
@@ -120,7 +142,7 @@ fn number(value: Option<f64>) -> String {
 pub struct EvalFile {
     /// The suites asked for (`--suite`).
     pub suites: Vec<String>,
-    /// Items per suite (0 = all) and the seed of the subsample.
+    /// Items per suite (0 = all) and the seed of the subsample: the [`Sampling`].
     pub items: usize,
     pub seed: u64,
     pub checkpoints: Vec<CheckpointResults>,
@@ -206,7 +228,7 @@ impl Progress {
     }
 
     /// Print an evaluation's results above the bar.
-    pub fn print_results(&self, epoch: Option<usize>, results: &[SuiteResult]) {
+    pub fn print_results(&self, epoch: Option<usize>, sampling: Sampling, results: &[SuiteResult]) {
         if results.is_empty() || !self.reports {
             return;
         }
@@ -214,7 +236,8 @@ impl Progress {
             None => "before training".to_string(),
             Some(e) => format!("after epoch {e}"),
         };
-        let table = ResultsTable::new(&[(when, results.to_vec())], Metrics::Headline);
+        let table = ResultsTable::new(&[(when, results.to_vec())], Metrics::Headline)
+            .with_sampling(sampling);
         self.bar.suspend(|| println!("{}", table.console()));
     }
 
@@ -260,6 +283,14 @@ mod tests {
             "Retrieval (text_to_image/1) |        – |   0.1250",
         ];
         assert_eq!(headline.console(), expected.join("\n") + "\n");
+        let stated = ResultsTable::new(&columns, Metrics::Headline)
+            .with_sampling(Sampling { seed: 1, items: 0 });
+        assert!(stated
+            .console()
+            .ends_with("|   0.1250\nseed 1, items per suite: all (synthetic suites: 1000)\n"));
+        assert!(stated.markdown().ends_with(
+            "| – | 0.1250 |\n\nseed 1, items per suite: all (synthetic suites: 1000)\n"
+        ));
         let all = ResultsTable::new(&columns, Metrics::All).markdown();
         assert_eq!(
             all,

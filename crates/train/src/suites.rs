@@ -11,13 +11,15 @@ use negclip_data::synth::{self, WorldConfig};
 use crate::config::{BestMetric, RunConfig};
 use crate::error::TrainError;
 use crate::evaluate::SuiteResult;
+use crate::sampling::Sampling;
 
 /// What suites to build and how.
 #[derive(Debug, Clone)]
 pub struct SuiteOptions {
-    /// Items per suite (seeded subsample); 0 = all (synthetic suites: 1000).
+    /// Items per suite (seeded subsample); 0 = all (synthetic suites: 1000). Defaults:
+    /// [`crate::sampling`], the same for a run and for `negclip eval`.
     pub items: usize,
-    /// Seed of the subsample and of the order perturbations.
+    /// Seed of the subsample and of the calibration split.
     pub seed: u64,
     /// Where the real benchmark files are.
     pub paths: DataPaths,
@@ -36,7 +38,7 @@ impl SuiteOptions {
         let (world, world_seed) = config.data.world();
         Ok(SuiteOptions {
             items: config.eval.items,
-            seed: config.seed,
+            seed: config.eval.seed,
             paths: DataPaths::new(config.eval.data_root.clone(), config.eval.paths.clone())?,
             classification: config.eval.classification.clone(),
             skip_missing_images: false,
@@ -45,9 +47,17 @@ impl SuiteOptions {
         })
     }
 
+    /// The seed and item count, as tables and results files state them.
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            seed: self.seed,
+            items: self.items,
+        }
+    }
+
     fn load_options(&self) -> LoadOptions {
         LoadOptions {
-            subsample: (self.items > 0).then_some((self.items, self.seed)),
+            subsample: self.sampling().subsample(),
             skip_missing_images: self.skip_missing_images,
             order_seeds: Vec::new(),
             perturber: None,
@@ -74,11 +84,7 @@ fn load_named(name: &str, options: &SuiteOptions) -> Result<Vec<Suite>, TrainErr
         .iter()
         .find(|known| known.eq_ignore_ascii_case(name))
     {
-        let items = if options.items == 0 {
-            1000
-        } else {
-            options.items
-        };
+        let items = options.sampling().synthetic_items();
         // The suites come from the world's own test and held-out splits: a fixed seed
         // offset keeps them the same whatever the run's seed.
         let suite = synth::build_suite(

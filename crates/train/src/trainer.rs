@@ -26,6 +26,7 @@ use crate::evaluate::{evaluate_model, EvalOptions, Evaluations, SuiteResult};
 use crate::mining::mine_hard_images;
 use crate::report::Progress;
 use crate::run::{save_model, Run};
+use crate::sampling::Sampling;
 use crate::schedule::Schedule;
 use crate::step::{train_step, StepSettings, UpdateSettings};
 use crate::suites::{build_suites, SuiteOptions};
@@ -244,6 +245,8 @@ fn write_reliability(output: &Path, evaluations: &Evaluations) -> Result<(), Tra
 struct Evaluation {
     suites: Vec<negclip_data::suite::Suite>,
     options: EvalOptions,
+    /// The seed and item count, recorded with every evaluation.
+    sampling: Sampling,
 }
 
 impl Evaluation {
@@ -252,8 +255,10 @@ impl Evaluation {
         show_progress: bool,
         engine: &Engine,
     ) -> Result<Evaluation, TrainError> {
+        let suite_options = SuiteOptions::from_run(config)?;
         Ok(Evaluation {
-            suites: build_suites(&config.eval.suites, &SuiteOptions::from_run(config)?)?,
+            suites: build_suites(&config.eval.suites, &suite_options)?,
+            sampling: suite_options.sampling(),
             options: EvalOptions {
                 batch_size: config.eval.batch_size,
                 show_progress,
@@ -302,9 +307,9 @@ impl Evaluation {
             device,
         )?;
         if let Some(log) = run.log.as_mut() {
-            log.eval(run.state.step, epoch, &results)?;
+            log.eval(run.state.step, epoch, self.sampling, &results)?;
         }
-        progress.print_results(epoch, &results);
+        progress.print_results(epoch, self.sampling, &results);
         Ok(results)
     }
 }

@@ -262,9 +262,14 @@ pub struct EvalSection {
     /// Suite names (`synth-relation`, `synth-order-heldout`, `vg-relation`, `aro`, …).
     #[serde(default)]
     pub suites: Vec<String>,
-    /// Items per choice suite (seeded subsample); 0 = all.
+    /// Items per suite (seeded subsample); 0 = all. The same default as `negclip eval`
+    /// ([`crate::sampling`]).
     #[serde(default = "default_eval_items")]
     pub items: usize,
+    /// Seed of the subsample and of the calibration split; not the run's `seed`, so that
+    /// `negclip eval` scores a checkpoint on the same items by default.
+    #[serde(default = "default_eval_seed")]
+    pub seed: u64,
     /// Root of the real benchmark files (ARO, SugarCrepe, COCO, Flickr30k, ImageNet).
     pub data_root: Option<PathBuf>,
     /// Benchmark files by key, overriding the data root's default layout
@@ -332,7 +337,11 @@ impl std::fmt::Display for BestMetric {
 }
 
 fn default_eval_items() -> usize {
-    500
+    crate::sampling::DEFAULT_EVAL_ITEMS
+}
+
+fn default_eval_seed() -> u64 {
+    crate::sampling::DEFAULT_EVAL_SEED
 }
 
 fn default_eval_batch() -> usize {
@@ -344,6 +353,7 @@ impl Default for EvalSection {
         EvalSection {
             suites: Vec::new(),
             items: default_eval_items(),
+            seed: default_eval_seed(),
             data_root: None,
             paths: BTreeMap::new(),
             classification: Vec::new(),

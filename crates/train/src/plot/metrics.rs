@@ -384,6 +384,7 @@ mod tests {
         Record::Eval(EvalRecord {
             step,
             epoch,
+            sampling: None,
             suites: vec![
                 suite("Synth-Relation", "macro_accuracy", values[0]),
                 suite("Synth-Relation-heldout", "macro_accuracy", values[1]),
