@@ -56,6 +56,11 @@ pub struct ForwardArgs {
     /// Seed of the random weights and inputs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Tokens of the batch's longest text, start and end included (default: the whole
+    /// context, as PyTorch's CLIP always runs it). The trainer cuts each batch to its longest
+    /// text: COCO caption batches are about 20-30 tokens of 77 (docs/performance.md).
+    #[arg(long)]
+    pub text_tokens: Option<usize>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -75,6 +80,11 @@ pub struct TrainStepArgs {
     /// Seed of the random weights and inputs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Tokens of the batch's longest text, start and end included (default: the whole
+    /// context, as PyTorch's CLIP always runs it). The trainer cuts each batch to its longest
+    /// text: COCO caption batches are about 20-30 tokens of 77 (docs/performance.md).
+    #[arg(long)]
+    pub text_tokens: Option<usize>,
     /// Learning rate of every step (open_clip's default).
     #[arg(long, default_value_t = 5e-4)]
     pub lr: f64,
@@ -113,13 +123,20 @@ fn run_forward(args: ForwardArgs) -> anyhow::Result<()> {
         "--batch and --iters must be positive"
     );
     let device = Device::flex();
-    let (_, model, pixels, tokens) = random_setup(&args.preset, args.batch, args.seed, &device)?;
+    let (_, model, pixels, tokens) = random_setup(
+        &args.preset,
+        args.batch,
+        args.text_tokens,
+        args.seed,
+        &device,
+    )?;
 
     println!(
-        "preset {} ({} parameters), batch {}, {} warm-up + {} timed passes, {} CPU threads available",
+        "preset {} ({} parameters), batch {}, texts of {} tokens, {} warm-up + {} timed passes, {} CPU threads available",
         args.preset,
         model.num_params(),
         args.batch,
+        tokens.dims()[1],
         args.warmup,
         args.iters,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -152,9 +169,21 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
     );
     let device =
         negclip_train::device::select_for_rank(&args.device, engine.local_rank())?.autodiff();
-    let (config, model, pixels, positives) =
-        random_setup(&args.preset, args.batch, args.seed, &device)?;
-    let negatives = random_tokens(&config, args.batch, args.seed.wrapping_add(1), &device);
+    let (config, model, pixels, positives) = random_setup(
+        &args.preset,
+        args.batch,
+        args.text_tokens,
+        args.seed,
+        &device,
+    )?;
+    let longest = positives.dims()[1];
+    let negatives = random_tokens(
+        &config,
+        args.batch,
+        longest,
+        args.seed.wrapping_add(1),
+        &device,
+    );
     // Every rank draws the whole batch alike and keeps its slice of it.
     let slice = args.batch / ranks;
     let start = engine.rank() * slice;
@@ -176,12 +205,13 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
         return follow_train_step(model, &mut optimizer, &args, &inputs, &settings);
     }
     println!(
-        "preset {} ({} parameters), batch {} ({} images, {} captions), {} warm-up + {} timed steps, device {}, {} CPU threads available{}",
+        "preset {} ({} parameters), batch {} ({} images, {} captions of {} tokens), {} warm-up + {} timed steps, device {}, {} CPU threads available{}",
         args.preset,
         model.num_params(),
         args.batch,
         args.batch,
         2 * args.batch,
+        longest,
         args.warmup,
         args.iters,
         args.device,
@@ -360,10 +390,17 @@ fn time_phases(
 fn random_setup(
     preset: &str,
     batch: usize,
+    text_tokens: Option<usize>,
     seed: u64,
     device: &Device,
 ) -> anyhow::Result<(ClipConfig, Clip, Tensor<4>, Tensor<2, Int>)> {
     let config = ClipConfig::preset(preset).context("choosing the preset")?;
+    let context = config.text.context_length;
+    let longest = text_tokens.unwrap_or(context);
+    anyhow::ensure!(
+        (3..=context).contains(&longest),
+        "--text-tokens {longest}: a text of preset {preset} is 3 to {context} tokens long"
+    );
     device.seed(seed);
     let model = config.init(device);
     let size = config.vision.image_size;
@@ -372,7 +409,7 @@ fn random_setup(
         Distribution::Normal(0.0, 1.0),
         device,
     );
-    let tokens = random_tokens(&config, batch, seed, device);
+    let tokens = random_tokens(&config, batch, longest, seed, device);
     Ok((config, model, pixels, tokens))
 }
 

@@ -412,26 +412,37 @@ fn accumulated_gradients(
     Ok((total.grads(), out))
 }
 
-/// `rows` random caption-shaped token rows for benchmarks and tests: the start token, 1 to
-/// L − 2 random words, the end token (the highest id, where the text tower pools), padding.
+/// Random token rows laid out as CLIP's tokenizer does (start id, words, end-of-text id, zeros
+/// after), as long as `longest` (at most the context length; start and end included): the
+/// first row fills it, the others are shorter. `train_step` cuts every batch to its longest
+/// text, so this is the batch it encodes when the longest caption has `longest` tokens.
 pub fn random_tokens(
     config: &ClipConfig,
     rows: usize,
+    longest: usize,
     seed: u64,
     device: &Device,
 ) -> Tensor<2, Int> {
-    let (context, vocab) = (config.text.context_length, config.text.vocab_size as i64);
+    let vocab = config.text.vocab_size as i64;
+    assert!(
+        (3..=config.text.context_length).contains(&longest),
+        "a text is 3 to {} tokens long, not {longest}",
+        config.text.context_length
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut ids = vec![0i64; rows * context];
-    for row in ids.chunks_mut(context) {
-        let words = rng.random_range(1..context - 1);
+    let mut ids = vec![0i64; rows * longest];
+    for (i, row) in ids.chunks_mut(longest).enumerate() {
+        let words = match i {
+            0 => longest - 2,
+            _ => rng.random_range(1..=longest - 2),
+        };
         row[0] = vocab - 2;
         for id in &mut row[1..=words] {
             *id = rng.random_range(1..vocab - 2);
         }
         row[words + 1] = vocab - 1;
     }
-    Tensor::from_data(TensorData::new(ids, [rows, context]), device)
+    Tensor::from_data(TensorData::new(ids, [rows, longest]), device)
 }
 
 #[cfg(test)]
@@ -474,8 +485,8 @@ mod tests {
                 model: Some(model),
                 optimizer: AdamW::new(AdamWSettings::default()),
                 images: Tensor::from_data(TensorData::new(pixels, [12, 3, s, s]), device),
-                positives: random_tokens(&config, 12, 1, device),
-                negatives: random_tokens(&config, 6, 2, device),
+                positives: random_tokens(&config, 12, config.text.context_length, 1, device),
+                negatives: random_tokens(&config, 6, config.text.context_length, 2, device),
                 config,
                 device: device.clone(),
             }
