@@ -6,10 +6,12 @@
 //! - Retrieval: recall@k as CLIP_benchmark defines it (image→text per image, hit
 //!   if any of its captions is in the top k; text→image per caption).
 //! - Zero-shot classification, calibration and OOD detection: [`classification`].
-//! - Group suites (Winoground's text, image and group scores): [`group`].
+//! - Group suites (Winoground's text, image and group scores): [`group`]; the text-only
+//!   test of items with several true captions (SugarCrepe++'s TOT): [`text_only`].
 
 pub mod classification;
 pub mod group;
+pub mod text_only;
 
 use std::collections::BTreeMap;
 
