@@ -15,6 +15,10 @@ read) and a scores file, and writes the expected per-item decisions and metrics:
       --model tests/fixtures/model/open_clip_full_vocab \
       --order-options tests/fixtures/aro/order_options.json \
       --out tests/fixtures/aro/clip_scores_expected.json
+  python scripts/aro_reference.py sugarcrepe-means \
+      --metrics tests/fixtures/aro/expected_metrics.json \
+      --clip-scores tests/fixtures/aro/clip_scores_expected.json \
+      --out tests/fixtures/aro/sugarcrepe_means_expected.json
 
 clip-scores runs a real (tiny) open_clip model the way the ARO / SugarCrepe /
 CLIP_benchmark code does: PIL open -> RGB -> crop to the VG box -> open_clip's eval
@@ -29,6 +33,11 @@ scores.json: {"choice": {suite: [[score per option] per item]},
 Choice items are in file order (VG: array order; SugarCrepe: numeric key order;
 order sets: test images in file order, their captions in order, options
 [original, p1..p4]); retrieval images/captions in the same Karpathy order.
+
+sugarcrepe-means writes SugarCrepe's means over subsets, from the subsets' accuracies
+of a `score` output ("grid") and of a `clip-scores` output ("clip"): per category as the paper's table groups the subsets (REPLACE: replace_att,
+replace_obj, replace_rel; SWAP: swap_att, swap_obj; ADD: add_att, add_obj) and overall,
+the plain mean of the seven subsets (the authors' main_eval.py reports only the subsets).
 
 Rules: VG-R / VG-A / SugarCrepe are right iff the true option scores strictly
 higher (a tie is wrong); order sets are right iff np.argmax (first maximum) is 0.
@@ -297,6 +306,21 @@ def clip_scores(root, model_dir, order_options_path):
     return {"model": str(model_dir), "choice": choice, "retrieval": retrieval}
 
 
+SUGARCREPE_CATEGORIES = {"add": ["add_att", "add_obj"],
+                         "replace": ["replace_att", "replace_obj", "replace_rel"],
+                         "swap": ["swap_att", "swap_obj"]}
+
+
+def sugarcrepe_means(results):
+    """Mean accuracy per category and over the seven subsets of a `score` or `clip-scores`
+    output."""
+    acc = {s: results["choice"][f"sugarcrepe/{s}"]["accuracy"] for s in SUBSETS}
+    means = {f"sugarcrepe/{c}": float(np.mean([acc[s] for s in members]))
+             for c, members in SUGARCREPE_CATEGORIES.items()}
+    means["sugarcrepe"] = float(np.mean([acc[s] for s in SUBSETS]))
+    return means
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -314,6 +338,10 @@ def main():
     cs.add_argument("--order-options", required=True,
                     help="negclip's order-suite options (example dump_order_options)")
     cs.add_argument("--out", required=True)
+    sm = sub.add_parser("sugarcrepe-means", help="SugarCrepe's category and overall means")
+    sm.add_argument("--metrics", required=True, help="the output of `score`")
+    sm.add_argument("--clip-scores", required=True, help="the output of `clip-scores`")
+    sm.add_argument("--out", required=True)
     em = sub.add_parser("embed", help="reference embeddings for `negclip embed`'s test")
     em.add_argument("--model", required=True)
     em.add_argument("--images", nargs="+", required=True)
@@ -331,6 +359,9 @@ def main():
             "texts": captions,
             "text_embeds": scorer.texts(captions).tolist(),
         }
+    elif args.cmd == "sugarcrepe-means":
+        result = {"grid": sugarcrepe_means(load_json(args.metrics)),
+                  "clip": sugarcrepe_means(load_json(args.clip_scores))}
     elif args.cmd == "clip-scores":
         result = clip_scores(args.data_root, args.model, args.order_options)
         for name, r in result["choice"].items():
