@@ -61,6 +61,9 @@ pub struct ForwardArgs {
     /// text: COCO caption batches are about 20-30 tokens of 77 (docs/performance.md).
     #[arg(long)]
     pub text_tokens: Option<usize>,
+    /// Device: cpu, wgpu[:N], vulkan[:N] or cuda[:N] (GPU kinds in builds with their feature; `negclip devices` lists them).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -122,7 +125,7 @@ fn run_forward(args: ForwardArgs) -> anyhow::Result<()> {
         args.batch > 0 && args.iters > 0,
         "--batch and --iters must be positive"
     );
-    let device = Device::flex();
+    let device = negclip_train::device::select(&args.device)?;
     let (_, model, pixels, tokens) = random_setup(
         &args.preset,
         args.batch,
@@ -132,13 +135,14 @@ fn run_forward(args: ForwardArgs) -> anyhow::Result<()> {
     )?;
 
     println!(
-        "preset {} ({} parameters), batch {}, texts of {} tokens, {} warm-up + {} timed passes, {} CPU threads available",
+        "preset {} ({} parameters), batch {}, texts of {} tokens, {} warm-up + {} timed passes, device {}, {} CPU threads available",
         args.preset,
         model.num_params(),
         args.batch,
         tokens.dims()[1],
         args.warmup,
         args.iters,
+        args.device,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     let image_s = time_per_pass(args.warmup, args.iters, || {
