@@ -10,8 +10,15 @@ runs it: zero_grad, the image tower on B images, the text tower on 2B captions (
 B hard negatives) in one pass, the NegCLIP loss, backward, AdamW with open_clip's decay groups,
 the logit-scale clamp. Median of the timed steps after the warm-up steps.
 
+On a GPU (`--device cuda`) the towers can run under bf16 autocast (`--precision bf16`, as
+open_clip's `--precision amp_bf16`); timings then wait for the GPU (torch.cuda.synchronize).
+Where open_clip is not installed (the lent GPU machines have PyTorch only), the model is
+scripts/plain_clip.py, open_clip's modules in plain PyTorch (`plain_clip.py check` shows they
+compute the same).
+
 Usage: python scripts/bench_reference.py forward --preset vit-b-32 --batch 16 [--threads 2]
        python scripts/bench_reference.py train-step --preset small --batch 32 [--threads 2]
+       python scripts/bench_reference.py train-step --preset vit-b-32 --batch 256 --device cuda --precision bf16
 """
 
 import argparse
@@ -19,9 +26,15 @@ import math
 import statistics
 import time
 
-import open_clip
+import contextlib
+
 import torch
 import torch.nn.functional as F
+
+try:
+    import open_clip
+except ImportError:
+    open_clip = None
 
 OPENAI_VOCAB = 49408
 
@@ -56,20 +69,32 @@ PRESETS = {
 }
 
 
-def time_per_pass(warmup: int, iters: int, fn) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
+def time_per_pass(warmup: int, iters: int, fn, device: str = "cpu") -> float:
+    def timed():
         start = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    for _ in range(warmup):
+        timed()
+    return statistics.median(timed() for _ in range(iters))
 
 
-def build_model(preset: str, vocab: int = OPENAI_VOCAB) -> open_clip.model.CLIP:
+def autocast(args):
+    """bf16 autocast on the GPU, as open_clip's `--precision amp_bf16`; fp32: nothing."""
+    if args.precision == "bf16":
+        return torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def build_model(preset: str, vocab: int = OPENAI_VOCAB) -> torch.nn.Module:
     cfg = PRESETS[preset]
     text_cfg = dict(cfg["text_cfg"], vocab_size=vocab)
+    if open_clip is None:
+        import plain_clip  # scripts/plain_clip.py, beside this file
+        return plain_clip.CLIP(cfg["embed_dim"], cfg["vision_cfg"], text_cfg, cfg["quick_gelu"])
     return open_clip.model.CLIP(
         embed_dim=cfg["embed_dim"],
         vision_cfg=open_clip.model.CLIPVisionCfg(**cfg["vision_cfg"]),
@@ -94,17 +119,18 @@ def forward(args) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     cfg = PRESETS[args.preset]
-    model = build_model(args.preset).eval()
+    model = build_model(args.preset).eval().to(args.device)
     size = cfg["vision_cfg"]["image_size"]
     context = cfg["text_cfg"]["context_length"]
-    pixels = torch.randn(args.batch, 3, size, size)
-    tokens = random_tokens(args.batch, context, OPENAI_VOCAB, args.seed)
+    pixels = torch.randn(args.batch, 3, size, size).to(args.device)
+    tokens = random_tokens(args.batch, context, OPENAI_VOCAB, args.seed).to(args.device)
     params = sum(p.numel() for p in model.parameters())
     print(f"preset {args.preset} ({params} parameters), batch {args.batch}, {args.warmup} warm-up + "
-          f"{args.iters} timed passes, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    with torch.inference_mode():
-        image_s = time_per_pass(args.warmup, args.iters, lambda: model.encode_image(pixels))
-        text_s = time_per_pass(args.warmup, args.iters, lambda: model.encode_text(tokens))
+          f"{args.iters} timed passes, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"device {args.device}, {args.precision}, {type(model).__module__}")
+    with torch.inference_mode(), autocast(args):
+        image_s = time_per_pass(args.warmup, args.iters, lambda: model.encode_image(pixels), args.device)
+        text_s = time_per_pass(args.warmup, args.iters, lambda: model.encode_text(tokens), args.device)
     print(f"image tower: {image_s * 1e3:.1f} ms/batch (median), {args.batch / image_s:.1f} images/s")
     print(f"text tower: {text_s * 1e3:.1f} ms/batch (median), {args.batch / text_s:.1f} texts/s")
 
@@ -118,7 +144,7 @@ def negclip_loss(image_emb, text_emb, neg_text_emb, logit_scale):
     scale = logit_scale.exp()
     per_image = scale * images @ all_texts.T
     per_text = scale * positives @ images.T
-    labels = torch.arange(images.shape[0])
+    labels = torch.arange(images.shape[0], device=images.device)
     return (F.cross_entropy(per_image, labels) + F.cross_entropy(per_text, labels)) / 2
 
 
@@ -139,21 +165,24 @@ def train_step(args) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     cfg = PRESETS[args.preset]
-    model = build_model(args.preset, args.vocab).train()
+    model = build_model(args.preset, args.vocab).train().to(args.device)
     size = cfg["vision_cfg"]["image_size"]
     context = cfg["text_cfg"]["context_length"]
-    pixels = torch.randn(args.batch, 3, size, size)
+    pixels = torch.randn(args.batch, 3, size, size).to(args.device)
     tokens = torch.cat([
         random_tokens(args.batch, context, args.vocab, args.seed),
         random_tokens(args.batch, context, args.vocab, args.seed + 1),
-    ])
+    ]).to(args.device)
     optimizer = adamw(model, args.lr)
     losses = []
 
     def step():
         optimizer.zero_grad()
-        image_emb = model.encode_image(pixels)
-        text_emb = model.encode_text(tokens)
+        with autocast(args):
+            image_emb = model.encode_image(pixels)
+            text_emb = model.encode_text(tokens)
+        # The loss in fp32, as open_clip computes it outside autocast's matmuls' reach.
+        image_emb, text_emb = image_emb.float(), text_emb.float()
         loss = negclip_loss(image_emb, text_emb[:args.batch], text_emb[args.batch:], model.logit_scale)
         loss.backward()
         optimizer.step()
@@ -164,8 +193,9 @@ def train_step(args) -> None:
     params = sum(p.numel() for p in model.parameters())
     print(f"preset {args.preset} ({params} parameters, vocab {args.vocab}), batch {args.batch} "
           f"({args.batch} images, {2 * args.batch} captions), {args.warmup} warm-up + {args.iters} timed "
-          f"steps, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    seconds = time_per_pass(args.warmup, args.iters, step)
+          f"steps, torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
+          f"{args.precision}, {type(model).__module__}")
+    seconds = time_per_pass(args.warmup, args.iters, step, args.device)
     print(f"train step: {seconds * 1e3:.1f} ms/step (median), {args.batch / seconds:.1f} samples/s")
     print(f"loss: {losses[0]:.4f} at the first step, {losses[-1]:.4f} at the last")
 
@@ -190,6 +220,10 @@ def main() -> None:
     step.add_argument("--lr", type=float, default=5e-4)
     step.add_argument("--vocab", type=int, default=OPENAI_VOCAB,
                       help="text vocabulary (negclip's presets: 49408; the reference table also used 1000)")
+    for command in (fwd, step):
+        command.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
+        command.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                             help="bf16: the towers under autocast (open_clip's amp_bf16)")
     args = parser.parse_args()
     if args.what == "forward":
         forward(args)
