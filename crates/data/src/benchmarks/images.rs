@@ -1,5 +1,5 @@
 //! Image bookkeeping shared by the loaders: one [`ImageSource`] per distinct
-//! (file, crop), missing-file policy, and seeded subsampling of choice suites.
+//! (file, crop), missing-file policy, and seeded subsampling of choice and group suites.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{BenchmarkError, LoadReport};
-use crate::suite::{ChoiceItem, ChoiceSuite, CropBox, ImageSource};
+use crate::suite::{ChoiceItem, ChoiceSuite, CropBox, GroupItem, GroupSuite, ImageSource};
 
 /// Deduplicates images so that items sharing a file and crop are encoded once.
 #[derive(Debug, Default)]
@@ -98,6 +98,36 @@ pub fn with_items(suite: ChoiceSuite, mut items: Vec<ChoiceItem>) -> ChoiceSuite
         });
     }
     ChoiceSuite {
+        images,
+        items,
+        ..suite
+    }
+}
+
+/// Keeps the sampled items of a group suite and only the images they use, renumbered in
+/// order of first use.
+pub fn subsample_group(
+    suite: GroupSuite,
+    subsample: Option<(usize, u64)>,
+    report: &mut LoadReport,
+) -> GroupSuite {
+    let Some((n, seed)) = subsample else {
+        return suite;
+    };
+    report.subsampled_from = Some(suite.items.len());
+    let mut items: Vec<GroupItem> = sample_indices(suite.items.len(), n, seed)
+        .into_iter()
+        .map(|i| suite.items[i].clone())
+        .collect();
+    let mut remap: HashMap<usize, usize> = HashMap::new();
+    let mut images = Vec::new();
+    for image in items.iter_mut().flat_map(|item| item.images.iter_mut()) {
+        *image = *remap.entry(*image).or_insert_with(|| {
+            images.push(suite.images[*image].clone());
+            images.len() - 1
+        });
+    }
+    GroupSuite {
         images,
         items,
         ..suite

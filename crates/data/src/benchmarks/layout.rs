@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::generic::GENERIC_PREFIX;
 use super::BenchmarkError;
 
 /// A named path: its key, what it is, and its default places under the data root, tried in
@@ -101,6 +102,12 @@ const ENTRIES: &[Entry] = &[
         defaults: &["valse/images/foilit", "coco/val2014"],
     },
     Entry {
+        key: "winoground",
+        what: "Winoground's examples.jsonl and images/ (its dataset repository's `data/`, \
+               images.zip unzipped there)",
+        defaults: &["winoground", "winoground/data"],
+    },
+    Entry {
         key: "imagenet",
         what: "ImageNet val as class folders (WordNet ids)",
         defaults: &["imagenet/val"],
@@ -149,10 +156,11 @@ impl DataPaths {
         root: Option<PathBuf>,
         overrides: BTreeMap<String, PathBuf>,
     ) -> Result<DataPaths, BenchmarkError> {
-        if let Some(key) = overrides.keys().find(|k| entry(k).is_none()) {
+        let known = |k: &str| entry(k).is_some() || generic_name(k).is_some();
+        if let Some(key) = overrides.keys().find(|k| !known(k)) {
             return Err(BenchmarkError::UnknownPathKey {
                 key: key.clone(),
-                known: path_keys().join(", "),
+                known: format!("{}, {GENERIC_PREFIX}:NAME", path_keys().join(", ")),
             });
         }
         Ok(DataPaths { root, overrides })
@@ -210,6 +218,51 @@ impl DataPaths {
     }
 }
 
+impl DataPaths {
+    /// The generic-format suites (`generic:NAME` keys, docs/evaluation.md) by name: every
+    /// `NAME.jsonl` in `<root>/generic/`, then every `generic:NAME` path, which wins over a
+    /// file of the same name. An error when there is none.
+    pub fn generic_files(&self) -> Result<BTreeMap<String, PathBuf>, BenchmarkError> {
+        let mut files = BTreeMap::new();
+        if let Some(folder) = self.root.as_ref().map(|root| root.join(GENERIC_PREFIX)) {
+            if folder.is_dir() {
+                let listing = std::fs::read_dir(&folder).map_err(|source| BenchmarkError::Io {
+                    path: folder.clone(),
+                    source,
+                })?;
+                for path in listing.flatten().map(|e| e.path()) {
+                    if path.extension().is_some_and(|e| e == "jsonl") {
+                        if let Some(stem) = path.file_stem() {
+                            files.insert(stem.to_string_lossy().into_owned(), path);
+                        }
+                    }
+                }
+            }
+        }
+        for (key, path) in &self.overrides {
+            if let Some(name) = generic_name(key) {
+                files.insert(name.to_string(), path.clone());
+            }
+        }
+        if files.is_empty() {
+            return Err(BenchmarkError::NoPath {
+                key: format!("{GENERIC_PREFIX}:NAME"),
+                what: format!(
+                    "suite {GENERIC_PREFIX} (NAME.jsonl files in <data root>/{GENERIC_PREFIX}/)"
+                ),
+            });
+        }
+        Ok(files)
+    }
+}
+
+/// `NAME` of a `generic:NAME` key.
+fn generic_name(key: &str) -> Option<&str> {
+    key.strip_prefix(GENERIC_PREFIX)?
+        .strip_prefix(':')
+        .filter(|name| !name.is_empty())
+}
+
 fn entry(key: &str) -> Option<&'static Entry> {
     ENTRIES.iter().find(|e| e.key == key)
 }
@@ -221,9 +274,16 @@ pub fn path_keys() -> Vec<&'static str> {
 
 /// `KEY  default  what` lines for help texts and docs.
 pub fn describe_keys() -> String {
+    let generic = (
+        format!("{GENERIC_PREFIX}:NAME"),
+        format!("{GENERIC_PREFIX}/NAME.jsonl"),
+        "a file in the generic format, the suite generic/NAME",
+    );
     ENTRIES
         .iter()
-        .map(|e| format!("{:<18} {:<40} {}", e.key, e.defaults.join(" | "), e.what))
+        .map(|e| (e.key.to_string(), e.defaults.join(" | "), e.what))
+        .chain([generic])
+        .map(|(key, defaults, what)| format!("{key:<18} {defaults:<40} {what}"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -231,6 +291,40 @@ pub fn describe_keys() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generic_files_come_from_the_root_folder_and_from_keys() {
+        let dir = std::env::temp_dir().join(format!("negclip-generic-keys-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("generic")).unwrap();
+        for name in ["crepe.jsonl", "vlc.jsonl", "notes.txt"] {
+            std::fs::write(dir.join("generic").join(name), "").unwrap();
+        }
+        let paths = DataPaths::new(
+            Some(dir.clone()),
+            BTreeMap::from([
+                ("generic:vlc".into(), "/elsewhere/vlc.jsonl".into()),
+                ("generic:mine".into(), "mine.jsonl".into()),
+            ]),
+        )
+        .unwrap();
+        let files = paths.generic_files().unwrap();
+        assert_eq!(
+            files,
+            BTreeMap::from([
+                ("crepe".to_string(), dir.join("generic/crepe.jsonl")),
+                ("mine".to_string(), PathBuf::from("mine.jsonl")),
+                ("vlc".to_string(), PathBuf::from("/elsewhere/vlc.jsonl")),
+            ])
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        let none = DataPaths::default()
+            .generic_files()
+            .unwrap_err()
+            .to_string();
+        assert!(none.contains("generic:NAME"), "{none}");
+        let empty = DataPaths::new(None, BTreeMap::from([("generic:".into(), "x".into())]));
+        assert!(empty.unwrap_err().to_string().contains("generic:NAME"));
+    }
 
     #[test]
     fn unknown_keys_are_refused_with_the_known_ones() {

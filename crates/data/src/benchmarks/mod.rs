@@ -6,6 +6,7 @@
 //! default layout, every path overridable by key; `docs/evaluation.md`).
 
 pub mod classification;
+pub mod generic;
 pub mod images;
 pub mod karpathy;
 pub mod layout;
@@ -15,6 +16,7 @@ pub mod retrieval;
 pub mod sugarcrepe;
 pub mod valse;
 pub mod vg;
+pub mod winoground;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,13 +36,15 @@ pub type Perturber = dyn Fn(&str, &mut ChaCha8Rng) -> Vec<String> + Send + Sync;
 pub const DEFAULT_ORDER_SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
 
 /// Every suite name [`load_suite`] accepts, group aliases last.
-pub const SUITE_NAMES: [&str; 16] = [
+pub const SUITE_NAMES: [&str; 18] = [
     "vg-relation",
     "vg-attribution",
     "coco-order",
     "flickr30k-order",
     "sugarcrepe",
     "valse",
+    "winoground",
+    "generic",
     "coco-retrieval",
     "coco-val-retrieval",
     "flickr30k-retrieval",
@@ -187,6 +191,15 @@ pub fn load_suite(
             options,
         ),
         "valse" => valse::load_valse(paths, options),
+        "winoground" => Ok(vec![winoground::load_winoground(
+            &paths.folder_with("winoground", winoground::WINOGROUND_EXAMPLES)?,
+            options,
+        )?]),
+        "generic" => paths
+            .generic_files()?
+            .iter()
+            .map(|(name, file)| generic::load_generic(name, file, options))
+            .collect(),
         "coco-retrieval" | "flickr30k-retrieval" | "coco-val-retrieval" => {
             let split = if name == "coco-val-retrieval" {
                 "val"
