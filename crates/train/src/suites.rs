@@ -100,12 +100,12 @@ fn load_named(name: &str, options: &SuiteOptions) -> Result<Vec<Suite>, TrainErr
         })?;
         return Ok(vec![suite]);
     }
-    if !benchmarks::SUITE_NAMES.contains(&name) {
+    if !benchmarks::names::is_known(name) {
         return Err(TrainError::Config {
             path: "eval.suites".into(),
             message: format!(
                 "unknown suite {name:?}; benchmarks: {}; synthetic: {}",
-                benchmarks::SUITE_NAMES.join(", "),
+                benchmarks::names::known_names(),
                 synth::suite_names().join(", ")
             ),
         });
@@ -153,13 +153,23 @@ pub fn primary(result: &SuiteResult) -> Option<(String, f64)> {
 /// The value `best` names among `results`: the suite's headline number, or its metric. An
 /// error names what is missing and lists what there is.
 pub fn headline(results: &[SuiteResult], best: &BestMetric) -> Result<f64, String> {
+    metric_value(results, best, "eval.best_metric")
+}
+
+/// [`headline`] for any setting that names a number as `suite` or `suite:metric`; its errors
+/// start with `setting = "suite:metric"`.
+pub fn metric_value(
+    results: &[SuiteResult],
+    best: &BestMetric,
+    setting: &str,
+) -> Result<f64, String> {
     let Some(result) = results
         .iter()
         .find(|r| r.suite.eq_ignore_ascii_case(&best.suite))
     else {
         let names: Vec<&str> = results.iter().map(|r| r.suite.as_str()).collect();
         return Err(format!(
-            "eval.best_metric = \"{best}\": no evaluated suite is named {:?}; the suites are {}",
+            "{setting} = \"{best}\": no evaluated suite is named {:?}; the suites are {}",
             best.suite,
             names.join(", ")
         ));
@@ -171,7 +181,7 @@ pub fn headline(results: &[SuiteResult], best: &BestMetric) -> Result<f64, Strin
     value.ok_or_else(|| {
         let metrics: Vec<&str> = result.metrics.keys().map(String::as_str).collect();
         format!(
-            "eval.best_metric = \"{best}\": suite {} has no metric {:?}; its metrics are {}",
+            "{setting} = \"{best}\": suite {} has no metric {:?}; its metrics are {}",
             result.suite,
             best.metric.as_deref().unwrap_or_default(),
             metrics.join(", ")

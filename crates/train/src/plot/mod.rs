@@ -26,9 +26,13 @@
 //! suite, one bar per checkpoint with its value written above it ("n/a" where the suite was
 //! not evaluated), and a legend of the checkpoints at the top.
 //!
+//! [`write_tradeoff_plot`] draws `negclip eval --interpolate`'s WiSE-FT curves: each suite's
+//! headline number against α, and one compositional number against one robustness number,
+//! a labelled point per α.
+//!
 //! The rooms: `text` sets a line of text with ab_glyph, `canvas` is the plotters backend that
-//! draws it, `layout` places panels, legends and ticks; `metrics`, `comparison` and
-//! `reliability` are one figure each.
+//! draws it, `layout` places panels, legends and ticks; `metrics`, `comparison`,
+//! `reliability` and `tradeoff` are one figure each.
 
 use std::error::Error;
 use std::path::Path;
@@ -46,10 +50,12 @@ mod layout;
 mod metrics;
 mod reliability;
 mod text;
+mod tradeoff;
 
 pub use comparison::write_comparison_plot;
 pub use metrics::{family, write_plot};
 pub use reliability::write_reliability_plots;
+pub use tradeoff::{default_pair, write_tradeoff_plot, SuiteCurve, Tradeoff, TradeoffPair};
 
 use canvas::Canvas;
 
