@@ -106,6 +106,38 @@ pub fn partner_lists(
         .collect()
 }
 
+/// How many scenes [`swapped_scene_pairs`] looks through per pair asked for before it stops:
+/// in the default world about one scene in eight completes a pair.
+const SCENES_PER_PAIR: u64 = 200;
+
+/// Up to `n` disjoint pairs `(i, j)`, `i < j`, of `split`'s scenes whose relations are the
+/// same fact with the arguments exchanged: scene `i` shows "a red circle left of a blue
+/// square", scene `j` the blue square left of the red circle (Synth-Winoground's pairs).
+/// Scenes are taken in stream order, each scene in one pair at most, the first scene still
+/// waiting for its swap paired first; at most `SCENES_PER_PAIR * n` scenes are read.
+pub fn swapped_scene_pairs(
+    split: Split,
+    n: usize,
+    cfg: &WorldConfig,
+    seed: u64,
+) -> Vec<(u64, u64)> {
+    let mut waiting: HashMap<Fact, Vec<u64>> = HashMap::new();
+    let mut pairs = Vec::with_capacity(n);
+    for index in 0..SCENES_PER_PAIR * n as u64 {
+        if pairs.len() == n {
+            break;
+        }
+        let Some(fact) = Fact::of(&scene(split, index, cfg, seed)) else {
+            continue;
+        };
+        match waiting.get_mut(&fact.swapped()).filter(|w| !w.is_empty()) {
+            Some(partners) => pairs.push((partners.remove(0), index)),
+            None => waiting.entry(fact).or_default().push(index),
+        }
+    }
+    pairs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +209,26 @@ mod tests {
             assert!(matches!(fact.relation, Relation::LeftOf | Relation::Above));
             assert_eq!(fact.swapped().swapped(), fact);
             assert_ne!(fact.swapped(), fact);
+        }
+    }
+
+    #[test]
+    fn swapped_scene_pairs_show_each_others_fact_swapped() {
+        let cfg = WorldConfig::default();
+        let pairs = swapped_scene_pairs(Split::Test, 30, &cfg, 7);
+        assert_eq!(pairs.len(), 30);
+        let mut used = std::collections::HashSet::new();
+        for &(i, j) in &pairs {
+            assert!(i < j);
+            assert!(used.insert(i) && used.insert(j), "each scene in one pair");
+            let (a, b) = (
+                scene(Split::Test, i, &cfg, 7),
+                scene(Split::Test, j, &cfg, 7),
+            );
+            let fact = Fact::of(&a).unwrap();
+            assert_eq!(Fact::of(&b), Some(fact.swapped()));
+            assert!(shows(&a, fact) && !shows(&a, fact.swapped()));
+            assert!(shows(&b, fact.swapped()) && !shows(&b, fact));
         }
     }
 }

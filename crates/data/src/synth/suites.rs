@@ -7,6 +7,7 @@
 //! | `Synth-Attribution` | test | [colours swapped, true] | strictly highest | macro over colour pair |
 //! | `Synth-Order` | test | [caption, 4 perturbations] | first argmax | micro |
 //! | `…-heldout` | heldout | as above | | |
+//! | `Synth-Winoground` | test | 2 scenes × 2 captions: a relation and its arguments swapped | Winoground's text, image, group | per relation |
 //! | `Synth-Retrieval` | test | one caption per image | | |
 //! | `Synth-Classify` | test + heldout | 24 colour–shape classes, 3 templates | zero-shot | top-1, seen / unseen, ECE |
 //! | `Synth-OOD` | test vs val | the same classes; OOD: novel shapes | MSP / MCM | AUROC, FPR95 |
@@ -22,12 +23,13 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 
 use super::caption::{self, Phrasing};
+use super::partners::swapped_scene_pairs;
 use super::render::render;
 use super::scene::{rng_for, scene, Colour, Pair, Scene, Shape, Split, WorldConfig};
 use super::SynthError;
 use crate::suite::{
-    Averaging, ChoiceItem, ChoiceSuite, ClassificationSuite, Compositions, Decision, ImageSource,
-    RetrievalSuite, Suite,
+    Averaging, ChoiceItem, ChoiceSuite, ClassificationSuite, Compositions, Decision, GroupItem,
+    GroupSuite, ImageSource, RetrievalSuite, Suite, Tag,
 };
 
 /// A caption-order perturbation: given a caption, the perturbed captions
@@ -42,13 +44,14 @@ const ORDER_STREAM: u64 = 3;
 /// The prompt ensemble of the classification suites: frames the training captions use.
 const TEMPLATES: [&str; 3] = ["a {}", "a photo of a {}", "there is a {}"];
 
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 10] = [
     "Synth-Relation",
     "Synth-Attribution",
     "Synth-Order",
     "Synth-Relation-heldout",
     "Synth-Attribution-heldout",
     "Synth-Order-heldout",
+    "Synth-Winoground",
     "Synth-Retrieval",
     "Synth-Classify",
     "Synth-OOD",
@@ -85,6 +88,7 @@ pub fn build_suite(
         ("Synth-Relation", _) => Ok(Suite::Choice(build.relation(n_items))),
         ("Synth-Attribution", _) => Ok(Suite::Choice(build.attribution(n_items))),
         ("Synth-Order", _) => Ok(Suite::Choice(build.order(n_items, order_fn)?)),
+        ("Synth-Winoground", Split::Test) => Ok(Suite::Group(build.winoground(n_items))),
         ("Synth-Retrieval", Split::Test) => Ok(Suite::Retrieval(build.retrieval(n_items))),
         ("Synth-Classify", Split::Test) => Ok(Suite::Classification(build.classify(n_items))),
         ("Synth-OOD", Split::Test) => Ok(Suite::Classification(build.ood(n_items))),
@@ -212,6 +216,44 @@ impl Builder<'_> {
         Ok(self.choice(images, items, Decision::FirstArgmax))
     }
 
+    /// Winoground's shape from the world: two scenes whose relations are the same fact with
+    /// the arguments exchanged ([`swapped_scene_pairs`]), caption 0 stating the first scene's
+    /// relation and caption 1 the same words with the arguments swapped, which is what the
+    /// second scene shows. Sizes are never said (the two scenes' sizes differ), so each
+    /// caption is true of exactly one of the two scenes. Tagged by the relation as worded.
+    fn winoground(&self, n: usize) -> GroupSuite {
+        let (mut images, mut items) = (Vec::new(), Vec::new());
+        for (first, second) in swapped_scene_pairs(self.split, n, self.cfg, self.seed) {
+            let s = scene(self.split, first, self.cfg, self.seed);
+            let p = Phrasing {
+                with_size: false,
+                ..self.phrasing(first)
+            };
+            let (_, rel, _) = s.relation.expect("paired on a relation");
+            let stated = if p.converse { rel.converse() } else { rel };
+            items.push(GroupItem {
+                id: format!("{first}+{second}"),
+                images: vec![images.len(), images.len() + 1],
+                captions: vec![
+                    caption::relation_caption(&s, p).expect("has relation"),
+                    caption::relation_swap(&s, p).expect("has relation"),
+                ],
+                truth: vec![vec![0], vec![1]],
+                tags: vec![Tag {
+                    axis: "relation".into(),
+                    value: stated.name().to_string(),
+                }],
+            });
+            images.push(self.image(&s));
+            images.push(self.image(&scene(self.split, second, self.cfg, self.seed)));
+        }
+        GroupSuite {
+            name: self.name.to_string(),
+            images,
+            items,
+        }
+    }
+
     /// One training-style caption per image.
     fn retrieval(&self, n: usize) -> RetrievalSuite {
         let mut suite = RetrievalSuite {
@@ -328,6 +370,37 @@ mod tests {
         match build_suite(name, n, &WorldConfig::default(), 5, &reverse_and_shuffle).unwrap() {
             Suite::Choice(c) => c,
             _ => panic!("{name} should be a choice suite"),
+        }
+    }
+
+    #[test]
+    fn synth_winoground_pairs_two_scenes_with_captions_of_the_same_words_swapped() {
+        let suite = match build_suite(
+            "Synth-Winoground",
+            20,
+            &WorldConfig::default(),
+            5,
+            &reverse_and_shuffle,
+        )
+        .unwrap()
+        {
+            Suite::Group(g) => g,
+            _ => panic!("a group suite"),
+        };
+        assert_eq!((suite.items.len(), suite.images.len()), (20, 40));
+        for item in &suite.items {
+            let words = |c: &str| {
+                let mut w: Vec<&str> = c.split(' ').collect();
+                w.sort_unstable();
+                w.join(" ")
+            };
+            let [c0, c1] = [&item.captions[0], &item.captions[1]];
+            assert_ne!(c0, c1);
+            assert_eq!(words(c0), words(c1), "{c0} / {c1}");
+            assert!(!c0.contains("small") && !c0.contains("large"), "{c0}");
+            assert_eq!(item.truth, vec![vec![0], vec![1]]);
+            assert!(item.check(suite.images.len()).is_ok());
+            assert_eq!(item.tags[0].axis, "relation");
         }
     }
 
