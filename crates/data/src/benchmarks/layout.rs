@@ -71,6 +71,11 @@ const ENTRIES: &[Entry] = &[
         defaults: &["sugarcrepe", "sugarcrepe/data"],
     },
     Entry {
+        key: "sugarcrepe++",
+        what: "SugarCrepe++'s five JSON files (its repository keeps them in `data/`)",
+        defaults: &["sugarcrepe++", "sugarcrepe++/data"],
+    },
+    Entry {
         key: "valse",
         what: "VALSE's eleven piece files (its repository keeps them in `data/`)",
         defaults: &["valse", "valse/data"],

@@ -1,5 +1,5 @@
-//! Loaders for the real benchmark files (ARO, SugarCrepe, VALSE, Karpathy retrieval,
-//! zero-shot classification folders).
+//! Loaders for the real benchmark files (ARO, SugarCrepe, SugarCrepe++, VALSE, Karpathy
+//! retrieval, zero-shot classification folders).
 //!
 //! Each loader reads the files in their original schema and produces the shared
 //! suite types of [`crate::suite`]. Where the files are: [`layout`] (a data root in the
@@ -14,6 +14,7 @@ pub mod names;
 pub mod order;
 pub mod retrieval;
 pub mod sugarcrepe;
+pub mod sugarcrepe_pp;
 pub mod valse;
 pub mod vg;
 pub mod winoground;
@@ -36,12 +37,13 @@ pub type Perturber = dyn Fn(&str, &mut ChaCha8Rng) -> Vec<String> + Send + Sync;
 pub const DEFAULT_ORDER_SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
 
 /// Every suite name [`load_suite`] accepts, group aliases last.
-pub const SUITE_NAMES: [&str; 18] = [
+pub const SUITE_NAMES: [&str; 19] = [
     "vg-relation",
     "vg-attribution",
     "coco-order",
     "flickr30k-order",
     "sugarcrepe",
+    "sugarcrepe++",
     "valse",
     "winoground",
     "generic",
@@ -153,8 +155,9 @@ pub struct LoadedSuite {
 
 /// Loads the named suite (or group alias, or one member such as `valse/existence`, in any
 /// spelling of [`names`]) from the data layout `paths`.
-/// Returns one entry per produced suite: SugarCrepe gives seven, VALSE eleven, an order set
-/// one per seed, `aro` the four ARO suites, `retrieval` both retrieval suites.
+/// Returns one entry per produced suite: SugarCrepe gives seven, SugarCrepe++ five, VALSE
+/// eleven, an order set one per seed, `aro` the four ARO suites, `retrieval` both retrieval
+/// suites.
 pub fn load_suite(
     name: &str,
     paths: &DataPaths,
@@ -187,6 +190,11 @@ pub fn load_suite(
         }
         "sugarcrepe" => sugarcrepe::load_sugarcrepe(
             &paths.folder_with("sugarcrepe", "add_att.json")?,
+            &paths.get("coco-val2017")?,
+            options,
+        ),
+        "sugarcrepe++" => sugarcrepe_pp::load_sugarcrepe_pp(
+            &paths.folder_with("sugarcrepe++", "swap_obj.json")?,
             &paths.get("coco-val2017")?,
             options,
         ),
@@ -253,6 +261,15 @@ fn load_member(
             sugarcrepe::load_sugarcrepe_subset(
                 member,
                 &paths.folder_with("sugarcrepe", &file)?.join(&file),
+                &paths.get("coco-val2017")?,
+                options,
+            )
+        }
+        "sugarcrepe++" => {
+            let file = format!("{member}.json");
+            sugarcrepe_pp::load_sugarcrepe_pp_subset(
+                member,
+                &paths.folder_with("sugarcrepe++", &file)?.join(&file),
                 &paths.get("coco-val2017")?,
                 options,
             )
