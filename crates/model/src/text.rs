@@ -70,9 +70,16 @@ impl TextTransformer {
     /// Projected text features `[B, embed_dim]` of token ids `[B, L]` (`L` ≤ context length).
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<2> {
         let eot = eot_positions(tokens.clone());
-        let x = self.transformer.forward(self.embed(tokens), true);
-        let pooled = gather_rows(self.ln_final.forward(x), eot);
-        self.text_projection.forward(pooled)
+        let x = self.transformer.forward(self.stem(tokens), true);
+        self.head(x, eot)
+    }
+
+    /// The stage after the blocks: `ln_final`, each row at its end-of-text position `eot`
+    /// ([`eot_positions`]), projected. Public, with [`Self::stem`], for activation
+    /// checkpointing, which runs the stages one by one.
+    pub fn head(&self, x: Tensor<3>, eot: Tensor<1, Int>) -> Tensor<2> {
+        self.text_projection
+            .forward(gather_rows(self.ln_final.forward(x), eot))
     }
 
     /// Like [`TextTransformer::forward`], keeping every intermediate.
@@ -80,7 +87,7 @@ impl TextTransformer {
         let eot = eot_positions(tokens.clone());
         let hidden_states = self
             .transformer
-            .forward_with_hidden(self.embed(tokens), true);
+            .forward_with_hidden(self.stem(tokens), true);
         let last = hidden_states[hidden_states.len() - 1].clone();
         let last_hidden_state = self.ln_final.forward(last);
         let pooled = gather_rows(last_hidden_state.clone(), eot);
@@ -93,7 +100,8 @@ impl TextTransformer {
         }
     }
 
-    fn embed(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+    /// The stage before the blocks: token embeddings plus positions.
+    pub fn stem(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
         let [_, length] = tokens.dims();
         let [context, width] = self.positional_embedding.dims();
         assert!(

@@ -77,14 +77,14 @@ impl VisionTransformer {
 
     /// Projected image features `[B, embed_dim]` of CLIP-normalised pixels `[B, 3, H, W]`.
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
-        let tokens = self.embed(pixels);
+        let tokens = self.stem(pixels);
         let x = self.transformer.forward(tokens, false);
-        self.project(x)
+        self.head(x)
     }
 
     /// Like [`VisionTransformer::forward`], keeping every intermediate.
     pub fn forward_with_hidden(&self, pixels: Tensor<4>) -> VisionOutput {
-        let tokens = self.embed(pixels);
+        let tokens = self.stem(pixels);
         let hidden_states = self.transformer.forward_with_hidden(tokens, false);
         let last = hidden_states[hidden_states.len() - 1].clone();
         let pooled = self.pool(last);
@@ -96,8 +96,10 @@ impl VisionTransformer {
         }
     }
 
-    /// Patches → tokens, class token, positions, `ln_pre`: the transformer's input.
-    fn embed(&self, pixels: Tensor<4>) -> Tensor<3> {
+    /// The stage before the blocks: patches → tokens, class token, positions, `ln_pre`.
+    /// Public, with [`Self::head`], for activation checkpointing, which runs the stages one
+    /// by one.
+    pub fn stem(&self, pixels: Tensor<4>) -> Tensor<3> {
         let [batch, channels, height, width] = pixels.dims();
         let p = self.patch_size;
         let [positions, dim] = self.positional_embedding.dims();
@@ -140,7 +142,8 @@ impl VisionTransformer {
         self.ln_post.forward(class)
     }
 
-    fn project(&self, x: Tensor<3>) -> Tensor<2> {
+    /// The stage after the blocks: the class token through `ln_post`, projected.
+    pub fn head(&self, x: Tensor<3>) -> Tensor<2> {
         self.proj.forward(self.pool(x))
     }
 }

@@ -23,6 +23,7 @@ pub mod optim;
 pub mod phases;
 pub mod plot;
 pub mod precision;
+pub mod recompute;
 pub mod report;
 pub mod run;
 pub mod sampling;
