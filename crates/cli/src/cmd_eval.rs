@@ -8,10 +8,11 @@ use negclip_data::benchmarks::classification::ClassificationSpec;
 use negclip_data::benchmarks::DataPaths;
 use negclip_data::synth::WorldConfig;
 use negclip_model::weights;
+use negclip_train::clip_benchmark::model_name;
 use negclip_train::config::DistributedSection;
 use negclip_train::device;
 use negclip_train::engine::Engine;
-use negclip_train::evaluate::{evaluate_model, EvalOptions, SuiteResult};
+use negclip_train::evaluate::{evaluate_model_with_scores, EvalOptions, SuiteResult};
 use negclip_train::plot::{write_comparison_plot, write_reliability_plots};
 use negclip_train::report::{CheckpointResults, EvalFile, Metrics, ResultsTable};
 use negclip_train::sampling::{DEFAULT_EVAL_ITEMS, DEFAULT_EVAL_SEED};
@@ -22,6 +23,8 @@ pub struct EvalArgs {
     /// A checkpoint in any supported format (repeat to compare several).
     #[arg(long = "checkpoint", required = true)]
     checkpoints: Vec<PathBuf>,
+    #[command(flatten)]
+    outputs: crate::cmd_eval_outputs::OutputArgs,
     /// Suites, comma-separated: aro, sugarcrepe, retrieval, vg-relation, imagenet, …,
     /// synth-relation, synth-classify, synth-ood, …
     #[arg(long, value_delimiter = ',')]
@@ -116,19 +119,34 @@ fn evaluate(args: EvalArgs, engine: &Engine) -> anyhow::Result<()> {
         show_progress: engine.is_writer(),
         engine: engine.clone(),
     };
+    let scores_path = args.outputs.scores_path(args.output.as_deref())?;
+    let mut scores = match (&scores_path, engine.is_writer()) {
+        (Some(path), true) => Some(crate::cmd_eval_outputs::ScoresFile::create(path)?),
+        _ => None,
+    };
     let mut columns: Vec<(String, Vec<SuiteResult>)> = Vec::new();
+    let mut models = Vec::new();
     for path in &args.checkpoints {
         let loaded =
             weights::load(path, &device).with_context(|| format!("loading {}", path.display()))?;
-        let results = evaluate_model(
+        let name = path.display().to_string();
+        let results = evaluate_model_with_scores(
             &loaded.model,
             &loaded.config,
             &suites,
             &eval_options,
             &device,
+            &mut |suite, suite_scores| match scores.as_mut() {
+                Some(file) => file.append(&name, suite, suite_scores),
+                None => Ok(()),
+            },
         )
         .with_context(|| format!("evaluating {}", path.display()))?;
-        columns.push((path.display().to_string(), results));
+        columns.push((name, results));
+        models.push(model_name(&loaded.config));
+    }
+    if let Some(file) = scores {
+        println!("wrote {}", file.finish()?.display());
     }
     if !engine.is_writer() {
         return Ok(());
@@ -167,6 +185,14 @@ fn evaluate(args: EvalArgs, engine: &Engine) -> anyhow::Result<()> {
         for path in write_reliability_plots(dir, &format!("{stem}-reliability-"), &columns)? {
             println!("wrote {}", path.display());
         }
+        let shared = crate::cmd_eval_outputs::clip_benchmark_dir(out);
+        let count = crate::cmd_eval_outputs::write_clip_benchmark(
+            &shared,
+            &columns,
+            &models,
+            options.sampling(),
+        )?;
+        println!("wrote {count} CLIP_benchmark files in {}", shared.display());
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ mod cmd_bench_negatives;
 mod cmd_devices;
 mod cmd_embed;
 mod cmd_eval;
+mod cmd_eval_outputs;
 mod cmd_export;
 mod cmd_info;
 mod cmd_negatives;

@@ -21,9 +21,11 @@ use crate::error::TrainError;
 
 mod group;
 mod results;
+mod scores;
 
 pub use group::{group_metrics, group_similarities};
 pub use results::{add_seed_means, Evaluations, Report, SuiteResult};
+pub use scores::{ScoreRecord, SuiteScores};
 
 /// Anything that maps images and captions to L2-normalised embeddings.
 ///
@@ -136,12 +138,27 @@ pub fn evaluate_model(
     options: &EvalOptions,
     device: &Device,
 ) -> Result<Vec<SuiteResult>, TrainError> {
+    evaluate_model_with_scores(model, config, suites, options, device, &mut |_, _| Ok(()))
+}
+
+/// [`evaluate_model`], handing each suite's scores to `on_scores` as soon as the suite is
+/// scored (`negclip eval --save-scores` writes them out, so they are not all held at once).
+pub fn evaluate_model_with_scores(
+    model: &Clip,
+    config: &ClipConfig,
+    suites: &[Suite],
+    options: &EvalOptions,
+    device: &Device,
+    on_scores: &mut dyn FnMut(&Suite, &SuiteScores) -> Result<(), TrainError>,
+) -> Result<Vec<SuiteResult>, TrainError> {
     let embedder = ModelEmbedder::new(model, config, device)?;
     let tokenizer = ClipTokenizer::new();
-    let results = suites
-        .iter()
-        .map(|suite| evaluate_suite(&embedder, &tokenizer, suite, options))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut results = Vec::with_capacity(suites.len());
+    for suite in suites {
+        let (result, scores) = evaluate_suite_scored(&embedder, &tokenizer, suite, options)?;
+        on_scores(suite, &scores)?;
+        results.push(result);
+    }
     Ok(add_seed_means(results))
 }
 
@@ -152,13 +169,37 @@ pub fn evaluate_suite(
     suite: &Suite,
     options: &EvalOptions,
 ) -> Result<SuiteResult, TrainError> {
+    evaluate_suite_scored(embedder, tokenizer, suite, options).map(|(result, _)| result)
+}
+
+/// Score one suite, and hand back every item's scores the metrics were computed from:
+/// the images and captions are encoded once for both.
+pub fn evaluate_suite_scored(
+    embedder: &dyn Embedder,
+    tokenizer: &ClipTokenizer,
+    suite: &Suite,
+    options: &EvalOptions,
+) -> Result<(SuiteResult, SuiteScores), TrainError> {
     match suite {
-        Suite::Choice(choice) => evaluate_choice(embedder, tokenizer, choice, options),
-        Suite::Retrieval(retrieval) => evaluate_retrieval(embedder, tokenizer, retrieval, options),
-        Suite::Classification(classification) => {
-            evaluate_classification(embedder, tokenizer, classification, options)
+        Suite::Choice(choice) => {
+            let scores = choice_scores(embedder, tokenizer, choice, options)?;
+            Ok((choice_result(choice, &scores)?, SuiteScores::Choice(scores)))
         }
-        Suite::Group(group) => group::evaluate_group(embedder, tokenizer, group, options),
+        Suite::Retrieval(retrieval) => {
+            let similarity = retrieval_similarity(embedder, tokenizer, retrieval, options)?;
+            let result = retrieval_result(retrieval, &similarity)?;
+            Ok((result, SuiteScores::Retrieval(similarity)))
+        }
+        Suite::Classification(classification) => {
+            let cosines = classification_cosines(embedder, tokenizer, classification, options)?;
+            let result = classification_result(classification, &cosines, embedder.logit_scale())?;
+            Ok((result, SuiteScores::Classification(cosines)))
+        }
+        Suite::Group(group) => {
+            let similarities = group_similarities(embedder, tokenizer, group, options)?;
+            let result = group::group_result(group, &similarities)?;
+            Ok((result, SuiteScores::Group(similarities)))
+        }
     }
 }
 
@@ -194,14 +235,9 @@ pub fn choice_scores(
     Ok(scores)
 }
 
-fn evaluate_choice(
-    embedder: &dyn Embedder,
-    tokenizer: &ClipTokenizer,
-    suite: &ChoiceSuite,
-    options: &EvalOptions,
-) -> Result<SuiteResult, TrainError> {
-    let scores = choice_scores(embedder, tokenizer, suite, options)?;
-    let report = score_choice(suite, &scores).map_err(metrics_error(&suite.name))?;
+/// A choice suite's result from its scores ([`choice_scores`]).
+pub fn choice_result(suite: &ChoiceSuite, scores: &[Vec<f32>]) -> Result<SuiteResult, TrainError> {
+    let report = score_choice(suite, scores).map_err(metrics_error(&suite.name))?;
     let mut metrics = BTreeMap::new();
     metrics.insert("accuracy".to_string(), report.accuracy);
     if let Some(value) = report.macro_accuracy {
@@ -243,15 +279,13 @@ pub fn retrieval_similarity(
     Ok(similarity)
 }
 
-fn evaluate_retrieval(
-    embedder: &dyn Embedder,
-    tokenizer: &ClipTokenizer,
+/// A retrieval suite's result from its similarity ([`retrieval_similarity`]).
+pub fn retrieval_result(
     suite: &RetrievalSuite,
-    options: &EvalOptions,
+    similarity: &[Vec<f32>],
 ) -> Result<SuiteResult, TrainError> {
-    let similarity = retrieval_similarity(embedder, tokenizer, suite, options)?;
     let report =
-        score_retrieval(suite, &similarity, &[1, 5, 10]).map_err(metrics_error(&suite.name))?;
+        score_retrieval(suite, similarity, &[1, 5, 10]).map_err(metrics_error(&suite.name))?;
     let value = serde_json::to_value(&report).expect("reports serialise");
     let mut metrics = BTreeMap::new();
     flatten_numbers("", &value, &mut metrics);
@@ -263,6 +297,7 @@ fn evaluate_retrieval(
 }
 
 /// The cosine similarity of every image with every class, `[image][class]`, in f64.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClassificationCosines {
     /// The suite's images.
     pub images: Vec<Vec<f64>>,
@@ -335,14 +370,13 @@ fn embedder_dim(texts: &TextIndex) -> usize {
     texts.embeddings.first().map_or(0, Vec::len)
 }
 
-fn evaluate_classification(
-    embedder: &dyn Embedder,
-    tokenizer: &ClipTokenizer,
+/// A classification suite's result from its cosines ([`classification_cosines`]) and the
+/// model's logit scale.
+pub fn classification_result(
     suite: &ClassificationSuite,
-    options: &EvalOptions,
+    cosines: &ClassificationCosines,
+    scale: f64,
 ) -> Result<SuiteResult, TrainError> {
-    let cosines = classification_cosines(embedder, tokenizer, suite, options)?;
-    let scale = embedder.logit_scale();
     let report = score_classification(suite, &cosines.images, &cosines.ood, scale)
         .map_err(metrics_error(&suite.name))?;
     Ok(SuiteResult {

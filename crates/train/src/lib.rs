@@ -10,6 +10,7 @@
 
 pub mod batches;
 pub mod checkpoint;
+pub mod clip_benchmark;
 pub mod config;
 pub mod device;
 pub mod engine;

@@ -50,14 +50,12 @@ pub fn group_similarities(
     Ok(similarities)
 }
 
-pub(super) fn evaluate_group(
-    embedder: &dyn Embedder,
-    tokenizer: &ClipTokenizer,
+/// A group suite's result from its similarities ([`group_similarities`]).
+pub(super) fn group_result(
     suite: &GroupSuite,
-    options: &EvalOptions,
+    similarities: &[Vec<Vec<f32>>],
 ) -> Result<SuiteResult, TrainError> {
-    let similarities = group_similarities(embedder, tokenizer, suite, options)?;
-    let report = score_group(suite, &similarities).map_err(metrics_error(&suite.name))?;
+    let report = score_group(suite, similarities).map_err(metrics_error(&suite.name))?;
     Ok(SuiteResult {
         suite: suite.name.clone(),
         metrics: group_metrics(&report),
