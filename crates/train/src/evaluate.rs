@@ -19,13 +19,17 @@ use rayon::prelude::*;
 use crate::engine::Engine;
 use crate::error::TrainError;
 
+mod aggregates;
 mod group;
 mod results;
 mod scores;
+mod text_only;
 
+pub use aggregates::add_benchmark_means;
 pub use group::{group_metrics, group_similarities};
 pub use results::{add_seed_means, Evaluations, Report, SuiteResult};
 pub use scores::{ScoreRecord, SuiteScores};
+pub use text_only::{text_only_cosines, text_only_report};
 
 /// Anything that maps images and captions to L2-normalised embeddings.
 ///
@@ -129,8 +133,9 @@ pub struct EvalOptions {
     pub engine: Engine,
 }
 
-/// Score `model` on every suite, in order, with the seed means of the order suites appended
-/// ([`add_seed_means`]): what the trainer records each epoch and `negclip eval` prints.
+/// Score `model` on every suite, in order, with the seed means of the order suites
+/// ([`add_seed_means`]) and the benchmarks' subset means ([`add_benchmark_means`]) appended:
+/// what the trainer records each epoch and `negclip eval` prints.
 pub fn evaluate_model(
     model: &Clip,
     config: &ClipConfig,
@@ -159,7 +164,7 @@ pub fn evaluate_model_with_scores(
         on_scores(suite, &scores)?;
         results.push(result);
     }
-    Ok(add_seed_means(results))
+    Ok(add_benchmark_means(add_seed_means(results)))
 }
 
 /// Score one suite.
@@ -197,7 +202,8 @@ pub fn evaluate_suite_scored(
         }
         Suite::Group(group) => {
             let similarities = group_similarities(embedder, tokenizer, group, options)?;
-            let result = group::group_result(group, &similarities)?;
+            let mut result = group::group_result(group, &similarities)?;
+            text_only::add_text_only(embedder, tokenizer, group, options, &mut result)?;
             Ok((result, SuiteScores::Group(similarities)))
         }
     }

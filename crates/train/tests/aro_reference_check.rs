@@ -14,12 +14,14 @@ use std::collections::BTreeMap;
 
 use burn::tensor::Device;
 use negclip_data::benchmarks::DataPaths;
+use negclip_data::metrics::score_choice;
 use negclip_data::suite::Suite;
 use negclip_data::synth::WorldConfig;
 use negclip_data::tokenizer::ClipTokenizer;
 use negclip_model::weights;
 use negclip_train::evaluate::{
-    choice_scores, evaluate_suite, retrieval_similarity, EvalOptions, ModelEmbedder, Report,
+    add_benchmark_means, choice_scores, evaluate_suite, retrieval_similarity, EvalOptions,
+    ModelEmbedder, Report, SuiteResult,
 };
 use negclip_train::suites::{build_suites, SuiteOptions};
 use serde_json::Value;
@@ -120,9 +122,11 @@ fn evaluation_matches_the_python_reference_on_a_tiny_clip() {
     };
     let expected = read_json(&repo("tests/fixtures/aro/clip_scores_expected.json"));
     let mut max_diff: BTreeMap<String, f64> = BTreeMap::new();
+    let mut results = Vec::new();
     for suite in fixture_suites() {
         let name = suite.name().to_string();
         let result = evaluate_suite(&embedder, &tokenizer, &suite, &options).unwrap();
+        results.push(result.clone());
         match &suite {
             Suite::Choice(choice) => {
                 let want = &expected["choice"][&name];
@@ -191,7 +195,49 @@ fn evaluation_matches_the_python_reference_on_a_tiny_clip() {
         }
     }
     assert_eq!(max_diff.len(), 21, "every fixture suite was checked");
+    assert_sugarcrepe_means(add_benchmark_means(results), "clip");
     for (name, diff) in &max_diff {
         eprintln!("{name:28} max |score diff| {diff:.2e}");
     }
+}
+
+/// SugarCrepe's category and overall means among `results` are the reference's
+/// (`scripts/aro_reference.py sugarcrepe-means`, its `which` part).
+fn assert_sugarcrepe_means(results: Vec<SuiteResult>, which: &str) {
+    let expected = read_json(&repo("tests/fixtures/aro/sugarcrepe_means_expected.json"));
+    let means = expected[which].as_object().expect("the reference's means");
+    assert_eq!(means.len(), 4, "three categories and the overall mean");
+    for (suite, want) in means {
+        let ours = results
+            .iter()
+            .find(|r| r.suite == *suite)
+            .and_then(|r| r.metrics.get("accuracy").copied());
+        assert_same_number(&format!("{suite} ({which})"), ours, want);
+    }
+}
+
+/// The means over the grid scores of `scores_example.json`, whose subsets' accuracies differ
+/// (the tiny CLIP's are all 0): the categories and the overall mean of the seven subsets.
+#[test]
+fn sugarcrepe_means_match_the_reference_on_the_grid_scores() {
+    let scores = read_json(&repo("tests/fixtures/aro/scores_example.json"));
+    let results: Vec<SuiteResult> = fixture_suites()
+        .into_iter()
+        .filter_map(|suite| match suite {
+            Suite::Choice(choice) if choice.name.starts_with("sugarcrepe/") => Some(choice),
+            _ => None,
+        })
+        .map(|choice| {
+            let rows: Vec<Vec<f32>> =
+                serde_json::from_value(scores["choice"][&choice.name].clone()).unwrap();
+            let report = score_choice(&choice, &rows).unwrap();
+            SuiteResult {
+                suite: choice.name.clone(),
+                metrics: BTreeMap::from([("accuracy".to_string(), report.accuracy)]),
+                report: Report::Choice(report),
+            }
+        })
+        .collect();
+    assert_eq!(results.len(), 7);
+    assert_sugarcrepe_means(add_benchmark_means(results), "grid");
 }

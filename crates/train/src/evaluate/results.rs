@@ -30,7 +30,8 @@ pub enum Report {
     Retrieval(RetrievalReport),
     Classification(ClassificationReport),
     Group(GroupReport),
-    /// The mean over an order suite's seeds ([`add_seed_means`]): its numbers.
+    /// The mean over an order suite's seeds ([`add_seed_means`]) or over a benchmark's
+    /// subsets ([`super::add_benchmark_means`]): its numbers.
     SeedMean(BTreeMap<String, f64>),
     /// No report (`null`): results made by hand, in tests.
     None,
