@@ -16,9 +16,17 @@ Where open_clip is not installed (the lent GPU machines have PyTorch only), the 
 scripts/plain_clip.py, open_clip's modules in plain PyTorch (`plain_clip.py check` shows they
 compute the same).
 
+`data`: the loader side of `negclip bench data`: a PyTorch DataLoader over the same table's
+images with `workers` worker processes (0: in the main process), each image read and decoded
+by Pillow, converted to RGB, then open_clip's training transform (RandomResizedCrop to 224 px,
+scale (0.9, 1), bicubic; ToTensor; CLIP's Normalize), batched by the default collate. Prints
+images/s and images per CPU-second (this process and its workers), the figure
+`negclip bench data` prints as "images per CPU-second".
+
 Usage: python scripts/bench_reference.py forward --preset vit-b-32 --batch 16 [--threads 2]
        python scripts/bench_reference.py train-step --preset small --batch 32 [--threads 2]
        python scripts/bench_reference.py train-step --preset vit-b-32 --batch 256 --device cuda --precision bf16
+       python scripts/bench_reference.py data --table /tmp/negclip-jpegs/table.jsonl --workers 1 --batch 64 --batches 4
 """
 
 import argparse
@@ -200,6 +208,52 @@ def train_step(args) -> None:
     print(f"loss: {losses[0]:.4f} at the first step, {losses[-1]:.4f} at the last")
 
 
+def data(args) -> None:
+    """PIL decode + open_clip's training transform in a DataLoader, as `negclip bench data`."""
+    import json
+    import os
+    import resource
+    from pathlib import Path
+
+    from PIL import Image
+    from torchvision import transforms
+
+    torch.set_num_threads(1)
+    root = Path(args.image_root or Path(args.table).parent)
+    with open(args.table) as f:
+        paths = [root / json.loads(line)["image"] for line in f if line.strip()]
+    # open_clip's image_transform(is_train=True) without its extra augmentations.
+    transform = transforms.Compose([
+        transforms.RandomResizedCrop(args.size, scale=tuple(args.scale),
+                                     interpolation=transforms.InterpolationMode.BICUBIC),
+        transforms.ToTensor(),
+        transforms.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+    ])
+
+    class Images(torch.utils.data.Dataset):
+        def __len__(self):
+            return args.batch * args.batches
+
+        def __getitem__(self, i):
+            with Image.open(paths[i % len(paths)]) as image:
+                return transform(image.convert("RGB"))
+
+    loader = torch.utils.data.DataLoader(Images(), batch_size=args.batch, num_workers=args.workers,
+                                         shuffle=False, generator=torch.Generator().manual_seed(args.seed))
+
+    def cpu_seconds():
+        usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        return sum(u.ru_utime + u.ru_stime for u in usage)
+
+    print(f"{len(paths)} images in the table, batch {args.batch}, {args.batches} batches, "
+          f"{args.workers} worker processes, torch {torch.__version__}, load {os.getloadavg()[0]:.2f}")
+    cpu, start = cpu_seconds(), time.perf_counter()
+    images = sum(batch.shape[0] for batch in loader)
+    wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    print(f"loader: {images / wall:.1f} images/s, {images / cpu:.1f} images per CPU-second "
+          f"({images} images, {wall:.2f} s, {cpu:.2f} CPU-s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -220,15 +274,21 @@ def main() -> None:
     step.add_argument("--lr", type=float, default=5e-4)
     step.add_argument("--vocab", type=int, default=OPENAI_VOCAB,
                       help="text vocabulary (negclip's presets: 49408; the reference table also used 1000)")
+    loader = sub.add_parser("data", help="PIL decode + open_clip's training transform in a DataLoader")
+    loader.add_argument("--table", required=True, help="JSONL with an `image` path per line")
+    loader.add_argument("--image-root", help="folder the paths are relative to (default: the table's)")
+    loader.add_argument("--workers", type=int, default=1, help="DataLoader worker processes (0: in process)")
+    loader.add_argument("--size", type=int, default=224)
+    loader.add_argument("--batch", type=int, default=64)
+    loader.add_argument("--batches", type=int, default=4)
+    loader.add_argument("--scale", type=float, nargs=2, default=[0.9, 1.0])
+    loader.add_argument("--seed", type=int, default=0)
     for command in (fwd, step):
         command.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
         command.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                              help="bf16: the towers under autocast (open_clip's amp_bf16)")
     args = parser.parse_args()
-    if args.what == "forward":
-        forward(args)
-    else:
-        train_step(args)
+    {"forward": forward, "train-step": train_step, "data": data}[args.what](args)
 
 
 if __name__ == "__main__":
