@@ -25,7 +25,9 @@ pub struct EvalArgs {
     checkpoints: Vec<PathBuf>,
     #[command(flatten)]
     outputs: crate::cmd_eval_outputs::OutputArgs,
-    /// Suites, comma-separated: aro, sugarcrepe, retrieval, vg-relation, imagenet, …,
+    /// Suites, comma-separated: aro, sugarcrepe, sugarcrepe++, valse, winoground, retrieval,
+    /// vg-relation, imagenet, …, one subset (sugarcrepe/add_att, valse/existence), the ARO
+    /// code's and CLIP_benchmark's names (VG_Relation, sugar_crepe/add_att),
     /// synth-relation, synth-classify, synth-ood, …
     #[arg(long, value_delimiter = ',')]
     suite: Vec<String>,
