@@ -206,6 +206,11 @@ fn winoground_matches_the_authors_scoring_on_a_tiny_clip() {
         &result.metrics,
         &expected["clip"],
     );
+    // metrics.jsonl and --output hold the result as JSON: it reads back as a group report.
+    let line = serde_json::to_string(&result).unwrap();
+    let back: SuiteResult = serde_json::from_str(&line).unwrap();
+    assert_eq!(back, result);
+    assert!(matches!(back.report, Report::Group(_)));
 }
 
 #[test]
