@@ -65,7 +65,10 @@ fn winoground_and_generic_files_print_text_image_and_group_scores() {
     let results = json["checkpoints"][0]["results"].as_array().unwrap();
     let winoground = results.iter().find(|r| r["suite"] == "winoground").unwrap();
     assert_eq!(winoground["metrics"]["group_score"], 0.0);
-    assert_eq!(winoground["report"]["outcomes"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        winoground["report"]["outcomes"].as_array().unwrap().len(),
+        6
+    );
     let mixed = results
         .iter()
         .find(|r| r["suite"] == "generic/mixed")
@@ -111,11 +114,7 @@ fn synth_winoground_needs_no_data() {
         "--items",
         "20",
     ]);
-    for needle in [
-        "Synth-Winoground",
-        "group_score",
-        "group_score/relation/",
-    ] {
+    for needle in ["Synth-Winoground", "group_score", "group_score/relation/"] {
         assert!(table.contains(needle), "the table lacks {needle}:\n{table}");
     }
 }
