@@ -10,6 +10,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor};
 use negclip_model::{Clip, ClipConfig};
 use negclip_train::config::DistributedSection;
 use negclip_train::engine::Engine;
+use negclip_train::freeze::{Freeze, FreezePattern, ParamCounts};
 use negclip_train::optim::{AdamW, AdamWSettings};
 use negclip_train::phases::PhaseClock;
 use negclip_train::precision::{LossScaler, Precision};
@@ -108,6 +109,13 @@ pub struct TrainStepArgs {
     /// the towers one after the other
     #[arg(long)]
     pub phases: bool,
+    /// Fix the image tower, as `optim.lock_image` does.
+    #[arg(long)]
+    pub lock_image: bool,
+    /// Fix the parameters this pattern matches, as `optim.freeze` does (open_clip names;
+    /// repeatable).
+    #[arg(long = "freeze", value_name = "PATTERN")]
+    pub freeze: Vec<String>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -159,6 +167,20 @@ fn run_forward(args: ForwardArgs) -> anyhow::Result<()> {
 /// Times `negclip_train::trainer::negclip_step`, the trainer's own step, on one fixed random
 /// batch: the weights change every step but the work per step does not. Under `mpirun` the
 /// batch is the global one, each rank stepping on its slice, and rank 0 reports.
+/// `model` with `--lock-image` and `--freeze` applied, and its parameter counts.
+fn frozen(model: Clip, args: &TrainStepArgs) -> anyhow::Result<(Clip, ParamCounts)> {
+    let patterns = args.freeze.iter().cloned().map(FreezePattern::try_from);
+    let freeze = Freeze {
+        patterns: patterns
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?,
+        image_unlocked_groups: args.lock_image.then_some(0),
+        text: None,
+    };
+    let set = freeze.resolve(&model)?;
+    Ok((set.apply(model), set.counts()))
+}
+
 fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.batch > 0 && args.iters > 0,
@@ -201,6 +223,7 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
         positives,
         negatives,
     };
+    let (model, counts) = frozen(model, &args)?;
     // The trainer's optimiser settings (open_clip's defaults).
     let mut optimizer = AdamW::new(AdamWSettings::default());
     let mut settings = StepSettings::new(&config, update_settings(&args), &device, &engine);
@@ -225,6 +248,7 @@ fn run_train_step(args: TrainStepArgs) -> anyhow::Result<()> {
             _ => format!(", {ranks} ranks of {slice} samples"),
         }
     );
+    println!("{counts}");
     args.precision.check(&device)?;
     let mut scaler = args.precision.scaler();
     let mut model = Some(model);

@@ -95,6 +95,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("{banner}");
+    println!("{}", trainer.parameter_counts());
     let outcome = trainer.run().with_context(context);
     let outcome = engine.stop_all_on_error(outcome)?;
     let columns: Vec<_> = outcome

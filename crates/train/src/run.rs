@@ -13,6 +13,7 @@ use crate::checkpoint::{self, Saved, TrainerState, MODEL_FILE};
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::evaluate::SuiteResult;
+use crate::freeze::FrozenSet;
 use crate::io::write_file;
 use crate::log::MetricsLog;
 use crate::optim::{AdamW, AdamWSettings};
@@ -30,6 +31,9 @@ pub struct Run {
     /// ranks of a multi-rank run, which write nothing.
     pub log: Option<MetricsLog>,
     pub output: PathBuf,
+    /// The parameters the run keeps fixed (`[optim] freeze` and the locks), derived from the
+    /// run's own config, the one stored in its checkpoints when it resumes.
+    pub frozen: FrozenSet,
 }
 
 impl Run {
@@ -51,6 +55,10 @@ impl Run {
 
     fn fresh(config: RunConfig, writer: bool, device: &Device) -> Result<(Run, Clip), TrainError> {
         let output = config.output_dir.clone();
+        // The model first: the freeze is checked against it before the output folder exists.
+        device.seed(config.seed);
+        let (model, clip_config) = initial_model(&config, device)?;
+        let frozen = FrozenSet::of_run(&config.optim, &model)?;
         let log = if writer {
             fs::create_dir_all(&output).map_err(|source| TrainError::Io {
                 path: output.clone(),
@@ -62,8 +70,6 @@ impl Run {
         } else {
             None
         };
-        device.seed(config.seed);
-        let (model, clip_config) = initial_model(&config, device)?;
         let run = Run {
             optimizer: AdamW::new(adamw_settings(&config)),
             state: TrainerState {
@@ -79,6 +85,7 @@ impl Run {
             clip_config,
             log,
             output,
+            frozen,
         };
         Ok((run, model))
     }
@@ -96,6 +103,7 @@ impl Run {
         let mut state = saved.state;
         // The output folder may have moved; everything else comes from the checkpoint.
         state.config.output_dir = output.clone();
+        let frozen = FrozenSet::of_run(&state.config.optim, &loaded.model)?;
         let settings = adamw_settings(&state.config);
         let optimizer = AdamW::restore(settings, state.optimizer_steps(), &saved.optimizer, device)
             .map_err(|message| TrainError::Checkpoint {
@@ -113,6 +121,7 @@ impl Run {
             mined: saved.neighbours,
             clip_config: loaded.config,
             output,
+            frozen,
         };
         Ok((run, loaded.model))
     }

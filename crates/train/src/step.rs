@@ -45,6 +45,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::batches::Batch;
 use crate::engine::Engine;
 use crate::error::TrainError;
+use crate::freeze::trains;
 use crate::loss::{negclip_loss, LossOutput};
 use crate::optim::{clip_factor, global_norm, scale_gradients, AdamW};
 use crate::phases::{lap, PhaseClock};
@@ -297,8 +298,8 @@ fn tower_gradients(
         loss_gradients(pass, [image_leaf, text_leaf], n)?;
     let (image_part, text_part) = both(
         side_by_side,
-        || pulled_gradients(model, image_emb, image_grad),
-        || pulled_gradients(model, text_emb, text_grad),
+        || pulled_gradients(model, trains(&model.visual), image_emb, image_grad),
+        || pulled_gradients(model, trains(&model.text), text_emb, text_grad),
     );
     total.accumulate(model, image_part);
     total.accumulate(model, text_part);
@@ -331,22 +332,36 @@ fn loss_gradients(
 }
 
 /// The parameter gradients of `⟨embedding, grad⟩`: the share of the loss's gradient that
-/// reaches the parameters through `embedding`, whose gradient `grad` is.
-fn pulled_gradients(model: &Clip, embedding: Tensor<2>, grad: Tensor<2>) -> GradientsParams {
+/// reaches the parameters through `embedding`, whose gradient `grad` is. None when the tower
+/// that made it is fixed (`freeze.rs`): its forward pass recorded no graph.
+fn pulled_gradients(
+    model: &Clip,
+    tower_trains: bool,
+    embedding: Tensor<2>,
+    grad: Tensor<2>,
+) -> GradientsParams {
+    if !tower_trains {
+        return GradientsParams::new();
+    }
     let pull = (embedding * Tensor::from_inner(grad)).sum();
     GradientsParams::from_grads(pull.backward(), model)
 }
 
-/// The sum over micro-batches of the parameter gradients of `⟨encode(part), grad⟩`.
+/// The sum over micro-batches of the parameter gradients of `⟨encode(part), grad⟩` (none
+/// for a fixed tower).
 fn micro_batch_pulls<T>(
     model: &Clip,
+    tower_trains: bool,
     parts: Vec<T>,
     grads: Vec<Tensor<2>>,
     encode: impl Fn(T) -> Tensor<2>,
 ) -> GradientsParams {
+    if !tower_trains {
+        return GradientsParams::new(); // a fixed tower needs no second pass
+    }
     let mut sum = GradientsAccumulator::new();
     for (part, grad) in parts.into_iter().zip(grads) {
-        sum.accumulate(model, pulled_gradients(model, encode(part), grad));
+        sum.accumulate(model, pulled_gradients(model, true, encode(part), grad));
     }
     sum.grads()
 }
@@ -396,12 +411,14 @@ fn accumulated_gradients(
     // 3. Each micro-batch again, with a graph, pulled by its cached gradient; the two
     //    towers side by side on the CPU, as in `tower_gradients`.
     let image_pulls = || {
-        micro_batch_pulls(model, image_parts, image_grad.chunk(k, 0), |part| {
+        let trains = trains(&model.visual);
+        micro_batch_pulls(model, trains, image_parts, image_grad.chunk(k, 0), |part| {
             towers.encode_image(part)
         })
     };
     let text_pulls = || {
-        micro_batch_pulls(model, token_parts, text_grad.chunk(k, 0), |part| {
+        let trains = trains(&model.text);
+        micro_batch_pulls(model, trains, token_parts, text_grad.chunk(k, 0), |part| {
             towers.encode_text(part)
         })
     };

@@ -22,6 +22,7 @@ use crate::checkpoint::Saved;
 use crate::config::{LossKind, NegativesSection, RunConfig};
 use crate::engine::Engine;
 use crate::error::TrainError;
+use crate::freeze::ParamCounts;
 use crate::evaluate::{evaluate_model, EvalOptions, Evaluations, SuiteResult};
 use crate::mining::mine_hard_images;
 use crate::report::Progress;
@@ -98,7 +99,8 @@ impl Trainer {
         eval.check_best_suite(&config)?;
         config.optim.precision.check(&device)?;
         let (run, model) = open_run(config, engine.is_writer(), &device)?;
-        let model = engine.broadcast_model(model)?;
+        // Gradients off on the fixed parameters, after the broadcast replaced every tensor.
+        let model = run.frozen.apply(engine.broadcast_model(model)?);
         let plan = Arc::new(batch_plan(
             &run.state.config,
             source,
@@ -114,6 +116,11 @@ impl Trainer {
             engine,
             show_progress,
         })
+    }
+
+    /// The model's parameters: all, those that train and those the run keeps fixed.
+    pub fn parameter_counts(&self) -> ParamCounts {
+        self.run.frozen.counts()
     }
 
     /// Train to the last epoch, evaluating and saving on the way.

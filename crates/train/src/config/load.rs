@@ -54,6 +54,7 @@ impl RunConfig {
         if self.optim.lr.is_nan() || self.optim.lr <= 0.0 {
             return Err("optim.lr must be positive".into());
         }
+        crate::freeze::Freeze::from_optim(&self.optim)?;
         let [lo, hi] = self.augment.scale;
         if !(0.0 < lo && lo <= hi && hi <= 1.0) {
             return Err(format!(

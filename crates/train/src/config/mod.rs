@@ -15,6 +15,7 @@ use negclip_data::training::SourceConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use crate::freeze::FreezePattern;
 use crate::optim::AdamWSettings;
 use crate::precision::Precision;
 
@@ -242,6 +243,23 @@ pub struct OptimSection {
     /// and loss (`precision.rs`).
     #[serde(default)]
     pub precision: Precision,
+    /// Parameters kept fixed, by open_clip name pattern (`crate::freeze`).
+    #[serde(default)]
+    pub freeze: Vec<FreezePattern>,
+    /// open_clip's `--lock-image`: fix the image tower but its last `lock_image_unlocked_groups`
+    /// layer groups.
+    #[serde(default)]
+    pub lock_image: bool,
+    #[serde(default)]
+    pub lock_image_unlocked_groups: usize,
+    /// open_clip's `--lock-text`: fix the text tower but its last `lock_text_unlocked_layers`
+    /// layer groups; `lock_text_freeze_layer_norm = false` leaves their layer norms training.
+    #[serde(default)]
+    pub lock_text: bool,
+    #[serde(default)]
+    pub lock_text_unlocked_layers: usize,
+    #[serde(default = "yes")]
+    pub lock_text_freeze_layer_norm: bool,
 }
 
 fn default_betas() -> [f64; 2] {
