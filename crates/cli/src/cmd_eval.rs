@@ -25,6 +25,8 @@ pub struct EvalArgs {
     checkpoints: Vec<PathBuf>,
     #[command(flatten)]
     outputs: crate::cmd_eval_outputs::OutputArgs,
+    #[command(flatten)]
+    probes: crate::cmd_eval_outputs::ProbeArgs,
     /// Suites, comma-separated: aro, sugarcrepe, sugarcrepe++, valse, winoground, retrieval,
     /// vg-relation, imagenet, …, one subset (sugarcrepe/add_att, valse/existence), the ARO
     /// code's and CLIP_benchmark's names (VG_Relation, sugar_crepe/add_att),
@@ -102,8 +104,8 @@ fn evaluate(args: EvalArgs, engine: &Engine) -> anyhow::Result<()> {
         .iter()
         .map(|spec| classification_spec(spec))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if args.suite.is_empty() && classification.is_empty() {
-        anyhow::bail!("nothing to evaluate: give --suite and/or --classification");
+    if args.suite.is_empty() && classification.is_empty() && args.probes.is_empty() {
+        anyhow::bail!("nothing to evaluate: give --suite, --classification or --linear-probe");
     }
     let options = SuiteOptions {
         items: args.items,
@@ -116,6 +118,7 @@ fn evaluate(args: EvalArgs, engine: &Engine) -> anyhow::Result<()> {
         world_seed: 0,
     };
     let suites = build_suites(&args.suite, &options).context("loading suites")?;
+    let probes = args.probes.load()?;
     let eval_options = EvalOptions {
         batch_size: args.batch_size,
         show_progress: engine.is_writer(),
@@ -144,6 +147,14 @@ fn evaluate(args: EvalArgs, engine: &Engine) -> anyhow::Result<()> {
             },
         )
         .with_context(|| format!("evaluating {}", path.display()))?;
+        let probed = crate::cmd_eval_outputs::run_probes(
+            &loaded,
+            &probes,
+            args.seed,
+            &eval_options,
+            &device,
+        )?;
+        let results = results.into_iter().chain(probed).collect();
         columns.push((name, results));
         models.push(model_name(&loaded.config));
     }

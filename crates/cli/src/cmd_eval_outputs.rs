@@ -1,5 +1,6 @@
 //! `negclip eval`'s results people share: CLIP_benchmark-shaped JSON files beside `--output`
-//! and every item's scores (`--save-scores`), so significance tests need no rerun.
+//! and every item's scores (`--save-scores`), so significance tests need no rerun; and the
+//! linear probe (`--linear-probe`).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -9,7 +10,11 @@ use anyhow::Context;
 use negclip_data::atomic::sync_dir;
 use negclip_data::suite::Suite;
 use negclip_train::clip_benchmark::ClipBenchmarkResult;
-use negclip_train::evaluate::{ScoreRecord, SuiteResult, SuiteScores};
+use negclip_train::evaluate::{
+    evaluate_linear_probe, EvalOptions, ModelEmbedder, ProbeSets, ScoreRecord, SuiteResult,
+    SuiteScores,
+};
+use negclip_train::linear_probe::LinearProbeSpec;
 use negclip_train::sampling::Sampling;
 use negclip_train::TrainError;
 
@@ -125,4 +130,69 @@ pub fn write_clip_benchmark(
         }
     }
     Ok(written)
+}
+
+/// `--linear-probe`: CLIP_benchmark's linear probe on each checkpoint's frozen image features.
+#[derive(clap::Args)]
+pub struct ProbeArgs {
+    /// A linear probe (repeatable): a TOML file or an inline table
+    /// `{ name = "pets", train = "/data/pets/train", test = "/data/pets/test" }`, each set an
+    /// ImageFolder root or a `.csv` / `.jsonl` list. Fitted on all of train with the
+    /// regularisation chosen on a `--seed`-seeded validation split; reports lp_acc1,
+    /// lp_acc5, lp_mean_per_class_recall.
+    #[arg(long = "linear-probe", value_name = "SPEC")]
+    linear_probe: Vec<String>,
+}
+
+impl ProbeArgs {
+    pub fn is_empty(&self) -> bool {
+        self.linear_probe.is_empty()
+    }
+
+    /// Each probe's train and test sets, loaded once.
+    pub fn load(&self) -> anyhow::Result<Vec<ProbeSets>> {
+        self.linear_probe
+            .iter()
+            .map(|text| {
+                let spec = probe_spec(text, "--linear-probe")?;
+                ProbeSets::load(&spec).with_context(|| format!("--linear-probe {text:?}"))
+            })
+            .collect()
+    }
+}
+
+/// Every probe of one checkpoint, in order.
+pub fn run_probes(
+    loaded: &negclip_model::weights::LoadedClip,
+    probes: &[ProbeSets],
+    seed: u64,
+    options: &EvalOptions,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<Vec<SuiteResult>> {
+    if probes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let embedder = ModelEmbedder::new(&loaded.model, &loaded.config, device)?;
+    probes
+        .iter()
+        .map(|sets| {
+            evaluate_linear_probe(&embedder, sets, seed, options)
+                .with_context(|| format!("linear probe {}", sets.name))
+        })
+        .collect()
+}
+
+/// A probe from a TOML file, or from an inline TOML table (`{ key = value, … }`), as
+/// `--classification` reads its suites.
+fn probe_spec(text: &str, flag: &str) -> anyhow::Result<LinearProbeSpec> {
+    let path = Path::new(text);
+    if path.is_file() {
+        let body =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return toml::from_str(&body).with_context(|| format!("{}", path.display()));
+    }
+    let mut wrapped: std::collections::BTreeMap<String, LinearProbeSpec> =
+        toml::from_str(&format!("spec = {text}"))
+            .with_context(|| format!("{flag} {text:?}: neither a file nor an inline table"))?;
+    Ok(wrapped.remove("spec").expect("the key just written"))
 }

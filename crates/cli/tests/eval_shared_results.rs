@@ -243,3 +243,69 @@ classification = [{spec}]
         );
     }
 }
+
+#[test]
+fn a_linear_probe_is_reported_with_clip_benchmarks_names_and_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("probe.json");
+    let images = "tests/fixtures/classification/images";
+    let spec = format!("{{ name = \"shapes\", train = \"{images}\", test = \"{images}\" }}");
+    negclip(&[
+        "eval",
+        "--checkpoint",
+        MODEL,
+        "--linear-probe",
+        &spec,
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let json: Value = serde_json::from_str(&read(&out)).unwrap();
+    let probe = metrics(&json, "linear-probe/shapes");
+    for name in [
+        "lp_acc1",
+        "lp_acc5",
+        "lp_mean_per_class_recall",
+        "lambda",
+        "c",
+    ] {
+        assert!(probe[name].is_number(), "{name} in {probe}");
+    }
+    // Fitted on the very images it is tested on, with the regularisation from the grid.
+    assert!(probe["lp_acc1"].as_f64().unwrap() > 0.5, "{probe}");
+    let lambda = probe["lambda"].as_f64().unwrap();
+    assert!((1e-6..=100.0).contains(&lambda));
+    let shared = dir.path().join("probe-clip_benchmark");
+    let file = std::fs::read_dir(&shared)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let file: Value = serde_json::from_str(&read(&file)).unwrap();
+    assert_eq!(file["task"], "linear_probe");
+    assert_eq!(file["metrics"]["lp_acc1"], probe["lp_acc1"]);
+}
+
+#[test]
+fn a_probe_whose_sets_have_different_classes_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let test = dir.path().join("test/blue_circle");
+    std::fs::create_dir_all(&test).unwrap();
+    std::fs::copy(
+        workspace().join("tests/fixtures/classification/images/blue_circle/00.png"),
+        test.join("00.png"),
+    )
+    .unwrap();
+    let spec = format!(
+        "{{ name = \"shapes\", train = \"tests/fixtures/classification/images\", test = \"{}\" }}",
+        dir.path().join("test").display()
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
+        .args(["eval", "--checkpoint", MODEL, "--linear-probe", &spec])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("has classes"), "{stderr}");
+}

@@ -135,7 +135,8 @@ fn reported(loaded: Vec<LoadedSuite>) -> Vec<Suite> {
 
 /// The headline number of a result: macro accuracy where the suite has one, else accuracy;
 /// for classification the OOD AUROC (MSP) when the suite has OOD images, else top-1; for
-/// retrieval text-to-image R@1; for group suites (Winoground) the group score.
+/// retrieval text-to-image R@1; for group suites (Winoground) the group score; for a linear
+/// probe its test top-1 (`lp_acc1`).
 pub fn primary(result: &SuiteResult) -> Option<(String, f64)> {
     [
         "macro_accuracy",
@@ -144,6 +145,7 @@ pub fn primary(result: &SuiteResult) -> Option<(String, f64)> {
         "msp_auroc",
         "top1",
         "text_to_image/1",
+        "lp_acc1",
     ]
     .iter()
     .find_map(|name| result.metrics.get(*name).map(|v| (name.to_string(), *v)))

@@ -177,7 +177,7 @@ fn check_shape(
 
 /// The 0-based position of `label` when the classes are sorted by descending score, ties in
 /// index order: numpy's `argsort(-s, kind="stable")`.
-fn rank_of_label(scores: &[f64], label: usize) -> usize {
+pub fn rank_of_label(scores: &[f64], label: usize) -> usize {
     let target = scores[label];
     scores
         .iter()
@@ -187,7 +187,7 @@ fn rank_of_label(scores: &[f64], label: usize) -> usize {
 }
 
 /// scikit-learn's `balanced_accuracy_score`: the mean recall over classes that have images.
-fn mean_per_class_recall(labels: &[usize], predictions: &[usize], classes: usize) -> f64 {
+pub fn mean_per_class_recall(labels: &[usize], predictions: &[usize], classes: usize) -> f64 {
     let mut total = vec![0usize; classes];
     let mut right = vec![0usize; classes];
     for (&label, &prediction) in labels.iter().zip(predictions) {

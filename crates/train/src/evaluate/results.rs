@@ -8,6 +8,8 @@ use negclip_data::metrics::group::GroupReport;
 use negclip_data::metrics::{ChoiceReport, RetrievalReport};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::linear_probe::LinearProbeReport;
+
 /// One suite's results: a flat map of named numbers (`accuracy`, `macro_accuracy`,
 /// `text_to_image/1`, …) and the full report. `metrics.jsonl`'s evaluation records and
 /// `negclip eval --output` hold them as `{"metrics": …, "report": …, "suite": …}`.
@@ -30,6 +32,8 @@ pub enum Report {
     Retrieval(RetrievalReport),
     Classification(ClassificationReport),
     Group(GroupReport),
+    /// A linear probe on frozen image features ([`crate::linear_probe`]).
+    LinearProbe(LinearProbeReport),
     /// The mean over an order suite's seeds ([`add_seed_means`]) or over a benchmark's
     /// subsets ([`super::add_benchmark_means`]): its numbers.
     SeedMean(BTreeMap<String, f64>),
@@ -68,6 +72,8 @@ impl<'de> Deserialize<'de> for Report {
             Report::Classification(report)
         } else if let Ok(report) = GroupReport::deserialize(&value) {
             Report::Group(report)
+        } else if let Ok(report) = LinearProbeReport::deserialize(&value) {
+            Report::LinearProbe(report)
         } else if let Ok(numbers) = numbers_or_null(&value) {
             Report::SeedMean(numbers)
         } else {
