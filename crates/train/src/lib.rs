@@ -16,6 +16,7 @@ pub mod device;
 pub mod engine;
 pub mod error;
 pub mod evaluate;
+pub mod freeze;
 pub mod io;
 pub mod linear_probe;
 pub mod log;
