@@ -285,6 +285,7 @@ mod tests {
             r#"{"metrics":{"accuracy":0.5},"report":{"accuracy":0.5,"correct":1,"items":[true,false],"macro_accuracy":null,"macro_with_min_filter":null,"macro_without_min_filter":null,"per_group":{"a":{"accuracy":0.5,"correct":1,"total":2}},"predictions":[0,1],"suite":"choice"},"suite":"choice"}"#,
             r#"{"metrics":{"text_to_image/1":0.25},"report":{"image_to_text":{"1":0.5,"10":1.0,"5":0.75},"suite":"retrieval","text_to_image":{"1":0.25,"10":1.0,"5":0.5}},"suite":"retrieval"}"#,
             r#"{"metrics":{"ece":0.125,"top1":1.0},"report":{"calibration":{"bins":[{"accuracy":null,"confidence":null,"count":0,"lower":0.0,"upper":0.5},{"accuracy":1.0,"confidence":0.75,"count":2,"lower":0.5,"upper":1.0}],"ece":0.125,"ece_after_scaling":0.0625,"ece_before_scaling":0.125,"eval_items":1,"fit_items":1,"logit_scale":100.0,"temperature":1.5},"compositions":null,"mean_per_class_recall":1.0,"ood":null,"predictions":[0,1],"suite":"classify","top1":1.0,"top5":1.0,"top5_k":2},"suite":"classify"}"#,
+            r#"{"metrics":{"lp_acc1":1.0},"report":{"c":0.5,"lambda":0.25,"mean_per_class_recall":1.0,"predictions":[0,1],"test_items":2,"top1":1.0,"top5":1.0,"train_items":8,"validation_items":2},"suite":"probe"}"#,
             r#"{"metrics":{"accuracy":0.5,"accuracy_std":0.0,"seeds":1.0},"report":{"accuracy":0.5,"accuracy_std":0.0,"seeds":1.0},"suite":"order"}"#,
             r#"{"metrics":{},"report":null,"suite":"none"}"#,
             r#"{"metrics":{"x":null},"report":{"from":"a newer version"},"suite":"other"}"#,
@@ -304,6 +305,7 @@ mod tests {
                 Report::Retrieval(_) => "retrieval",
                 Report::Classification(_) => "classify",
                 Report::Group(_) => "group",
+                Report::LinearProbe(_) => "probe",
                 Report::SeedMean(_) => "order",
                 Report::None => "none",
                 Report::Other(_) => "other",
@@ -314,7 +316,8 @@ mod tests {
         let calibration = eval.suites[2].report.calibration().unwrap();
         assert_eq!(calibration.ece, 0.125);
         assert_eq!(calibration.bins[1].confidence, Some(0.75));
-        assert!(eval.suites[5].metrics["x"].is_nan());
+        let other = eval.suites.iter().find(|r| r.suite == "other").unwrap();
+        assert!(other.metrics["x"].is_nan());
         assert_eq!(Record::Eval(eval).to_line(), line);
     }
 
