@@ -14,6 +14,7 @@ use negclip_train::freeze::{Freeze, FreezePattern, ParamCounts};
 use negclip_train::optim::{AdamW, AdamWSettings};
 use negclip_train::phases::PhaseClock;
 use negclip_train::precision::{LossScaler, Precision};
+use negclip_train::recompute::Activations;
 use negclip_train::step::{
     negclip_step, random_tokens, DeviceBatch, StepSettings, StepStats, UpdateSettings,
 };
@@ -98,6 +99,10 @@ pub struct TrainStepArgs {
     /// Micro-batches per step with the whole batch's loss, as `optim.accum_steps` does.
     #[arg(long, default_value_t = NonZeroUsize::MIN)]
     pub accum_steps: NonZeroUsize,
+    /// Recompute each transformer block in the backward pass instead of keeping its
+    /// activations, as `optim.activation_checkpointing` does.
+    #[arg(long)]
+    pub activation_checkpointing: bool,
     /// What the towers compute in (fp32, bf16, f16), as `optim.precision` does; f16 with
     /// the trainer's loss scaler.
     #[arg(long, default_value = "fp32")]
@@ -309,6 +314,7 @@ fn update_settings(args: &TrainStepArgs) -> UpdateSettings {
         grad_clip_norm: args.grad_clip_norm,
         accum_steps: args.accum_steps,
         precision: args.precision,
+        activations: Activations::from_config(args.activation_checkpointing),
     }
 }
 

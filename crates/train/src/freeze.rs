@@ -690,6 +690,7 @@ mod tests {
             grad_clip_norm: Some(1.0),
             accum_steps: std::num::NonZeroUsize::new(k).unwrap(),
             precision: Precision::Fp32,
+            activations: crate::recompute::Activations::Kept,
         };
         let settings = StepSettings::new(&loaded.config, update, &device, &Engine::single());
         let (s, l) = (

@@ -21,6 +21,26 @@ use burn::tensor::{Int, Tensor};
 use negclip_model::text::eot_positions;
 use negclip_model::Clip;
 
+/// What the backward pass of the towers works from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activations {
+    /// Every activation of the forward pass is kept for the backward pass.
+    Kept,
+    /// Only each block's input is kept; the blocks run again in the backward pass.
+    Recomputed,
+}
+
+impl Activations {
+    /// From `optim.activation_checkpointing`.
+    pub fn from_config(checkpointing: bool) -> Activations {
+        if checkpointing {
+            Activations::Recomputed
+        } else {
+            Activations::Kept
+        }
+    }
+}
+
 /// What a tower reads.
 #[derive(Clone)]
 pub enum TowerInput {

@@ -50,6 +50,7 @@ use crate::loss::{negclip_loss, LossOutput};
 use crate::optim::{clip_factor, global_norm, scale_gradients, AdamW};
 use crate::phases::{lap, PhaseClock};
 use crate::precision::{LossScaler, Precision, ScaleChange};
+use crate::recompute::{checkpointed_pull, Activations, TowerInput};
 
 /// Numbers of one step for the log.
 pub struct StepStats {
@@ -76,6 +77,9 @@ pub struct UpdateSettings {
     pub accum_steps: NonZeroUsize,
     /// What the towers compute in.
     pub precision: Precision,
+    /// Whether each tower's block activations are kept for the backward pass or recomputed
+    /// (`optim.activation_checkpointing`, `recompute.rs`).
+    pub activations: Activations,
 }
 
 /// What every step of a run shares.
@@ -180,12 +184,15 @@ pub fn negclip_step(
         model: &model,
         towers: &towers,
         loss_scale,
+        activations: update.activations,
         engine,
         clock,
     };
-    let (mut grads, out) = match update.accum_steps.get() {
-        1 => tower_gradients(&pass, images, tokens, n)?,
-        k => accumulated_gradients(&pass, images, tokens, [n, k])?,
+    // Recomputed activations go through the micro-batch path, whose first forward pass
+    // keeps no graph, with one micro-batch when `accum_steps` is 1.
+    let (mut grads, out) = match (update.accum_steps.get(), update.activations) {
+        (1, Activations::Kept) => tower_gradients(&pass, images, tokens, n)?,
+        (k, _) => accumulated_gradients(&pass, images, tokens, [n, k])?,
     };
     // In fp32 the towers are the model's own weights: dropped now, the weights have one
     // owner again, and the CPU's AdamW updates them without copying them first.
@@ -238,6 +245,7 @@ struct Pass<'a> {
     towers: &'a Clip,
     /// f16's loss scale.
     loss_scale: Option<f64>,
+    activations: Activations,
     engine: &'a Engine,
     clock: Option<&'a PhaseClock>,
 }
@@ -354,14 +362,14 @@ fn micro_batch_pulls<T>(
     tower_trains: bool,
     parts: Vec<T>,
     grads: Vec<Tensor<2>>,
-    encode: impl Fn(T) -> Tensor<2>,
+    pull: impl Fn(T, Tensor<2>) -> GradientsParams,
 ) -> GradientsParams {
     if !tower_trains {
         return GradientsParams::new(); // a fixed tower needs no second pass
     }
     let mut sum = GradientsAccumulator::new();
     for (part, grad) in parts.into_iter().zip(grads) {
-        sum.accumulate(model, pulled_gradients(model, true, encode(part), grad));
+        sum.accumulate(model, pull(part, grad));
     }
     sum.grads()
 }
@@ -388,6 +396,7 @@ fn accumulated_gradients(
     [n, k]: [usize; 2],
 ) -> Result<(GradientsParams, GlobalLoss), TrainError> {
     let (model, towers) = (pass.model, pass.towers);
+    let activations = pass.activations;
     let side_by_side = crate::device::is_cpu(&images.device());
     let image_parts = images.chunk(k, 0);
     let token_parts = tokens.chunk(k, 0);
@@ -412,15 +421,33 @@ fn accumulated_gradients(
     //    towers side by side on the CPU, as in `tower_gradients`.
     let image_pulls = || {
         let trains = trains(&model.visual);
-        micro_batch_pulls(model, trains, image_parts, image_grad.chunk(k, 0), |part| {
-            towers.encode_image(part)
-        })
+        micro_batch_pulls(
+            model,
+            trains,
+            image_parts,
+            image_grad.chunk(k, 0),
+            |part, grad| match activations {
+                Activations::Kept => pulled_gradients(model, true, towers.encode_image(part), grad),
+                Activations::Recomputed => {
+                    checkpointed_pull(model, towers, TowerInput::Images(part), grad)
+                }
+            },
+        )
     };
     let text_pulls = || {
         let trains = trains(&model.text);
-        micro_batch_pulls(model, trains, token_parts, text_grad.chunk(k, 0), |part| {
-            towers.encode_text(part)
-        })
+        micro_batch_pulls(
+            model,
+            trains,
+            token_parts,
+            text_grad.chunk(k, 0),
+            |part, grad| match activations {
+                Activations::Kept => pulled_gradients(model, true, towers.encode_text(part), grad),
+                Activations::Recomputed => {
+                    checkpointed_pull(model, towers, TowerInput::Texts(part), grad)
+                }
+            },
+        )
     };
     let (image_part, text_part) = both(side_by_side, image_pulls, text_pulls);
     total.accumulate(model, image_part);
@@ -535,15 +562,46 @@ mod tests {
             grad_clip_norm: Some(1.0),
             accum_steps: NonZeroUsize::new(k).unwrap(),
             precision,
+            activations: Activations::Kept,
         }
     }
 
     /// The parameters and losses after three fp32 steps in `k` micro-batches on `device`.
     fn three_steps(k: usize, device: &Device) -> (Vec<f32>, Vec<f64>) {
+        three_steps_with(&settings(k, Precision::Fp32), device)
+    }
+
+    fn three_steps_with(update: &UpdateSettings, device: &Device) -> (Vec<f32>, Vec<f64>) {
         let mut trial = Trial::new(device);
-        let update = settings(k, Precision::Fp32);
-        let losses = (0..3).map(|_| trial.step(&update, None).loss).collect();
+        let losses = (0..3).map(|_| trial.step(update, None).loss).collect();
         (trial.parameters(), losses)
+    }
+
+    /// `optim.activation_checkpointing`: the blocks run again in the backward pass give the
+    /// update of kept activations, with the whole batch and with micro-batches.
+    #[test]
+    fn recomputed_activations_give_the_kept_activations_update() {
+        let cpu = Device::flex().autodiff();
+        let (kept, kept_losses) = three_steps(1, &cpu);
+        for k in [1, 4] {
+            let update = UpdateSettings {
+                activations: Activations::Recomputed,
+                ..settings(k, Precision::Fp32)
+            };
+            let (recomputed, losses) = three_steps_with(&update, &cpu);
+            for (a, b) in kept_losses.iter().zip(&losses) {
+                assert!((a - b).abs() < 1e-6 * a.abs(), "k = {k}: loss {a} vs {b}");
+            }
+            let worst = kept
+                .iter()
+                .zip(&recomputed)
+                .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
+                .fold(0f32, f32::max);
+            assert!(
+                worst < 1e-5,
+                "k = {k}: parameters differ by {worst} (relative)"
+            );
+        }
     }
 
     /// Every parameter's gradient, in visiting order, flattened.
@@ -575,6 +633,7 @@ mod tests {
             model,
             towers: model,
             loss_scale: None,
+            activations: Activations::Kept,
             engine: &engine,
             clock: None,
         };

@@ -25,6 +25,7 @@ use crate::error::TrainError;
 use crate::evaluate::{evaluate_model, EvalOptions, Evaluations, SuiteResult};
 use crate::freeze::ParamCounts;
 use crate::mining::mine_hard_images;
+use crate::recompute::Activations;
 use crate::report::Progress;
 use crate::run::{save_model, Run};
 use crate::sampling::Sampling;
@@ -146,6 +147,7 @@ impl Trainer {
             grad_clip_norm: config.optim.grad_clip_norm,
             accum_steps: config.optim.accum_steps,
             precision: config.optim.precision,
+            activations: Activations::from_config(config.optim.activation_checkpointing),
         };
         let settings = StepSettings::new(&run.clip_config, update, &device, &engine);
         if !run.state.evaluated_start {

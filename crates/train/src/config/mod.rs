@@ -243,6 +243,10 @@ pub struct OptimSection {
     /// and loss (`precision.rs`).
     #[serde(default)]
     pub precision: Precision,
+    /// Recompute each transformer block in the backward pass instead of keeping its
+    /// activations from the forward pass (less memory, a second forward pass; `recompute.rs`).
+    #[serde(default)]
+    pub activation_checkpointing: bool,
     /// Parameters kept fixed, by open_clip name pattern (`crate::freeze`).
     #[serde(default)]
     pub freeze: Vec<FreezePattern>,
