@@ -129,8 +129,14 @@ pub fn eot_positions(tokens: Tensor<2, Int>) -> Tensor<1, Int> {
     rank.argmax(1).reshape([batch])
 }
 
-/// Token ids of `rows` texts, each `length` long, cut to the shortest length that still holds
-/// every row's end-of-text token (its first highest id, as [`eot_positions`] finds it).
+/// Text batches are cut to a multiple of this many tokens: a GPU backend compiles (and
+/// autotunes) its kernels per shape, so the lengths a run sees are kept to a few (at most 10
+/// of CLIP's 77), for at most 7 tokens of padding per row.
+pub const TEXT_LENGTH_STEP: usize = 8;
+
+/// Token ids of `rows` texts, each `length` long, cut after every row's end-of-text token
+/// (its first highest id, as [`eot_positions`] finds it), at the next multiple of
+/// [`TEXT_LENGTH_STEP`].
 ///
 /// The tower is causal and reads each row at that token, so no later position can change
 /// an embedding or a gradient: cutting them is exact (a test checks it) and saves the
@@ -145,11 +151,12 @@ pub fn trim_to_longest_text(ids: &[u32], rows: usize, length: usize) -> (Vec<u32
     if rows == 0 {
         return (Vec::new(), length);
     }
-    let needed = ids
+    let longest = ids
         .chunks(length)
         .map(|row| first_highest(row) + 1)
         .max()
         .unwrap_or(length);
+    let needed = longest.next_multiple_of(TEXT_LENGTH_STEP).min(length);
     if needed == length {
         return (ids.to_vec(), length);
     }
@@ -192,18 +199,22 @@ mod tests {
 
     #[test]
     fn trimming_keeps_every_row_up_to_the_longest_end_of_text() {
-        // Rows end at 2, 4 and 1; the last is padded with end-of-text ids (the first counts).
+        // Rows of 12 end at 2, 4 and 1; the last is padded with end-of-text ids (the first
+        // counts). The longest needs 5 tokens: cut at the next multiple of 8.
         let ids = [
-            5, 7, 9, 0, 0, 0, //
-            5, 1, 2, 3, 9, 0, //
-            5, 9, 9, 9, 9, 9,
+            5, 7, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, //
+            5, 1, 2, 3, 9, 0, 0, 0, 0, 0, 0, 0, //
+            5, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
         ];
-        let (trimmed, length) = trim_to_longest_text(&ids, 3, 6);
-        assert_eq!(length, 5);
-        assert_eq!(trimmed, vec![5, 7, 9, 0, 0, 5, 1, 2, 3, 9, 5, 9, 9, 9, 9]);
-        // A row that needs the whole context keeps it.
+        let (trimmed, length) = trim_to_longest_text(&ids, 3, 12);
+        assert_eq!(length, 8);
+        let rows: Vec<&[u32]> = ids.chunks(12).map(|row| &row[..8]).collect();
+        assert_eq!(trimmed, rows.concat());
+        // A row that needs the whole context keeps it; a cut never passes the context.
         let (full, length) = trim_to_longest_text(&[1, 2, 3], 1, 3);
         assert_eq!((full, length), (vec![1, 2, 3], 3));
+        let (cut, length) = trim_to_longest_text(&[1, 9, 0, 0, 0, 0, 0, 0, 0, 0], 1, 10);
+        assert_eq!((cut.len(), length), (8, 8));
     }
 
     /// Token rows of CLIP's shape: start, words, end-of-text at `ends[i]`, zeros after.
