@@ -21,8 +21,10 @@ use negclip_train::suites::{build_suites, SuiteOptions};
 #[derive(clap::Args)]
 pub struct EvalArgs {
     /// A checkpoint in any supported format (repeat to compare several).
-    #[arg(long = "checkpoint", required = true)]
+    #[arg(long = "checkpoint", required_unless_present = "interpolate")]
     checkpoints: Vec<PathBuf>,
+    #[command(flatten)]
+    interpolation: Box<crate::cmd_eval_interpolate::InterpolationArgs>,
     #[command(flatten)]
     outputs: crate::cmd_eval_outputs::OutputArgs,
     #[command(flatten)]
@@ -158,6 +160,15 @@ fn evaluate(args: EvalArgs, engine: &Engine) -> anyhow::Result<()> {
         columns.push((name, results));
         models.push(model_name(&loaded.config));
     }
+    let interpolated = args
+        .interpolation
+        .evaluate(&suites, &eval_options, &device)?;
+    if let Some(interpolated) = &interpolated {
+        for column in interpolated.columns() {
+            columns.push(column);
+            models.push(model_name(interpolated.config()));
+        }
+    }
     if let Some(file) = scores {
         println!("wrote {}", file.finish()?.display());
     }
@@ -206,6 +217,9 @@ fn evaluate(args: EvalArgs, engine: &Engine) -> anyhow::Result<()> {
             options.sampling(),
         )?;
         println!("wrote {count} CLIP_benchmark files in {}", shared.display());
+        if let Some(interpolated) = &interpolated {
+            println!("wrote {}", interpolated.write_tradeoff(out)?.display());
+        }
     }
     Ok(())
 }

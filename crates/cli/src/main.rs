@@ -9,9 +9,11 @@ mod cmd_bench_negatives;
 mod cmd_devices;
 mod cmd_embed;
 mod cmd_eval;
+mod cmd_eval_interpolate;
 mod cmd_eval_outputs;
 mod cmd_export;
 mod cmd_info;
+mod cmd_interpolate;
 mod cmd_negatives;
 mod cmd_synth;
 mod cmd_tagger;
@@ -43,6 +45,8 @@ enum Command {
     Info(cmd_info::InfoArgs),
     /// Export a checkpoint for HuggingFace transformers or open_clip.
     Export(cmd_export::ExportArgs),
+    /// Mix a zero-shot checkpoint and its fine-tune: (1 − α)·base + α·fine-tune (WiSE-FT).
+    Interpolate(cmd_interpolate::InterpolateArgs),
     /// Write synthetic scenes in the ARO file formats.
     Synth(cmd_synth::SynthArgs),
     /// Write a training table with hard-negative captions.
@@ -76,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         Command::Embed(args) => cmd_embed::run(args),
         Command::Info(args) => cmd_info::run(args),
         Command::Export(args) => cmd_export::run(args),
+        Command::Interpolate(args) => cmd_interpolate::run(args),
         Command::Synth(args) => cmd_synth::run(args),
         Command::Negatives(args) => cmd_negatives::run(args),
         Command::Tagger(args) => cmd_tagger::run(args),

@@ -234,9 +234,7 @@ fn tradeoff_image(tradeoff: &Tradeoff) -> Result<RgbImage, Box<dyn Error>> {
 fn value_axis(values: &[f64], max_ticks: usize) -> (Ticked, usize) {
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if !lo.is_finite() {
-        (0.0, 1.0)
-    } else if lo >= 0.0 && hi <= 1.0 {
+    let (lo, hi) = if !lo.is_finite() || (lo >= 0.0 && hi <= 1.0) {
         (0.0, 1.0)
     } else {
         let pad = ((hi - lo) * 0.08).max(1e-3);
