@@ -11,8 +11,7 @@ use negclip_data::atomic::sync_dir;
 use negclip_data::suite::Suite;
 use negclip_train::clip_benchmark::ClipBenchmarkResult;
 use negclip_train::evaluate::{
-    evaluate_linear_probe, EvalOptions, ModelEmbedder, ProbeSets, ScoreRecord, SuiteResult,
-    SuiteScores,
+    probe_model, EvalOptions, ProbeSets, ScoreRecord, SuiteResult, SuiteScores,
 };
 use negclip_train::linear_probe::LinearProbeSpec;
 use negclip_train::sampling::Sampling;
@@ -169,17 +168,8 @@ pub fn run_probes(
     options: &EvalOptions,
     device: &burn::tensor::Device,
 ) -> anyhow::Result<Vec<SuiteResult>> {
-    if probes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let embedder = ModelEmbedder::new(&loaded.model, &loaded.config, device)?;
-    probes
-        .iter()
-        .map(|sets| {
-            evaluate_linear_probe(&embedder, sets, seed, options)
-                .with_context(|| format!("linear probe {}", sets.name))
-        })
-        .collect()
+    probe_model(&loaded.model, &loaded.config, probes, seed, options, device)
+        .context("linear probe")
 }
 
 /// A probe from a TOML file, or from an inline TOML table (`{ key = value, … }`), as

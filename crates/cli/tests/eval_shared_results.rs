@@ -168,12 +168,15 @@ fn save_scores_without_a_path_needs_output() {
 }
 
 /// A run evaluated with the defaults, then its final model with `negclip eval`'s defaults:
-/// the same numbers, the classification calibration (seeded) included.
+/// the same numbers, the classification calibration (seeded) and the linear probe's
+/// validation split (seeded) included. The run probes before training and at the end.
 #[test]
 fn a_checkpoint_scores_the_same_later_as_during_training() {
     let dir = tempfile::tempdir().unwrap();
     let spec = "{ name = \"shapes\", images = \"tests/fixtures/classification/images\", \
                 templates = \"tests/fixtures/classification/templates.txt\" }";
+    let probe = "{ name = \"shapes\", train = \"tests/fixtures/classification/images\", \
+                 test = \"tests/fixtures/classification/images\" }";
     let config = format!(
         r#"
 seed = 5
@@ -191,6 +194,7 @@ epochs = 1
 [eval]
 suites = []
 classification = [{spec}]
+linear_probe = [{probe}]
 "#
     );
     let config_path = dir.path().join("run.toml");
@@ -205,12 +209,20 @@ classification = [{spec}]
         run_dir.to_str().unwrap(),
     ]);
     let log = read(&run_dir.join("metrics.jsonl"));
-    let last: Value = log
+    let evaluations: Vec<Value> = log
         .lines()
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
         .filter(|record| record.get("suites").is_some())
-        .last()
-        .expect("an evaluation record");
+        .collect();
+    assert_eq!(
+        evaluations.len(),
+        2,
+        "before training and after the one epoch"
+    );
+    for record in &evaluations {
+        assert_eq!(record["suites"][1]["suite"], "linear-probe/shapes");
+    }
+    let last = evaluations.last().unwrap();
     assert_eq!(last["sampling"], serde_json::json!({"items": 0, "seed": 1}));
     let during = last["suites"][0]["metrics"].clone();
 
@@ -222,6 +234,8 @@ classification = [{spec}]
         final_model.to_str().unwrap(),
         "--classification",
         spec,
+        "--linear-probe",
+        probe,
         "--output",
         out.to_str().unwrap(),
     ]);
@@ -241,6 +255,13 @@ classification = [{spec}]
             (a - b).abs() < 1e-5,
             "{name}: {a} later, {b} during training"
         );
+    }
+    let (probed_later, probed_during) = (
+        metrics(&json, "linear-probe/shapes"),
+        &last["suites"][1]["metrics"],
+    );
+    for name in ["lp_acc1", "lambda"] {
+        assert_eq!(probed_later[name], probed_during[name], "{name}");
     }
 }
 

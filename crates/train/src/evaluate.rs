@@ -28,7 +28,7 @@ mod text_only;
 
 pub use aggregates::add_benchmark_means;
 pub use group::{group_metrics, group_similarities};
-pub use probe::{evaluate_linear_probe, ProbeSets};
+pub use probe::{evaluate_linear_probe, probe_model, ProbeSets};
 pub use results::{add_seed_means, Evaluations, Report, SuiteResult};
 pub use scores::{ScoreRecord, SuiteScores};
 pub use text_only::{text_only_cosines, text_only_report};

@@ -22,7 +22,9 @@ use crate::checkpoint::Saved;
 use crate::config::{LossKind, NegativesSection, RunConfig};
 use crate::engine::Engine;
 use crate::error::TrainError;
-use crate::evaluate::{evaluate_model, EvalOptions, Evaluations, SuiteResult};
+use crate::evaluate::{
+    evaluate_model, probe_model, EvalOptions, Evaluations, ProbeSets, SuiteResult,
+};
 use crate::freeze::ParamCounts;
 use crate::mining::mine_hard_images;
 use crate::recompute::Activations;
@@ -151,7 +153,7 @@ impl Trainer {
         };
         let settings = StepSettings::new(&run.clip_config, update, &device, &engine);
         if !run.state.evaluated_start {
-            let results = eval.run(&mut run, &model, &device, &progress)?;
+            let results = eval.run(&mut run, &model, &device, &progress, true)?;
             run.best_metric_value(&results)?; // names a metric the suites have
             run.state.evaluated_start = true;
         }
@@ -200,7 +202,7 @@ impl Trainer {
             let name = format!("epoch-{:03}", run.state.epoch);
             let last = run.state.epoch == config.optim.epochs;
             if run.state.epoch % config.eval.every_epochs.get() == 0 || last {
-                let results = eval.run(&mut run, &model, &device, &progress)?;
+                let results = eval.run(&mut run, &model, &device, &progress, last)?;
                 run.note_best(&results, &name)?;
             }
             if let Some(dir) = run.save(&model, &name)? {
@@ -256,6 +258,8 @@ struct Evaluation {
     options: EvalOptions,
     /// The seed and item count, recorded with every evaluation.
     sampling: Sampling,
+    /// `[[eval.linear_probe]]`: probed before the first step and after the last epoch.
+    probes: Vec<ProbeSets>,
 }
 
 impl Evaluation {
@@ -268,6 +272,12 @@ impl Evaluation {
         Ok(Evaluation {
             suites: build_suites(&config.eval.suites, &suite_options)?,
             sampling: suite_options.sampling(),
+            probes: config
+                .eval
+                .linear_probe
+                .iter()
+                .map(ProbeSets::load)
+                .collect::<Result<_, _>>()?,
             options: EvalOptions {
                 batch_size: config.eval.batch_size,
                 show_progress,
@@ -299,22 +309,35 @@ impl Evaluation {
         })
     }
 
-    /// Score the model now, log and print the results (the epoch is the run's).
+    /// Score the model now, log and print the results (the epoch is the run's); with
+    /// `probe`, the linear probes too.
     fn run(
         &self,
         run: &mut Run,
         model: &Clip,
         device: &Device,
         progress: &Progress,
+        probe: bool,
     ) -> Result<Vec<crate::evaluate::SuiteResult>, TrainError> {
         let epoch = (run.state.epoch > 0).then_some(run.state.epoch);
-        let results = evaluate_model(
-            &model.valid(),
+        let model = model.valid();
+        let mut results = evaluate_model(
+            &model,
             &run.clip_config,
             &self.suites,
             &self.options,
             device,
         )?;
+        if probe {
+            results.extend(probe_model(
+                &model,
+                &run.clip_config,
+                &self.probes,
+                self.sampling.seed,
+                &self.options,
+                device,
+            )?);
+        }
         if let Some(log) = run.log.as_mut() {
             log.eval(run.state.step, epoch, self.sampling, &results)?;
         }

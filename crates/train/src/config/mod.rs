@@ -301,6 +301,10 @@ pub struct EvalSection {
     /// Zero-shot classification suites from image folders or lists, evaluated with `suites`.
     #[serde(default)]
     pub classification: Vec<ClassificationSpec>,
+    /// Linear probes (`[[eval.linear_probe]]`: `name`, `train`, `test`), run at the evaluation
+    /// before the first step and at the one after the last epoch only: each is ~20 fits.
+    #[serde(default)]
+    pub linear_probe: Vec<crate::linear_probe::LinearProbeSpec>,
     /// Evaluate every this many epochs (and always before the first step and at the end).
     #[serde(default = "one")]
     pub every_epochs: NonZeroUsize,
@@ -379,6 +383,7 @@ impl Default for EvalSection {
             data_root: None,
             paths: BTreeMap::new(),
             classification: Vec::new(),
+            linear_probe: Vec::new(),
             every_epochs: one(),
             batch_size: default_eval_batch(),
             best_metric: None,

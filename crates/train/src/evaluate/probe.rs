@@ -9,7 +9,12 @@ use negclip_data::benchmarks::classification::{
 use negclip_data::benchmarks::LoadOptions;
 use negclip_data::suite::{ClassificationSuite, Suite};
 
-use super::{embed_images, progress_bar, Embedder, EvalOptions, Report, SuiteResult};
+use burn::tensor::Device;
+use negclip_model::{Clip, ClipConfig};
+
+use super::{
+    embed_images, progress_bar, Embedder, EvalOptions, ModelEmbedder, Report, SuiteResult,
+};
 use crate::error::TrainError;
 use crate::linear_probe::{linear_probe, Features, LinearProbeReport, LinearProbeSpec};
 
@@ -90,6 +95,25 @@ pub fn evaluate_linear_probe(
         metrics: probe_metrics(&report),
         report: Report::LinearProbe(report),
     })
+}
+
+/// Every probe of `model`, in order (none: no encoding at all).
+pub fn probe_model(
+    model: &Clip,
+    config: &ClipConfig,
+    probes: &[ProbeSets],
+    seed: u64,
+    options: &EvalOptions,
+    device: &Device,
+) -> Result<Vec<SuiteResult>, TrainError> {
+    if probes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let embedder = ModelEmbedder::new(model, config, device)?;
+    probes
+        .iter()
+        .map(|sets| evaluate_linear_probe(&embedder, sets, seed, options))
+        .collect()
 }
 
 /// CLIP_benchmark's names for the probe's numbers, and the chosen regularisation.
