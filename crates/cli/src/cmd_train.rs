@@ -118,6 +118,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "plot:          {}",
         outcome.output_dir.join("metrics.png").display()
     );
+    if !negclip_train::tensorboard::events_files(&outcome.output_dir)?.is_empty() {
+        println!(
+            "tensorboard:   tensorboard --logdir {}",
+            outcome.output_dir.display()
+        );
+    }
     let best = outcome.output_dir.join("best.safetensors");
     if best.exists() {
         println!("best model:    {}", best.display());

@@ -33,6 +33,7 @@ pub mod sampling;
 pub mod schedule;
 pub mod step;
 pub mod suites;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use config::RunConfig;

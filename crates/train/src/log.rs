@@ -10,6 +10,9 @@
 //! `loss_scale`, `skipped`) read as their default, a report this version does not know
 //! stays as written ([`crate::evaluate::Report::Other`]), and an unreadable line (a torn
 //! last line) is skipped with a warning.
+//!
+//! With `[log] tensorboard` each record is also written as TensorBoard events
+//! ([`crate::tensorboard`]), cut back on resume the same way.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -22,6 +25,7 @@ use crate::evaluate::{Evaluations, SuiteResult};
 use crate::io::write_file;
 use crate::sampling::Sampling;
 use crate::step::StepStats;
+use crate::tensorboard::EventLog;
 
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +135,8 @@ fn number_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::
 
 pub struct MetricsLog {
     path: PathBuf,
+    /// TensorBoard's copy of every record (`[log] tensorboard`).
+    events: Option<EventLog>,
 }
 
 impl MetricsLog {
@@ -138,13 +144,19 @@ impl MetricsLog {
     pub fn create(output: &Path) -> Result<MetricsLog, TrainError> {
         let path = output.join("metrics.jsonl");
         write_file(&path, b"")?;
-        Ok(MetricsLog { path })
+        Ok(MetricsLog { path, events: None })
+    }
+
+    /// Also write every record to `events` from now on (and sync it at each evaluation).
+    pub fn with_events(self, events: Option<EventLog>) -> MetricsLog {
+        MetricsLog { events, ..self }
     }
 
     /// The log of a resumed run, cut back to the records of steps up to `step`.
     pub fn resume(output: &Path, step: u64) -> Result<MetricsLog, TrainError> {
         let log = MetricsLog {
             path: output.join("metrics.jsonl"),
+            events: None,
         };
         let mut text = String::new();
         for record in log.records()?.iter().filter(|r| r.step() <= step) {
@@ -222,7 +234,21 @@ impl MetricsLog {
             epoch,
             sampling: Some(sampling),
             suites: results.to_vec(),
-        }))
+        }))?;
+        self.sync()
+    }
+
+    /// Make the TensorBoard events written so far durable (evaluations and checkpoints;
+    /// each line of `metrics.jsonl` is written whole by itself).
+    pub fn sync(&self) -> Result<(), TrainError> {
+        self.events.as_ref().map_or(Ok(()), EventLog::sync)
+    }
+
+    /// The plot `png` as a TensorBoard image at `step` (nothing without events).
+    pub fn plot(&self, step: u64, png: &Path) -> Result<(), TrainError> {
+        self.events
+            .as_ref()
+            .map_or(Ok(()), |events| events.plot(step, png))
     }
 
     fn append(&self, record: &Record) -> Result<(), TrainError> {
@@ -231,7 +257,11 @@ impl MetricsLog {
             .append(true)
             .open(&self.path)
             .map_err(|source| self.io(source))?;
-        writeln!(file, "{}", record.to_line()).map_err(|source| self.io(source))
+        writeln!(file, "{}", record.to_line()).map_err(|source| self.io(source))?;
+        match &self.events {
+            Some(events) => events.record(record),
+            None => Ok(()),
+        }
     }
 
     fn io(&self, source: std::io::Error) -> TrainError {

@@ -18,6 +18,7 @@ use crate::io::write_file;
 use crate::log::MetricsLog;
 use crate::optim::{AdamW, AdamWSettings};
 use crate::suites::headline;
+use crate::tensorboard::EventLog;
 
 /// The mutable state of a run.
 pub struct Run {
@@ -66,7 +67,8 @@ impl Run {
             })?;
             let text = toml::to_string_pretty(&config).expect("config serialises");
             write_file(&output.join("config.toml"), text.as_bytes())?;
-            Some(MetricsLog::create(&output)?)
+            let events = EventLog::open(&output, config.log.tensorboard, None)?;
+            Some(MetricsLog::create(&output)?.with_events(events))
         } else {
             None
         };
@@ -113,7 +115,11 @@ impl Run {
         tracing::info!(checkpoint = %dir.display(), step = state.step, "resuming");
         let run = Run {
             log: match writer {
-                true => Some(MetricsLog::resume(&output, state.step)?),
+                true => {
+                    let events =
+                        EventLog::open(&output, state.config.log.tensorboard, Some(state.step))?;
+                    Some(MetricsLog::resume(&output, state.step)?.with_events(events))
+                }
                 false => None,
             },
             state,
@@ -129,9 +135,10 @@ impl Run {
     /// Write checkpoint `name` (model, optimiser, mined lists, state) and return its folder;
     /// `None` on a rank that does not write.
     pub fn save(&self, model: &Clip, name: &str) -> Result<Option<PathBuf>, TrainError> {
-        if self.log.is_none() {
+        let Some(log) = &self.log else {
             return Ok(None);
-        }
+        };
+        log.sync()?; // the TensorBoard events up to the checkpoint's step
         let model_bytes = 4 * model.num_params() as u64;
         let dir = checkpoint::save(
             &self.output,

@@ -225,9 +225,14 @@ fn finish(run: Run, model: &Clip) -> Result<RunOutcome, TrainError> {
             final_model,
         });
     };
-    crate::plot::write_plot(&run.output.join("metrics.png"), &log.records()?)?;
+    let metrics_png = run.output.join("metrics.png");
+    crate::plot::write_plot(&metrics_png, &log.records()?)?;
     let evaluations = log.evaluations()?;
-    write_reliability(&run.output, &evaluations)?;
+    let reliability = write_reliability(&run.output, &evaluations)?;
+    for png in std::iter::once(metrics_png).chain(reliability) {
+        log.plot(run.state.step, &png)?; // TensorBoard's copy, at the last step
+    }
+    log.sync()?;
     save_model(model, &run.clip_config, &final_model)?;
     Ok(RunOutcome {
         evaluations,
@@ -238,7 +243,7 @@ fn finish(run: Run, model: &Clip) -> Result<RunOutcome, TrainError> {
 
 /// `reliability-<suite>.png` for each classification suite: the first evaluation (before
 /// training) against the last.
-fn write_reliability(output: &Path, evaluations: &Evaluations) -> Result<(), TrainError> {
+fn write_reliability(output: &Path, evaluations: &Evaluations) -> Result<Vec<PathBuf>, TrainError> {
     let ends: Vec<_> = match evaluations.as_slice() {
         [] => vec![],
         [only] => vec![only],
@@ -248,8 +253,7 @@ fn write_reliability(output: &Path, evaluations: &Evaluations) -> Result<(), Tra
         .into_iter()
         .map(|(epoch, results)| (crate::report::epoch_label(*epoch), results.clone()))
         .collect();
-    crate::plot::write_reliability_plots(output, "reliability-", &columns)?;
-    Ok(())
+    crate::plot::write_reliability_plots(output, "reliability-", &columns)
 }
 
 /// The run's evaluation suites and how they are scored.

@@ -423,6 +423,10 @@ pub struct LogSection {
     /// Write a training record to `metrics.jsonl` every this many steps.
     #[serde(default = "default_log_every")]
     pub every_steps: usize,
+    /// Also write each record as TensorBoard events (`events.out.tfevents.*` in the run
+    /// folder, `crate::tensorboard`).
+    #[serde(default = "yes")]
+    pub tensorboard: bool,
 }
 
 fn default_log_every() -> usize {
@@ -433,6 +437,7 @@ impl Default for LogSection {
     fn default() -> Self {
         LogSection {
             every_steps: default_log_every(),
+            tensorboard: true,
         }
     }
 }
