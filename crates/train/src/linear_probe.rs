@@ -89,7 +89,7 @@ impl Classifier {
 /// SplitMix64 of (seed, i) (`negclip_data::seed::for_index`), so the split depends on
 /// nothing but the seed.
 pub fn in_validation(seed: u64, i: usize) -> bool {
-    negclip_data::seed::for_index(seed, i) % 5 == 0
+    negclip_data::seed::for_index(seed, i).is_multiple_of(5)
 }
 
 /// `mean cross-entropy + λ/2 ‖W‖²` (bias unpenalised) and its gradient, at flat weights `w`
