@@ -56,6 +56,7 @@ fn parse_pair(text: &str) -> Result<(PathBuf, PathBuf), String> {
 
 fn parse_metric(text: &str) -> Result<BestMetric, String> {
     BestMetric::try_from(text.to_string())
+        .map_err(|_| format!("expected SUITE or SUITE:METRIC, got {text:?}"))
 }
 
 /// The evaluations of an interpolation, by α.
