@@ -453,6 +453,7 @@ impl ModuleMapper for StopGradients<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recompute::Activations;
     use burn::tensor::Device;
     use negclip_model::{weights, ClipConfig};
 
@@ -670,7 +671,7 @@ mod tests {
     /// Three steps of the shipped tiny model with `freeze` keys, the batch in `k`
     /// micro-batches: the fixed parameters stay bit-identical (no update, no weight decay) and
     /// get no AdamW moments; every other parameter moves.
-    fn fixed_stay_and_the_rest_move(keys: &str, k: usize) {
+    fn fixed_stay_and_the_rest_move(keys: &str, k: usize, activations: Activations) {
         use crate::engine::Engine;
         use crate::optim::{AdamW, AdamWSettings};
         use crate::precision::Precision;
@@ -690,7 +691,7 @@ mod tests {
             grad_clip_norm: Some(1.0),
             accum_steps: std::num::NonZeroUsize::new(k).unwrap(),
             precision: Precision::Fp32,
-            activations: crate::recompute::Activations::Kept,
+            activations,
         };
         let settings = StepSettings::new(&loaded.config, update, &device, &Engine::single());
         let (s, l) = (
@@ -753,7 +754,7 @@ mod tests {
 
     #[test]
     fn steps_leave_a_locked_image_tower_bit_identical() {
-        fixed_stay_and_the_rest_move("lock_image = true", 1);
+        fixed_stay_and_the_rest_move("lock_image = true", 1, Activations::Kept);
     }
 
     #[test]
@@ -761,6 +762,18 @@ mod tests {
         fixed_stay_and_the_rest_move(
             "lock_image = true\nfreeze = [\"token_embedding.weight\"]",
             2,
+            Activations::Kept,
         );
+    }
+
+    #[test]
+    fn partly_locked_towers_train_only_their_open_groups() {
+        // The image tower's projection alone, its blocks recomputed in the backward pass; the
+        // text tower's last block, final norm and projection, in two micro-batches.
+        let image = "lock_image = true\nlock_image_unlocked_groups = 1";
+        fixed_stay_and_the_rest_move(image, 1, Activations::Recomputed);
+        let text = "lock_text = true\nlock_text_unlocked_layers = 2";
+        fixed_stay_and_the_rest_move(text, 2, Activations::Kept);
+        fixed_stay_and_the_rest_move(text, 1, Activations::Recomputed);
     }
 }

@@ -87,8 +87,11 @@ pub fn checkpointed_pull(
         TowerInput::Images(pixels) => towers.visual.stem(pixels),
         TowerInput::Texts(tokens) => towers.text.stem(tokens),
     };
-    let grads = (first * Tensor::from_inner(upstream)).sum().backward();
-    sum.accumulate(model, GradientsParams::from_grads(grads, model));
+    // A stem whose parameters are all fixed (`freeze.rs`) recorded no graph.
+    let pull = (first * Tensor::from_inner(upstream)).sum();
+    if pull.is_tracked() {
+        sum.accumulate(model, GradientsParams::from_grads(pull.backward(), model));
+    }
     sum.grads()
 }
 
