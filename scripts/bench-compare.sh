@@ -11,7 +11,9 @@
 #
 # Environment: NEGCLIP (default target/release/negclip, build it first with
 # `cargo build --release -p negclip-cli`), PYTHON (default python3; the venv of
-# scripts/requirements.txt). Example:
+# scripts/requirements.txt), NEGCLIP_ARGS (extra arguments for negclip's side only, e.g.
+# `--text-tokens 24`: negclip cuts text batches to their longest caption, PyTorch's CLIP
+# always runs the whole context). Example:
 #
 #   PYTHON=.venv/bin/python scripts/bench-compare.sh --pairs 5 train-step --preset tiny --batch 32
 set -euo pipefail
@@ -48,12 +50,13 @@ load() { cut -d' ' -f1 /proc/loadavg; }
 # The milliseconds of `metric` ("train step: 51.2 ms/step …", "image tower: 3.1 ms/batch …").
 ms() { sed -n "s/^$1: \([0-9.]*\) ms.*/\1/p" <<<"$2" | head -1; }
 
-run_negclip() { RAYON_NUM_THREADS="$threads" "$negclip" bench "$mode" "$@"; }
+# shellcheck disable=SC2086 # NEGCLIP_ARGS is a list of words
+run_negclip() { RAYON_NUM_THREADS="$threads" "$negclip" bench "$mode" "$@" ${NEGCLIP_ARGS:-}; }
 run_pytorch() { "$python" scripts/bench_reference.py "$mode" --threads "$threads" "$@"; }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "bench-compare $mode $* | $pairs pairs, $threads threads | $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "bench-compare $mode $* ${NEGCLIP_ARGS:+(negclip also: $NEGCLIP_ARGS) }| $pairs pairs, $threads threads | $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "cpu: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(nproc) cores | load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A values
 printf '%-5s %-12s %12s %12s %8s %6s\n' pair metric "negclip ms" "pytorch ms" ratio load
