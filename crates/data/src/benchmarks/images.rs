@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{BenchmarkError, LoadReport};
-use crate::suite::{ChoiceItem, ChoiceSuite, CropBox, GroupItem, GroupSuite, ImageSource};
+use super::{BenchmarkError, LoadReport, LoadedSuite};
+use crate::suite::{
+    Averaging, ChoiceItem, ChoiceSuite, CropBox, Decision, GroupItem, GroupSuite, ImageSource,
+    Suite,
+};
 
 /// Deduplicates images so that items sharing a file and crop are encoded once.
 #[derive(Debug, Default)]
@@ -69,6 +72,29 @@ pub fn sample_indices(len: usize, n: usize, seed: u64) -> Vec<usize> {
     let mut picked = rand::seq::index::sample(&mut rng, len, n).into_vec();
     picked.sort_unstable();
     picked
+}
+
+/// A suite of two-option items `[false caption, true caption]`, right when the true caption
+/// scores strictly higher, micro-averaged (SugarCrepe, VALSE), with the sampled items kept.
+pub fn pairwise_suite(
+    name: String,
+    images: ImageTable,
+    items: Vec<ChoiceItem>,
+    subsample: Option<(usize, u64)>,
+    mut report: LoadReport,
+) -> LoadedSuite {
+    let suite = ChoiceSuite {
+        name,
+        images: images.into_sources(),
+        items,
+        decision: Decision::StrictlyHighest,
+        averaging: Averaging::Micro,
+    };
+    let suite = subsample_choice(suite, subsample, &mut report);
+    LoadedSuite {
+        suite: Suite::Choice(suite),
+        report,
+    }
 }
 
 /// Keeps the sampled items of a choice suite and only the images they use.

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::images::{image_present, subsample_choice, ImageTable};
+use super::images::{image_present, pairwise_suite, ImageTable};
 use super::{read_json, BenchmarkError, LoadOptions, LoadReport, LoadedSuite};
-use crate::suite::{Averaging, ChoiceItem, ChoiceSuite, Decision, Suite};
+use crate::suite::ChoiceItem;
 
 /// The seven subsets, each `<dir>/<subset>.json`, loaded as `sugarcrepe/<subset>`.
 pub const SUGARCREPE_SUBSETS: [&str; 7] = [
@@ -73,18 +73,13 @@ pub fn load_sugarcrepe_subset(
             group: subset.to_string(),
         });
     }
-    let suite = ChoiceSuite {
-        name: format!("sugarcrepe/{subset}"),
-        images: images.into_sources(),
+    Ok(pairwise_suite(
+        format!("sugarcrepe/{subset}"),
+        images,
         items,
-        decision: Decision::StrictlyHighest,
-        averaging: Averaging::Micro,
-    };
-    let suite = subsample_choice(suite, options.subsample, &mut report);
-    Ok(LoadedSuite {
-        suite: Suite::Choice(suite),
+        options.subsample,
         report,
-    })
+    ))
 }
 
 /// The rows in numeric key order, each with its key (for errors).

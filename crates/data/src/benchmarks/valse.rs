@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::images::{image_present, subsample_choice, ImageTable};
+use super::images::{image_present, pairwise_suite, ImageTable};
 use super::{read_json, BenchmarkError, DataPaths, LoadOptions, LoadReport, LoadedSuite};
-use crate::suite::{Averaging, ChoiceItem, ChoiceSuite, Decision, Suite};
+use crate::suite::ChoiceItem;
 
 /// The pieces, each `<dir>/<piece>.json` as the VALSE repository names its files in `data/`.
 pub const VALSE_PIECES: [&str; 11] = [
@@ -106,18 +106,13 @@ pub fn load_valse_piece(
             group: piece.to_string(),
         });
     }
-    let suite = ChoiceSuite {
-        name: format!("valse/{piece}"),
-        images: images.into_sources(),
+    Ok(pairwise_suite(
+        format!("valse/{piece}"),
+        images,
         items,
-        decision: Decision::StrictlyHighest,
-        averaging: Averaging::Micro,
-    };
-    let suite = subsample_choice(suite, options.subsample, &mut report);
-    Ok(LoadedSuite {
-        suite: Suite::Choice(suite),
+        options.subsample,
         report,
-    })
+    ))
 }
 
 /// The image folder of a row's source dataset.
@@ -186,6 +181,7 @@ fn read_rows(file: &Path) -> Result<Vec<(String, Row)>, BenchmarkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::suite::{Decision, Suite};
     use std::collections::BTreeMap;
 
     fn temp_dir(name: &str) -> PathBuf {
