@@ -3,26 +3,16 @@
 //! and every mean over subsets is printed and written, with the reference scripts' numbers;
 //! and the reference code's suite names (ARO's, CLIP_benchmark's) are accepted.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{negclip_ok, run_negclip, workspace};
 
+/// What `negclip ARGS` printed, once it has succeeded.
 fn negclip(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .expect("run negclip");
-    assert!(
-        output.status.success(),
-        "negclip {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    String::from_utf8_lossy(&negclip_ok(args).stdout).into_owned()
 }
 
 const MODEL: &str = "tests/fixtures/model/open_clip_full_vocab";
@@ -133,17 +123,13 @@ fn the_aro_codes_and_clip_benchmarks_names_are_accepted() {
         assert!(table.contains(row), "the table lacks {row}:\n{table}");
     }
     assert!(!table.contains("| sugarcrepe | accuracy |"), "{table}");
-    let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
-        .args([
-            "eval",
-            "--checkpoint",
-            MODEL,
-            "--suite",
-            "sugar_crepe/add_rel",
-        ])
-        .current_dir(workspace())
-        .output()
-        .unwrap();
+    let output = run_negclip(&[
+        "eval",
+        "--checkpoint",
+        MODEL,
+        "--suite",
+        "sugar_crepe/add_rel",
+    ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(

@@ -1,26 +1,10 @@
 //! `negclip eval` end to end: two checkpoints side by side, on the ARO-format fixture suites
 //! and on a synthetic suite written by `negclip synth`, read through the same loaders.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn negclip(args: &[&str]) -> std::process::Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .expect("run negclip");
-    assert!(
-        output.status.success(),
-        "negclip {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use common::{negclip_ok as negclip, run_negclip, workspace};
+use std::path::Path;
 
 const MODEL: &str = "models/synthetic-tiny-clip.safetensors";
 
@@ -148,11 +132,7 @@ fn missing_image_names_the_file_and_row_unless_skipped() {
         root.to_str().unwrap(),
     ];
 
-    let failed = Command::new(env!("CARGO_BIN_EXE_negclip"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .unwrap();
+    let failed = run_negclip(&args);
     assert!(!failed.status.success());
     let stderr = String::from_utf8_lossy(&failed.stderr);
     let name = victim.file_name().unwrap().to_string_lossy();
@@ -170,19 +150,15 @@ fn missing_image_names_the_file_and_row_unless_skipped() {
 
 #[test]
 fn small_vocabulary_checkpoint_is_refused_with_a_reason() {
-    let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
-        .args([
-            "eval",
-            "--checkpoint",
-            "tests/fixtures/model/hf_quickgelu",
-            "--suite",
-            "Synth-Relation",
-            "--items",
-            "4",
-        ])
-        .current_dir(workspace())
-        .output()
-        .unwrap();
+    let output = run_negclip(&[
+        "eval",
+        "--checkpoint",
+        "tests/fixtures/model/hf_quickgelu",
+        "--suite",
+        "Synth-Relation",
+        "--items",
+        "4",
+    ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("256 tokens"), "{stderr}");
@@ -308,30 +284,22 @@ fn the_aro_codes_files_and_sugarcrepes_repository_layout_read_as_the_defaults() 
 
 #[test]
 fn unknown_path_keys_and_missing_paths_are_named() {
-    let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
-        .args([
-            "eval",
-            "--checkpoint",
-            MODEL,
-            "--suite",
-            "coco-order",
-            "--data",
-            "coco=/x",
-        ])
-        .current_dir(workspace())
-        .output()
-        .unwrap();
+    let output = run_negclip(&[
+        "eval",
+        "--checkpoint",
+        MODEL,
+        "--suite",
+        "coco-order",
+        "--data",
+        "coco=/x",
+    ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(
         stderr.contains("\"coco\"") && stderr.contains("coco-test"),
         "{stderr}"
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
-        .args(["eval", "--checkpoint", MODEL, "--suite", "vg-relation"])
-        .current_dir(workspace())
-        .output()
-        .unwrap();
+    let output = run_negclip(&["eval", "--checkpoint", MODEL, "--suite", "vg-relation"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("--data vg-relation=PATH"), "{stderr}");

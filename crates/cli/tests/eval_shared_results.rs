@@ -2,30 +2,14 @@
 //! files, `--save-scores` every item's scores, and a checkpoint scores the same with
 //! `negclip eval`'s defaults as it did during training with the run's.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 
 use negclip_train::evaluate::ScoreRecord;
 use serde_json::Value;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn negclip(args: &[&str]) -> std::process::Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
-        .args(args)
-        .current_dir(workspace())
-        .env("RAYON_NUM_THREADS", "2")
-        .output()
-        .expect("run negclip");
-    assert!(
-        output.status.success(),
-        "negclip {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use common::{negclip_ok as negclip, run_negclip, workspace};
 
 const MODEL: &str = "models/synthetic-tiny-clip.safetensors";
 
@@ -156,12 +140,14 @@ fn output_brings_clip_benchmark_files_and_save_scores_every_items_scores() {
 
 #[test]
 fn save_scores_without_a_path_needs_output() {
-    let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
-        .args(["eval", "--checkpoint", MODEL, "--suite", "synth-relation"])
-        .arg("--save-scores")
-        .current_dir(workspace())
-        .output()
-        .unwrap();
+    let output = run_negclip(&[
+        "eval",
+        "--checkpoint",
+        MODEL,
+        "--suite",
+        "synth-relation",
+        "--save-scores",
+    ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--save-scores"), "{stderr}");
@@ -321,11 +307,7 @@ fn a_probe_whose_sets_have_different_classes_is_refused() {
         "{{ name = \"shapes\", train = \"tests/fixtures/classification/images\", test = \"{}\" }}",
         dir.path().join("test").display()
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_negclip"))
-        .args(["eval", "--checkpoint", MODEL, "--linear-probe", &spec])
-        .current_dir(workspace())
-        .output()
-        .unwrap();
+    let output = run_negclip(&["eval", "--checkpoint", MODEL, "--linear-probe", &spec]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("has classes"), "{stderr}");

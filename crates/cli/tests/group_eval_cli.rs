@@ -2,29 +2,12 @@
 //! its dataset repository ships it, a generic-format file named by `--data generic:NAME=…`,
 //! and Synth-Winoground; every score printed, overall and per tag.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn negclip(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_negclip"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .expect("run negclip")
-}
+use common::{negclip_ok, run_negclip as negclip};
 
 fn succeeded(args: &[&str]) -> String {
-    let output = negclip(args);
-    assert!(
-        output.status.success(),
-        "negclip {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    String::from_utf8_lossy(&negclip_ok(args).stdout).into_owned()
 }
 
 const MODEL: &str = "tests/fixtures/model/open_clip_full_vocab";

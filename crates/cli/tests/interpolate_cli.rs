@@ -3,36 +3,16 @@
 //! evaluation is the in-memory α's, the ends are the inputs bit for bit, and two
 //! architectures are refused with both files and the difference named.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use burn::tensor::Device;
+use common::{negclip_ok as negclip, run_negclip as run, workspace};
 use negclip_model::weights::{self, Naming, TensorMap};
 
 const MODEL: &str = "models/synthetic-tiny-clip.safetensors";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_negclip"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .expect("run negclip")
-}
-
-fn negclip(args: &[&str]) -> Output {
-    let output = run(args);
-    assert!(
-        output.status.success(),
-        "negclip {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// A stand-in for a fine-tune of `base`: every weight moved by a fixed, varied amount, the
 /// logit scale by +0.5, written in `naming` to `out` (a file, or a directory to export to).

@@ -1,9 +1,36 @@
-//! What the end-to-end training tests read back from a run's folder. Every test binary that
-//! includes this module uses only part of it.
+//! What the end-to-end tests share: running `negclip` from the repository root, and reading
+//! back a run's folder. Every test binary that includes this module uses only part of it.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root: the tests run `negclip` there, so fixture paths are relative to it.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `negclip ARGS` from the repository root, whatever its exit status.
+pub fn run_negclip(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_negclip"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("run negclip")
+}
+
+/// Runs `negclip ARGS` from the repository root; the test fails, with negclip's error output,
+/// unless it succeeds.
+pub fn negclip_ok(args: &[&str]) -> Output {
+    let output = run_negclip(args);
+    assert!(
+        output.status.success(),
+        "negclip {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
 
 /// The step of the run's newest checkpoint, once one is written.
 pub fn latest_step(output: &Path) -> Option<u64> {
