@@ -17,7 +17,8 @@ every image's tag, step and size, as JSON (a value that is not finite as null).
 `--metrics` checks the reading against metrics.jsonl, independently of negclip's code:
 - each training record's numbers are the scalars `train/<field>` at its step (`skipped` as
   0/1; a `null` grad_norm or loss_scale has no scalar), each evaluation metric is
-  `<suite>/<metric>` at the record's step;
+  `<suite>/<metric>` at the record's step, each time record's stage seconds are
+  `time/<stage>` and its peak memory `time/peak_rss_bytes`;
 - every scalar the reader holds is one of those, every one of those is there, each step of
   a tag once, and each value equals the record's rounded to f32 (TensorBoard's simple_value
   is a float32).
@@ -84,6 +85,11 @@ def expected_scalars(metrics_path):
                     for metric, value in suite["metrics"].items():
                         value = math.nan if value is None else float(value)
                         expected[(f"{suite['suite']}/{metric}", step)] = value
+            elif record["kind"] == "time":
+                for stage, seconds in record["seconds"].items():
+                    expected[(f"time/{stage}", step)] = float(seconds)
+                if record["peak_rss_bytes"] is not None:
+                    expected[("time/peak_rss_bytes", step)] = float(record["peak_rss_bytes"])
             else:
                 sys.exit(f"{metrics_path}:{number}: unknown record kind {record['kind']!r}")
     return expected

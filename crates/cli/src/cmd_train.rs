@@ -128,6 +128,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if best.exists() {
         println!("best model:    {}", best.display());
     }
+    let memory = negclip_train::stage_times::peak_rss_bytes().map(|bytes| {
+        format!(
+            "; peak memory {:.2} GiB",
+            bytes as f64 / (1u64 << 30) as f64
+        )
+    });
+    println!("{}{}", outcome.times.summary(), memory.unwrap_or_default());
     Ok(())
 }
 

@@ -85,6 +85,7 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
     }
     child.kill().unwrap(); // SIGKILL on Unix: no clean-up runs
     child.wait().unwrap();
+    let resumed_from = latest_step(&killed).expect("a mid-epoch checkpoint");
     assert!(
         !killed.join("final.safetensors").exists(),
         "killed before the end"
@@ -113,9 +114,11 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
             .map(|r| r["step"].as_u64().unwrap())
             .collect()
     };
-    assert_eq!(steps(&straight), steps(&killed));
-    // And every record but the throughput is the uninterrupted run's, to the last digit:
-    // the records kept from before the kill are read back and rewritten exactly.
+    let steps_done = steps(&straight);
+    assert_eq!(steps_done, steps(&killed));
+    // And every record but the throughput and the sessions' costs is the uninterrupted run's,
+    // to the last digit: the records kept from before the kill are read back and rewritten
+    // exactly.
     let records = |output: &Path| -> Vec<serde_json::Value> {
         std::fs::read_to_string(output.join("metrics.jsonl"))
             .unwrap()
@@ -129,7 +132,27 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
             })
             .collect()
     };
-    assert_eq!(records(&straight), records(&killed));
+    let (straight, killed) = (records(&straight), records(&killed));
+    let results = |records: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        let kept = records.iter().filter(|r| r["kind"] != "time");
+        kept.cloned().collect()
+    };
+    assert_eq!(results(&straight), results(&killed));
+    // Each session that ended wrote what it cost: the uninterrupted run every step, the
+    // resumed one the steps after its checkpoint (the killed session wrote none).
+    let sessions = |records: &[serde_json::Value]| -> Vec<(u64, u64)> {
+        let times = records.iter().filter(|r| r["kind"] == "time");
+        let steps = |r: &serde_json::Value| {
+            (
+                r["step"].as_u64().unwrap(),
+                r["steps_run"].as_u64().unwrap(),
+            )
+        };
+        times.map(steps).collect()
+    };
+    let last = *steps_done.last().unwrap();
+    assert_eq!(sessions(&straight), [(last, last)]);
+    assert_eq!(sessions(&killed), [(last, last - resumed_from)]);
 }
 
 #[test]

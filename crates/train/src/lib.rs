@@ -31,6 +31,7 @@ pub mod report;
 pub mod run;
 pub mod sampling;
 pub mod schedule;
+pub mod stage_times;
 pub mod step;
 pub mod suites;
 pub mod tensorboard;

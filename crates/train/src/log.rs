@@ -24,6 +24,7 @@ use crate::error::TrainError;
 use crate::evaluate::{Evaluations, SuiteResult};
 use crate::io::write_file;
 use crate::sampling::Sampling;
+use crate::stage_times::StageTimes;
 use crate::step::StepStats;
 use crate::tensorboard::EventLog;
 
@@ -33,6 +34,7 @@ use crate::tensorboard::EventLog;
 pub enum Record {
     Train(TrainRecord),
     Eval(EvalRecord),
+    Time(TimeRecord),
 }
 
 impl Record {
@@ -41,6 +43,7 @@ impl Record {
         match self {
             Record::Train(record) => record.step,
             Record::Eval(record) => record.step,
+            Record::Time(record) => record.step,
         }
     }
 
@@ -128,6 +131,20 @@ pub struct EvalRecord {
     pub suites: Vec<SuiteResult>,
 }
 
+/// What one session of a run cost ([`StageTimes`]), written when it ends: a resumed run
+/// adds a record for each session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeRecord {
+    /// Steps done when the session ended.
+    pub step: u64,
+    /// Steps this session ran.
+    pub steps_run: u64,
+    /// Wall seconds per stage.
+    pub seconds: StageTimes,
+    /// The process's peak resident memory (Linux only).
+    pub peak_rss_bytes: Option<u64>,
+}
+
 /// serde: a number, or `null` where a NaN or an infinity was written.
 fn number_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
@@ -200,7 +217,7 @@ impl MetricsLog {
             .into_iter()
             .filter_map(|record| match record {
                 Record::Eval(eval) => Some((eval.epoch, eval.suites)),
-                Record::Train(_) => None,
+                Record::Train(_) | Record::Time(_) => None,
             })
             .collect())
     }
@@ -235,6 +252,12 @@ impl MetricsLog {
             sampling: Some(sampling),
             suites: results.to_vec(),
         }))?;
+        self.sync()
+    }
+
+    /// What this session cost, at its end.
+    pub fn time(&self, record: TimeRecord) -> Result<(), TrainError> {
+        self.append(&Record::Time(record))?;
         self.sync()
     }
 
@@ -390,5 +413,33 @@ mod tests {
         let old_now = r#"{"epoch":0,"grad_norm":null,"hard_captions":64,"images":0,"kind":"train","logit_scale":3.0,"loss":1.5,"loss_i2t":2.0,"loss_scale":null,"loss_t2i":1.0,"lr":0.00004,"samples_per_sec":100.0,"skipped":false,"step":2}"#;
         assert_eq!(kept, [lines[0], lines[1], lines[2], old_now, ""].join("\n"));
         assert_eq!(log.evaluations().unwrap(), vec![(None, Vec::new())]);
+    }
+
+    #[test]
+    fn a_sessions_time_record_is_its_own_kind_and_no_evaluation() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = MetricsLog::create(dir.path()).unwrap();
+        let time = TimeRecord {
+            step: 12,
+            steps_run: 7,
+            seconds: StageTimes {
+                steps: 30.5,
+                total: 41.0,
+                ..StageTimes::default()
+            },
+            peak_rss_bytes: Some(3 << 30),
+        };
+        log.time(time.clone()).unwrap();
+        let line = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+        assert!(line.starts_with(r#"{"kind":"time","peak_rss_bytes":3221225472,"seconds":{"#));
+        assert_eq!(log.records().unwrap(), vec![Record::Time(time)]);
+        assert!(log.evaluations().unwrap().is_empty());
+        // A resumed run keeps a finished session's record only up to its checkpoint's step.
+        MetricsLog::resume(dir.path(), 11).unwrap();
+        assert!(MetricsLog::resume(dir.path(), 11)
+            .unwrap()
+            .records()
+            .unwrap()
+            .is_empty());
     }
 }

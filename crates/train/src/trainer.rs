@@ -26,12 +26,14 @@ use crate::evaluate::{
     evaluate_model, probe_model, EvalOptions, Evaluations, ProbeSets, SuiteResult,
 };
 use crate::freeze::ParamCounts;
+use crate::log::TimeRecord;
 use crate::mining::mine_hard_images;
 use crate::recompute::Activations;
 use crate::report::Progress;
 use crate::run::{save_model, Run};
 use crate::sampling::Sampling;
 use crate::schedule::Schedule;
+use crate::stage_times::{peak_rss_bytes, timed, StageTimes};
 use crate::step::{train_step, StepSettings, UpdateSettings};
 use crate::suites::{build_suites, SuiteOptions};
 
@@ -49,6 +51,8 @@ pub struct RunOutcome {
     /// Evaluation results per epoch (`None` = before the first step); rank 0's only.
     pub evaluations: Evaluations,
     pub final_model: PathBuf,
+    /// What this session cost, stage by stage (also the `time` record of `metrics.jsonl`).
+    pub times: StageTimes,
 }
 
 /// A run ready to train: its config checked against the data, the model and the device; its
@@ -62,6 +66,9 @@ pub struct Trainer {
     device: Device,
     engine: Engine,
     show_progress: bool,
+    /// When opening began, and what this session has cost so far.
+    started: Instant,
+    times: StageTimes,
 }
 
 impl Trainer {
@@ -94,6 +101,7 @@ impl Trainer {
         options: TrainOptions,
         open_run: impl FnOnce(RunConfig, bool, &Device) -> Result<(Run, Clip), TrainError>,
     ) -> Result<Trainer, TrainError> {
+        let started = Instant::now();
         let device = options.device.autodiff(); // parameters live on the autodiff device
         let engine = options.engine;
         let source = open_source(&config, &engine)?;
@@ -118,6 +126,11 @@ impl Trainer {
             device,
             engine,
             show_progress,
+            started,
+            times: StageTimes {
+                open: started.elapsed().as_secs_f64(),
+                ..StageTimes::default()
+            },
         })
     }
 
@@ -136,9 +149,12 @@ impl Trainer {
             device,
             engine,
             show_progress,
+            started,
+            mut times,
         } = self;
         let config = run.state.config.clone();
         let per_epoch = plan.batches_per_epoch();
+        let first_step = run.state.step;
         let total_steps = (per_epoch * config.optim.epochs) as u64;
         let progress = match engine.is_writer() {
             true => Progress::new(total_steps, run.state.step, show_progress),
@@ -153,26 +169,31 @@ impl Trainer {
         };
         let settings = StepSettings::new(&run.clip_config, update, &device, &engine);
         if !run.state.evaluated_start {
-            let results = eval.run(&mut run, &model, &device, &progress, true)?;
+            let results = timed(&mut times.evaluation, || {
+                eval.run(&mut run, &model, &device, &progress, true)
+            })?;
             run.best_metric_value(&results)?; // names a metric the suites have
             run.state.evaluated_start = true;
         }
         while run.state.epoch < config.optim.epochs {
             let epoch = run.state.epoch;
-            let hard_images = epoch_hard_images(&mut run, &model, &plan, &device, &progress)?;
-            let stream = BatchStream::start(
+            let hard_images = timed(&mut times.mining, || {
+                epoch_hard_images(&mut run, &model, &plan, &device, &progress)
+            })?;
+            let mut stream = BatchStream::start(
                 plan.clone(),
                 hard_images,
                 epoch,
                 run.state.batch,
                 config.loader.prefetch.get(),
             );
-            let (started, mut seen) = (Instant::now(), 0);
-            for batch in stream {
+            let (epoch_started, mut seen) = (Instant::now(), 0);
+            while let Some(batch) = timed(&mut times.data_wait, || stream.next()) {
                 let lr = schedule.lr(run.state.step);
                 let scaler = run.state.loss_scaler.as_mut();
-                let (next, stats) =
-                    train_step(model, &mut run.optimizer, batch?, lr, &settings, scaler)?;
+                let (next, stats) = timed(&mut times.steps, || {
+                    train_step(model, &mut run.optimizer, batch?, lr, &settings, scaler)
+                })?;
                 model = next;
                 run.state.advance();
                 if run.state.step % config.distributed.check_every_steps.get() as u64 == 0 {
@@ -186,7 +207,7 @@ impl Trainer {
                     ));
                 }
                 seen += config.optim.batch_size;
-                let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                let rate = seen as f64 / epoch_started.elapsed().as_secs_f64().max(1e-9);
                 progress.step(epoch, lr, rate, &stats);
                 if let Some(log) = run.log.as_mut() {
                     if run.state.step % config.log.every_steps.max(1) as u64 == 0 {
@@ -195,35 +216,53 @@ impl Trainer {
                 }
                 let every = config.checkpoint.every_steps as u64;
                 if every > 0 && run.state.step % every == 0 && run.state.batch < per_epoch {
-                    run.save(&model, &format!("step-{:07}", run.state.step))?;
+                    let name = format!("step-{:07}", run.state.step);
+                    timed(&mut times.checkpoints, || run.save(&model, &name))?;
                 }
             }
             run.state.finish_epoch();
             let name = format!("epoch-{:03}", run.state.epoch);
             let last = run.state.epoch == config.optim.epochs;
             if run.state.epoch % config.eval.every_epochs.get() == 0 || last {
-                let results = eval.run(&mut run, &model, &device, &progress, last)?;
+                let results = timed(&mut times.evaluation, || {
+                    eval.run(&mut run, &model, &device, &progress, last)
+                })?;
                 run.note_best(&results, &name)?;
             }
-            if let Some(dir) = run.save(&model, &name)? {
-                run.keep_if_best(&dir, &name)?;
-            }
+            timed(&mut times.checkpoints, || {
+                match run.save(&model, &name)? {
+                    Some(dir) => run.keep_if_best(&dir, &name),
+                    None => Ok(()),
+                }
+            })?;
         }
         progress.finish();
-        finish(run, &model)
+        let (evaluations, final_model) = timed(&mut times.finish, || finish(&run, &model))?;
+        times.total = started.elapsed().as_secs_f64();
+        if let Some(log) = &run.log {
+            log.time(TimeRecord {
+                step: run.state.step,
+                steps_run: run.state.step - first_step,
+                seconds: times.clone(),
+                peak_rss_bytes: peak_rss_bytes(),
+            })?;
+        }
+        Ok(RunOutcome {
+            evaluations,
+            output_dir: run.output,
+            final_model,
+            times,
+        })
     }
 }
 
 /// The files a finished run leaves beside its checkpoints (rank 0): the metrics plot, the
-/// reliability diagrams and the final model.
-fn finish(run: Run, model: &Clip) -> Result<RunOutcome, TrainError> {
+/// reliability diagrams and the final model. Returns the run's evaluations (rank 0's) and the
+/// final model's path.
+fn finish(run: &Run, model: &Clip) -> Result<(Evaluations, PathBuf), TrainError> {
     let final_model = run.output.join("final.safetensors");
     let Some(log) = &run.log else {
-        return Ok(RunOutcome {
-            evaluations: Vec::new(),
-            output_dir: run.output,
-            final_model,
-        });
+        return Ok((Vec::new(), final_model));
     };
     let metrics_png = run.output.join("metrics.png");
     crate::plot::write_plot(&metrics_png, &log.records()?)?;
@@ -234,11 +273,7 @@ fn finish(run: Run, model: &Clip) -> Result<RunOutcome, TrainError> {
     }
     log.sync()?;
     save_model(model, &run.clip_config, &final_model)?;
-    Ok(RunOutcome {
-        evaluations,
-        output_dir: run.output,
-        final_model,
-    })
+    Ok((evaluations, final_model))
 }
 
 /// `reliability-<suite>.png` for each classification suite: the first evaluation (before

@@ -49,7 +49,7 @@ fn train_loss(records: &[Record]) -> Vec<(f64, f64)> {
         .iter()
         .filter_map(|record| match record {
             Record::Train(train) => Some((train.step as f64, train.loss)),
-            Record::Eval(_) => None,
+            Record::Eval(_) | Record::Time(_) => None,
         })
         .filter(|(_, loss)| loss.is_finite())
         .collect()

@@ -169,7 +169,8 @@ impl EventLog {
 }
 
 /// The scalars of a `metrics.jsonl` record, tag and value: `train/<field>` for each number
-/// of a training record, `<suite>/<metric>` for each evaluated metric. The evaluation's
+/// of a training record, `<suite>/<metric>` for each evaluated metric, `time/<stage>` (seconds)
+/// and `time/peak_rss_bytes` for a session's costs. The evaluation's
 /// epoch, its sampling and the suites' full reports are not scalars of the run.
 pub fn scalars(record: &Record) -> Vec<(String, f64)> {
     match record {
@@ -205,6 +206,15 @@ pub fn scalars(record: &Record) -> Vec<(String, f64)> {
                     .map(|(metric, &value)| (format!("{}/{metric}", suite.suite), value))
             })
             .collect(),
+        Record::Time(time) => {
+            let total = ("total", time.seconds.total);
+            let stages = time.seconds.stages().into_iter().chain([total]);
+            let memory = time.peak_rss_bytes.map(|b| ("peak_rss_bytes", b as f64));
+            stages
+                .chain(memory)
+                .map(|(field, value)| (format!("time/{field}"), value))
+                .collect()
+        }
     }
 }
 
