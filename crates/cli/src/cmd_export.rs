@@ -1,18 +1,27 @@
 //! `negclip export`: rewrite any readable checkpoint as a directory transformers or open_clip
-//! loads directly.
+//! loads directly; or write a preset's seeded initial weights that way, a stand-in checkpoint
+//! of a real model's shape (scripts/rehearse-recipe.sh makes its ViT-B/32 so).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::tensor::Device;
 use negclip_model::weights::{self, Naming};
+use negclip_model::ClipConfig;
 
 /// Export a checkpoint for HuggingFace transformers or open_clip.
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
     /// Checkpoint to read (file or directory, any supported format).
+    #[arg(long, required_unless_present = "preset", conflicts_with = "preset")]
+    pub checkpoint: Option<PathBuf>,
+    /// Instead of a checkpoint, a preset's initial weights drawn from `--seed` (`tiny`,
+    /// `small`, `vit-b-32`, …): a checkpoint of a real model's shape for rehearsals and tests.
     #[arg(long)]
-    pub checkpoint: PathBuf,
+    pub preset: Option<String>,
+    /// Seed of the preset's weights.
+    #[arg(long, default_value_t = 0, requires = "preset")]
+    pub seed: u64,
     /// Target naming: `hf` (model.safetensors + config.json, for
     /// `CLIPModel.from_pretrained`) or `open_clip` (open_clip_model.safetensors +
     /// open_clip_config.json, for `open_clip.create_model("local-dir:DIR")`).
@@ -29,15 +38,26 @@ fn parse_naming(s: &str) -> Result<Naming, String> {
 
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let device = Device::flex();
-    let loaded = weights::load(&args.checkpoint, &device)
-        .with_context(|| format!("loading {}", args.checkpoint.display()))?;
-    weights::export(&loaded.model, &loaded.config, args.to, &args.output)
+    let (model, config, source) = match (&args.checkpoint, &args.preset) {
+        (Some(path), _) => {
+            let loaded = weights::load(path, &device)
+                .with_context(|| format!("loading {}", path.display()))?;
+            let source = format!("{} ({})", path.display(), loaded.format);
+            (loaded.model, loaded.config, source)
+        }
+        (None, Some(name)) => {
+            let config = ClipConfig::preset(name)?;
+            device.seed(args.seed);
+            let source = format!("preset {name} (seed {})", args.seed);
+            (config.init(&device), config, source)
+        }
+        (None, None) => unreachable!("clap requires --checkpoint or --preset"),
+    };
+    weights::export(&model, &config, args.to, &args.output)
         .with_context(|| format!("exporting to {}", args.output.display()))?;
     println!(
-        "exported {} ({}, {} parameters) to {} as {:?}",
-        args.checkpoint.display(),
-        loaded.format,
-        loaded.model.num_params(),
+        "exported {source}, {} parameters, to {} as {:?}",
+        model.num_params(),
         args.output.display(),
         args.to
     );
