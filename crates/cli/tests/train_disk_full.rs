@@ -251,7 +251,6 @@ fn a_checkpoint_that_does_not_fit_stops_the_run_and_the_previous_one_resumes() {
 /// system's block), the checkpoint must either be written whole or be refused by the check,
 /// never fail halfway with the operating system's "No space left on device".
 #[test]
-#[ignore = "known: the check leaves out the model file's header and block rounding (~22 KB here)"]
 fn with_exactly_the_bytes_asked_for_free_the_checkpoint_is_written_or_refused_never_torn() {
     let Some((dir, config)) = setup() else {
         return;

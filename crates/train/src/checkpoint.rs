@@ -82,41 +82,74 @@ pub struct Saved {
     pub model_path: PathBuf,
 }
 
-/// Write a checkpoint named `name`; `write_model` writes the model file at the path given,
-/// about `model_bytes` long. The free space is checked first: a full disk stops the run with
-/// the newest complete checkpoint intact, rather than in the middle of a write.
+/// Write a checkpoint named `name` with `model_file` (the model's safetensors bytes) as its
+/// model. The free space is checked first: a full disk stops the run with the newest complete
+/// checkpoint intact, rather than in the middle of a write. Should the disk fill anyway (another
+/// process writing), the partial folder is removed and the same error is given.
 pub fn save(
     output: &Path,
     name: &str,
     state: &TrainerState,
     optimizer: &NamedTensors,
     neighbours: &[Vec<usize>],
-    model_bytes: u64,
-    write_model: impl FnOnce(&Path) -> Result<(), TrainError>,
+    model_file: &[u8],
+) -> Result<PathBuf, TrainError> {
+    let contents = Contents {
+        state,
+        optimizer,
+        neighbours,
+        model_file,
+    };
+    save_with(output, name, contents, write_file)
+}
+
+/// What [`save`] writes.
+struct Contents<'a> {
+    state: &'a TrainerState,
+    optimizer: &'a NamedTensors,
+    neighbours: &'a [Vec<usize>],
+    model_file: &'a [u8],
+}
+
+/// [`save`] with the checkpoint's files written by `write` (the tests give it one that fails).
+fn save_with(
+    output: &Path,
+    name: &str,
+    Contents {
+        state,
+        optimizer,
+        neighbours,
+        model_file,
+    }: Contents,
+    write: impl Fn(&Path, &[u8]) -> Result<(), TrainError>,
 ) -> Result<PathBuf, TrainError> {
     let root = checkpoints_dir(output);
     create_dir(&root)?;
     let optimizer_bytes = serialize_tensors(optimizer, &root)?;
     let neighbours_json = serde_json::to_vec(neighbours).expect("lists serialise");
     let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
-    let needed = model_bytes
-        + [&optimizer_bytes, &neighbours_json, &state_json]
-            .iter()
-            .map(|b| b.len() as u64)
-            .sum::<u64>();
+    let files = [
+        (MODEL_FILE, model_file),
+        (OPTIMIZER_FILE, &optimizer_bytes),
+        (NEIGHBOURS_FILE, &neighbours_json),
+        (STATE_FILE, &state_json),
+    ];
+    let needed = disk_bytes(files.iter().map(|(_, bytes)| bytes.len() as u64));
     check_free_space(&root, needed)?;
     let final_dir = root.join(name);
     let temp = root.join(format!(".{name}.tmp"));
     if temp.exists() {
         fs::remove_dir_all(&temp).map_err(io(&temp))?;
     }
-    create_dir(&temp)?;
-
-    write_model(&temp.join(MODEL_FILE))?;
-    write_file(&temp.join(OPTIMIZER_FILE), &optimizer_bytes)?;
-    write_file(&temp.join(NEIGHBOURS_FILE), &neighbours_json)?;
-    write_file(&temp.join(STATE_FILE), &state_json)?;
-
+    let written = create_dir(&temp).and_then(|()| {
+        files
+            .iter()
+            .try_for_each(|(file, bytes)| write(&temp.join(file), bytes))
+    });
+    if let Err(error) = written {
+        fs::remove_dir_all(&temp).ok(); // best effort: the error below is what matters
+        return Err(disk_full_or(error, &root, needed));
+    }
     if final_dir.exists() {
         fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
     }
@@ -124,6 +157,16 @@ pub fn save(
     sync_dir(&root).map_err(io(&root))?;
     write_file(&root.join(LATEST), name.as_bytes())?;
     Ok(final_dir)
+}
+
+/// The file system's allocation unit, as far as the check below assumes it (ext4, XFS and
+/// tmpfs use 4 KiB).
+const BLOCK: u64 = 4096;
+
+/// What files of these sizes take on disk: each rounded up to whole blocks, plus a block for
+/// the folder and one for `latest`'s replacement, which is written beside it before the rename.
+fn disk_bytes(sizes: impl Iterator<Item = u64>) -> u64 {
+    sizes.map(|size| size.div_ceil(BLOCK) * BLOCK).sum::<u64>() + 2 * BLOCK
 }
 
 /// Refuse to start a write of `needed` bytes into `dir` when the file system has less free.
@@ -137,6 +180,20 @@ fn check_free_space(dir: &Path, needed: u64) -> Result<(), TrainError> {
             free,
         }),
         _ => Ok(()),
+    }
+}
+
+/// A write that ran out of space as the check's error; any other error as it is.
+fn disk_full_or(error: TrainError, dir: &Path, needed: u64) -> TrainError {
+    match &error {
+        TrainError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+            TrainError::DiskFull {
+                dir: dir.to_path_buf(),
+                needed,
+                free: fs4::available_space(dir).unwrap_or(0),
+            }
+        }
+        _ => error,
     }
 }
 
@@ -322,8 +379,7 @@ mod tests {
             &state(),
             &moments,
             &neighbours,
-            0,
-            |p| fs::write(p, b"model").map_err(io(p)),
+            b"model",
         )
         .unwrap();
         let found = latest(dir.path()).unwrap().unwrap();
@@ -341,33 +397,47 @@ mod tests {
     }
 
     #[test]
-    fn failed_model_write_leaves_the_previous_checkpoint_current() {
+    fn a_disk_filling_up_mid_write_leaves_the_previous_checkpoint_current_and_no_partial_one() {
         let dir = tempfile::tempdir().unwrap();
         let empty = BTreeMap::new();
-        save(dir.path(), "step-1", &state(), &empty, &[], 0, |p| {
-            fs::write(p, b"one").map_err(io(p))
-        })
-        .unwrap();
-        let failed = save(dir.path(), "step-2", &state(), &empty, &[], 0, |p| {
-            Err(TrainError::Checkpoint {
-                path: p.to_path_buf(),
-                message: "disk full".into(),
+        save(dir.path(), "step-1", &state(), &empty, &[], b"one").unwrap();
+        let contents = Contents {
+            state: &state(),
+            optimizer: &empty,
+            neighbours: &[],
+            model_file: b"two",
+        };
+        // The model file goes in, then the disk is full.
+        let failed = save_with(dir.path(), "step-2", contents, |path, bytes| {
+            if path.ends_with(MODEL_FILE) {
+                return write_file(path, bytes);
+            }
+            let source = std::io::ErrorKind::StorageFull.into();
+            Err(TrainError::Io {
+                path: path.to_path_buf(),
+                source,
             })
         });
-        assert!(failed.is_err());
+        let error = failed.expect_err("the write failed");
+        assert!(matches!(error, TrainError::DiskFull { .. }), "{error}");
+        assert_eq!(
+            names(dir.path()),
+            ["step-1"],
+            "no partial checkpoint is left"
+        );
         let current = latest(dir.path()).unwrap().unwrap();
         assert!(current.ends_with("step-1"));
-        assert!(!checkpoints_dir(dir.path()).join("step-2").exists());
+        assert_eq!(
+            fs::read(load(&current).unwrap().model_path).unwrap(),
+            b"one"
+        );
     }
 
     #[test]
     fn corrupt_state_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let empty = BTreeMap::new();
-        let path = save(dir.path(), "s", &state(), &empty, &[], 0, |p| {
-            fs::write(p, b"m").map_err(io(p))
-        })
-        .unwrap();
+        let path = save(dir.path(), "s", &state(), &empty, &[], b"m").unwrap();
         fs::write(path.join(STATE_FILE), b"{not json").unwrap();
         let err = load(&path).err().unwrap().to_string();
         assert!(err.contains("trainer.json"), "{err}");
@@ -377,10 +447,7 @@ mod tests {
         let mut at = state();
         at.step = step;
         let empty = BTreeMap::new();
-        save(dir, name, &at, &empty, &[], 0, |p| {
-            fs::write(p, b"m").map_err(io(p))
-        })
-        .unwrap();
+        save(dir, name, &at, &empty, &[], b"m").unwrap();
     }
 
     fn names(dir: &Path) -> Vec<String> {
@@ -419,21 +486,44 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_larger_than_the_free_space_is_refused_before_anything_is_written() {
+    fn a_checkpoint_larger_than_the_free_space_is_refused_naming_the_folder() {
         let dir = tempfile::tempdir().unwrap();
-        save_at(dir.path(), "step-1", 1);
-        let empty = BTreeMap::new();
-        let huge = u64::MAX / 2;
-        let refused = save(dir.path(), "step-2", &state(), &empty, &[], huge, |_| {
-            panic!("nothing is written")
-        });
-        let error = refused.expect_err("refused").to_string();
-        let root = checkpoints_dir(dir.path());
+        let free = fs4::available_space(dir.path()).unwrap();
+        let error = check_free_space(dir.path(), free + (1 << 40)).expect_err("refused");
+        let text = error.to_string();
         assert!(
-            error.contains(&root.display().to_string()) && error.contains("bytes"),
+            text.contains(&dir.path().display().to_string()) && text.contains("bytes"),
+            "{text}"
+        );
+        assert!(check_free_space(dir.path(), 1).is_ok());
+    }
+
+    #[test]
+    fn the_space_asked_for_counts_whole_blocks_and_the_latest_pointer() {
+        assert_eq!(
+            disk_bytes([1, 4096, 4097].into_iter()),
+            (1 + 1 + 2 + 2) * BLOCK
+        );
+        assert_eq!(disk_bytes(std::iter::empty()), 2 * BLOCK);
+    }
+
+    #[test]
+    fn a_write_that_runs_out_of_space_reports_the_disk_full_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = TrainError::Io {
+            path: dir.path().join("x"),
+            source: std::io::ErrorKind::StorageFull.into(),
+        };
+        let error = disk_full_or(full, dir.path(), 7);
+        assert!(
+            matches!(error, TrainError::DiskFull { needed: 7, .. }),
             "{error}"
         );
-        assert_eq!(names(dir.path()), ["step-1"], "no partial checkpoint");
-        assert!(latest(dir.path()).unwrap().unwrap().ends_with("step-1"));
+        let other = TrainError::Io {
+            path: dir.path().join("x"),
+            source: std::io::ErrorKind::PermissionDenied.into(),
+        };
+        let error = disk_full_or(other, dir.path(), 7);
+        assert!(matches!(error, TrainError::Io { .. }), "{error}");
     }
 }

@@ -139,15 +139,18 @@ impl Run {
             return Ok(None);
         };
         log.sync()?; // the TensorBoard events up to the checkpoint's step
-        let model_bytes = 4 * model.num_params() as u64;
+        let model_path = checkpoint::checkpoints_dir(&self.output)
+            .join(name)
+            .join(MODEL_FILE);
+        let model_file =
+            weights::encode(model, &self.clip_config, Naming::HuggingFace, &model_path)?;
         let dir = checkpoint::save(
             &self.output,
             name,
             &self.state,
             &self.optimizer.state(),
             &self.mined,
-            model_bytes,
-            |path| save_model(model, &self.clip_config, path),
+            &model_file,
         )?;
         let retention = &self.state.config.checkpoint;
         if let Some(keep_last) = retention.keep_last {

@@ -183,6 +183,18 @@ pub fn save(
     write::safetensors(path, &state_dict(model, naming), config)
 }
 
+/// The bytes of the safetensors file [`save`] writes for `model` under `naming`: what a caller
+/// encodes first when it must know a file's size before writing it (the checkpoints' free-space
+/// check). `path` is where the bytes will go, for the error.
+pub fn encode(
+    model: &Clip,
+    config: &ClipConfig,
+    naming: Naming,
+    path: &Path,
+) -> Result<Vec<u8>, ModelError> {
+    write::encode(&state_dict(model, naming), config).map_err(|e| ModelError::format(path, e))
+}
+
 /// Writes a checkpoint directory the reference libraries load: HuggingFace naming gives
 /// `model.safetensors` + `config.json` (`transformers.CLIPModel.from_pretrained(dir)`), open_clip
 /// naming `open_clip_model.safetensors` + `open_clip_config.json`

@@ -16,13 +16,22 @@ pub fn atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     negclip_data::atomic::write_atomic(path, bytes).map_err(|e| ModelError::io(path, e))
 }
 
-/// Writes `tensors` as `F32` safetensors with `{"format": "pt", "negclip_config": <json>}` as
-/// metadata (transformers refuses safetensors files without `format`).
+/// Writes `tensors` as `F32` safetensors ([`encode`]) to `path`, crash-safe.
 pub fn safetensors(
     path: &Path,
     tensors: &TensorMap,
     config: &ClipConfig,
 ) -> Result<(), ModelError> {
+    atomic(
+        path,
+        &encode(tensors, config).map_err(|e| ModelError::format(path, e))?,
+    )
+}
+
+/// `tensors` as the bytes of an `F32` safetensors file with `{"format": "pt",
+/// "negclip_config": <json>}` as metadata (transformers refuses safetensors files without
+/// `format`).
+pub fn encode(tensors: &TensorMap, config: &ClipConfig) -> Result<Vec<u8>, String> {
     let bytes: Vec<(&String, Vec<u8>)> =
         tensors.iter().map(|(k, t)| (k, t.to_le_bytes())).collect();
     let views = bytes
@@ -33,7 +42,7 @@ pub fn safetensors(
                 .map(|view| (name.as_str(), view))
         })
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ModelError::format(path, e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     let metadata = HashMap::from([
         ("format".to_string(), "pt".to_string()),
         (
@@ -41,7 +50,5 @@ pub fn safetensors(
             serde_json::to_string(config).expect("configs serialise"),
         ),
     ]);
-    let file = safetensors::serialize(views, Some(metadata))
-        .map_err(|e| ModelError::format(path, e.to_string()))?;
-    atomic(path, &file)
+    safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
 }
