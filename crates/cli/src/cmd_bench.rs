@@ -452,15 +452,26 @@ fn time_per_pass(warmup: usize, iters: usize, mut pass: impl FnMut()) -> f64 {
     for _ in 0..warmup {
         pass();
     }
-    let mut times: Vec<f64> = (0..iters)
+    let times: Vec<f64> = (0..iters)
         .map(|_| {
             let start = Instant::now();
             pass();
             start.elapsed().as_secs_f64()
         })
         .collect();
+    median(times)
+}
+
+/// The median, the mean of the middle two of an even count, as Python's `statistics.median`
+/// takes it for `scripts/bench_reference.py`: until 2026-12-05 this took the upper of the two,
+/// so `--iters 2` reported negclip's slower step against PyTorch's mean of two.
+fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    let half = times.len() / 2;
+    match times.len() % 2 {
+        1 => times[half],
+        _ => (times[half - 1] + times[half]) / 2.0,
+    }
 }
 
 fn report(what: &str, batch: usize, seconds: f64, unit: &str) {
@@ -469,4 +480,16 @@ fn report(what: &str, batch: usize, seconds: f64, unit: &str) {
         seconds * 1e3,
         batch as f64 / seconds
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![7.0, 5.0]), 6.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
 }

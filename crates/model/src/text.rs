@@ -7,6 +7,7 @@ use burn::nn::{
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::ops::embedding::embed;
+use crate::ops::layer_norm::layer_norm;
 use crate::transformer::{Transformer, TransformerShape};
 use crate::ClipConfig;
 
@@ -76,10 +77,12 @@ impl TextTransformer {
 
     /// The stage after the blocks: `ln_final`, each row at its end-of-text position `eot`
     /// ([`eot_positions`]), projected. Public, with [`Self::stem`], for activation
-    /// checkpointing, which runs the stages one by one.
+    /// checkpointing, which runs the stages one by one. The norm works row by row, so it is
+    /// taken of the read-out rows only: the same numbers as norming every token first
+    /// (open_clip's order), for one row in `L` of the work.
     pub fn head(&self, x: Tensor<3>, eot: Tensor<1, Int>) -> Tensor<2> {
         self.text_projection
-            .forward(gather_rows(self.ln_final.forward(x), eot))
+            .forward(layer_norm(&self.ln_final, gather_rows(x, eot)))
     }
 
     /// Like [`TextTransformer::forward`], keeping every intermediate.
@@ -89,7 +92,7 @@ impl TextTransformer {
             .transformer
             .forward_with_hidden(self.stem(tokens), true);
         let last = hidden_states[hidden_states.len() - 1].clone();
-        let last_hidden_state = self.ln_final.forward(last);
+        let last_hidden_state = layer_norm(&self.ln_final, last);
         let pooled = gather_rows(last_hidden_state.clone(), eot);
         let embeds = self.text_projection.forward(pooled.clone());
         TextOutput {

@@ -7,6 +7,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
 use crate::attention::SelfAttention;
+use crate::ops::layer_norm::layer_norm;
 use crate::ops::linear::linear;
 use crate::ops::quick_gelu::quick_gelu;
 use crate::Activation;
@@ -57,8 +58,8 @@ pub struct ResidualAttentionBlock {
 
 impl ResidualAttentionBlock {
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), causal);
-        x.clone() + self.mlp.forward(self.ln_2.forward(x))
+        let x = x.clone() + self.attn.forward(layer_norm(&self.ln_1, x), causal);
+        x.clone() + self.mlp.forward(layer_norm(&self.ln_2, x))
     }
 }
 

@@ -5,6 +5,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor};
 
+use crate::ops::layer_norm::layer_norm;
 use crate::transformer::{Transformer, TransformerShape};
 use crate::ClipConfig;
 
@@ -132,14 +133,14 @@ impl VisionTransformer {
             .expand([batch, 1, dim]);
         let tokens = Tensor::cat(vec![class, patch_tokens], 1)
             + self.positional_embedding.val().unsqueeze::<3>();
-        self.ln_pre.forward(tokens)
+        layer_norm(&self.ln_pre, tokens)
     }
 
     /// Class token of the last hidden state, normalised by `ln_post`.
     fn pool(&self, x: Tensor<3>) -> Tensor<2> {
         let [batch, _, dim] = x.dims();
         let class = x.slice([0..batch, 0..1, 0..dim]).reshape([batch, dim]);
-        self.ln_post.forward(class)
+        layer_norm(&self.ln_post, class)
     }
 
     /// The stage after the blocks: the class token through `ln_post`, projected.
