@@ -426,11 +426,8 @@ fn accumulated_gradients(
             trains,
             image_parts,
             image_grad.chunk(k, 0),
-            |part, grad| match activations {
-                Activations::Kept => pulled_gradients(model, true, towers.encode_image(part), grad),
-                Activations::Recomputed => {
-                    checkpointed_pull(model, towers, TowerInput::Images(part), grad)
-                }
+            |part, grad| {
+                micro_batch_pull(model, towers, activations, TowerInput::Images(part), grad)
             },
         )
     };
@@ -441,11 +438,8 @@ fn accumulated_gradients(
             trains,
             token_parts,
             text_grad.chunk(k, 0),
-            |part, grad| match activations {
-                Activations::Kept => pulled_gradients(model, true, towers.encode_text(part), grad),
-                Activations::Recomputed => {
-                    checkpointed_pull(model, towers, TowerInput::Texts(part), grad)
-                }
+            |part, grad| {
+                micro_batch_pull(model, towers, activations, TowerInput::Texts(part), grad)
             },
         )
     };
@@ -454,6 +448,26 @@ fn accumulated_gradients(
     total.accumulate(model, text_part);
     lap(pass.clock, "forward again + backward (both towers)");
     Ok((total.grads(), out))
+}
+
+/// One micro-batch's parameter gradients of `⟨tower(input), grad⟩`, the tower the one `input`
+/// goes to, with its activations kept or recomputed block by block.
+fn micro_batch_pull(
+    model: &Clip,
+    towers: &Clip,
+    activations: Activations,
+    input: TowerInput,
+    grad: Tensor<2>,
+) -> GradientsParams {
+    match (activations, input) {
+        (Activations::Kept, TowerInput::Images(pixels)) => {
+            pulled_gradients(model, true, towers.encode_image(pixels), grad)
+        }
+        (Activations::Kept, TowerInput::Texts(tokens)) => {
+            pulled_gradients(model, true, towers.encode_text(tokens), grad)
+        }
+        (Activations::Recomputed, input) => checkpointed_pull(model, towers, input, grad),
+    }
 }
 
 /// Random token rows laid out as CLIP's tokenizer does (start id, words, end-of-text id, zeros
