@@ -19,9 +19,9 @@ pub struct ExportArgs {
     /// `small`, `vit-b-32`, …): a checkpoint of a real model's shape for rehearsals and tests.
     #[arg(long)]
     pub preset: Option<String>,
-    /// Seed of the preset's weights.
-    #[arg(long, default_value_t = 0, requires = "preset")]
-    pub seed: u64,
+    /// Seed of the preset's weights (default 0).
+    #[arg(long, conflicts_with = "checkpoint")]
+    pub seed: Option<u64>,
     /// Target naming: `hf` (model.safetensors + config.json, for
     /// `CLIPModel.from_pretrained`) or `open_clip` (open_clip_model.safetensors +
     /// open_clip_config.json, for `open_clip.create_model("local-dir:DIR")`).
@@ -47,8 +47,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         }
         (None, Some(name)) => {
             let config = ClipConfig::preset(name)?;
-            device.seed(args.seed);
-            let source = format!("preset {name} (seed {})", args.seed);
+            let seed = args.seed.unwrap_or(0);
+            device.seed(seed);
+            let source = format!("preset {name} (seed {seed})");
             (config.init(&device), config, source)
         }
         (None, None) => unreachable!("clap requires --checkpoint or --preset"),
